@@ -1,0 +1,198 @@
+//! `zoo bench`: our recurrent layers against candle-nn's `rnn` module on the
+//! same weights, shapes and machine, in one run. Reports ratios, not
+//! absolute claims.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::rnn::{GRUConfig, LSTMConfig, RNN};
+use candle_nn::VarBuilder;
+
+use crate::nn::{CellKind, Kernel, Rnn, RnnConfig};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub batch: usize,
+    pub steps: usize,
+    pub input: usize,
+    pub units: usize,
+}
+
+/// The shapes README's table reports.
+pub const DEFAULT_SHAPES: [Shape; 2] = [
+    Shape {
+        batch: 32,
+        steps: 64,
+        input: 128,
+        units: 256,
+    },
+    Shape {
+        batch: 1,
+        steps: 20,
+        input: 50,
+        units: 150,
+    },
+];
+
+#[derive(Debug, Clone)]
+pub struct BenchRow {
+    pub cell: CellKind,
+    pub shape: Shape,
+    pub bidirectional: bool,
+    /// Median milliseconds per forward.
+    pub zoo_ms: f64,
+    pub zoo_stepwise_ms: f64,
+    /// candle-nn's `rnn` module, where it has the cell (unidirectional only).
+    pub candle_nn_ms: Option<f64>,
+    /// Largest difference between our output and candle-nn's.
+    pub max_abs_diff: Option<f32>,
+}
+
+fn median_ms(iters: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?; // warm-up
+    let mut times = Vec::with_capacity(iters);
+    for _ in 0..iters {
+        let t = Instant::now();
+        f()?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    Ok(times[times.len() / 2])
+}
+
+/// Random PyTorch-named weights for one layer (both directions).
+fn random_weights(cell: CellKind, s: Shape, dirs: usize) -> Result<VarBuilder<'static>> {
+    let dev = Device::Cpu;
+    let g = cell.gates() * s.units;
+    let scale = 1.0 / (s.units as f64).sqrt();
+    let mut map = std::collections::HashMap::new();
+    for d in 0..dirs {
+        let sfx = if d == 0 { "" } else { "_reverse" };
+        let mut put = |name: String, shape: &[usize]| -> Result<()> {
+            map.insert(
+                name,
+                Tensor::rand(-scale as f32, scale as f32, shape, &dev)?,
+            );
+            Ok(())
+        };
+        put(format!("weight_ih_l0{sfx}"), &[g, s.input])?;
+        put(format!("weight_hh_l0{sfx}"), &[g, s.units])?;
+        put(format!("bias_ih_l0{sfx}"), &[g])?;
+        put(format!("bias_hh_l0{sfx}"), &[g])?;
+    }
+    Ok(VarBuilder::from_tensors(map, DType::F32, &dev))
+}
+
+pub fn run(
+    shapes: &[Shape],
+    iters: usize,
+    mut progress: impl FnMut(&str),
+) -> Result<Vec<BenchRow>> {
+    let mut rows = Vec::new();
+    for &s in shapes {
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+            for bidirectional in [false, true] {
+                progress(&format!(
+                    "{} b{}×t{}×{}→{}{}",
+                    cell.name(),
+                    s.batch,
+                    s.steps,
+                    s.input,
+                    s.units,
+                    if bidirectional { " bi" } else { "" }
+                ));
+                rows.push(bench_one(cell, s, bidirectional, iters)?);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn bench_one(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Result<BenchRow> {
+    let dirs = if bidirectional { 2 } else { 1 };
+    let vb = random_weights(cell, s, dirs)?;
+    let mut cfg = RnnConfig::new(cell, s.input, s.units);
+    if bidirectional {
+        cfg = cfg.with_bidirectional(crate::nn::MergeMode::Concat);
+    }
+    let ours = Rnn::new(cfg.clone(), vb.clone())?;
+    let stepwise = Rnn::new(cfg, vb.clone())?.with_kernel(Kernel::Stepwise);
+    let x = Tensor::randn(0f32, 1f32, (s.batch, s.steps, s.input), &Device::Cpu)?;
+    let zoo_ms = median_ms(iters, || {
+        Ok(ours.forward_with(&x, None, None).map(|_| ())?)
+    })?;
+    let zoo_stepwise_ms = median_ms(iters, || {
+        Ok(stepwise.forward_with(&x, None, None).map(|_| ())?)
+    })?;
+
+    let mut candle_nn_ms = None;
+    let mut max_abs_diff = None;
+    if !bidirectional {
+        let reference: Option<Box<dyn Fn() -> Result<Tensor>>> = match cell {
+            CellKind::Lstm => {
+                let m = candle_nn::rnn::lstm(s.input, s.units, LSTMConfig::default(), vb.clone())?;
+                let x = x.clone();
+                Some(Box::new(move || Ok(m.states_to_tensor(&m.seq(&x)?)?)))
+            }
+            CellKind::Gru => {
+                let m = candle_nn::rnn::gru(s.input, s.units, GRUConfig::default(), vb.clone())?;
+                let x = x.clone();
+                // candle-nn's GRU::states_to_tensor concatenates along time;
+                // stack like the LSTM so both give [batch, steps, units].
+                Some(Box::new(move || {
+                    let st = m.seq(&x)?;
+                    Ok(Tensor::stack(
+                        &st.iter().map(|s| s.h.clone()).collect::<Vec<_>>(),
+                        1,
+                    )?)
+                }))
+            }
+            CellKind::SimpleRnn => None,
+        };
+        if let Some(f) = reference {
+            candle_nn_ms = Some(median_ms(iters, || f().map(|_| ()))?);
+            let a = ours.forward_with(&x, None, None)?.output;
+            let b = f()?;
+            max_abs_diff = Some((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?);
+        }
+    }
+    Ok(BenchRow {
+        cell,
+        shape: s,
+        bidirectional,
+        zoo_ms,
+        zoo_stepwise_ms,
+        candle_nn_ms,
+        max_abs_diff,
+    })
+}
+
+/// The README table (Markdown).
+pub fn table(rows: &[BenchRow]) -> String {
+    let mut t = String::from(
+        "| cell | batch×steps×input→units | dirs | zoo (ms) | zoo stepwise (ms) | candle-nn rnn (ms) | candle-nn / zoo | max abs diff |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let s = r.shape;
+        let (cn, ratio) = match r.candle_nn_ms {
+            Some(c) => (format!("{c:.3}"), format!("{:.1}×", c / r.zoo_ms)),
+            None => ("—".into(), "—".into()),
+        };
+        t.push_str(&format!(
+            "| {} | {}×{}×{}→{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
+            r.cell.name(),
+            s.batch,
+            s.steps,
+            s.input,
+            s.units,
+            if r.bidirectional { 2 } else { 1 },
+            r.zoo_ms,
+            r.zoo_stepwise_ms,
+            cn,
+            ratio,
+            r.max_abs_diff.map_or("—".into(), |d| format!("{d:.1e}")),
+        ));
+    }
+    t
+}

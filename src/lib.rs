@@ -1,0 +1,12 @@
+//! `zoo`: pretrained recurrent networks (SimpleRNN, LSTM, GRU) on candle.
+//!
+//! [`nn`] holds the layers; they load PyTorch- or Keras-named weights through
+//! a candle `VarBuilder` and reproduce the frameworks' outputs.
+
+pub mod bench;
+pub mod nn;
+pub mod parity;
+
+/// The candle crates the layers are built on, for callers' convenience.
+pub use candle_core as candle;
+pub use candle_nn;

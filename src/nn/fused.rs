@@ -1,0 +1,192 @@
+//! The CPU time loop: f32 slices and `gemm`, buffers allocated once per
+//! call, gate math fused in one pass per batch row.
+
+use gemm::Parallelism;
+
+use super::config::{Activation, CellKind, RecurrentActivation};
+use super::schedule::{MaskedOutput, Schedule};
+use super::{gru, lstm, simple_rnn};
+
+/// Below this many multiply-adds a threaded gemm costs more than it saves.
+const PARALLEL_MIN_FLOPS: usize = 1 << 20;
+
+/// `dst[m, n] (+)= lhs[m, k] @ rhs[k, n]`, row-major with the given row
+/// strides (column stride 1).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul(
+    dst: &mut [f32],
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm dst out of bounds");
+    assert!(
+        k == 0 || lhs.len() >= (m - 1) * lhs_rs + k,
+        "gemm lhs out of bounds"
+    );
+    assert!(
+        k == 0 || rhs.len() >= (k - 1) * rhs_rs + n,
+        "gemm rhs out of bounds"
+    );
+    let parallelism = if threads > 1 && m * n * k >= PARALLEL_MIN_FLOPS {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts above keep every access inside the slices.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            dst_rs as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            lhs_rs as isize,
+            rhs.as_ptr(),
+            1,
+            rhs_rs as isize,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        )
+    }
+}
+
+/// What one direction needs besides its inputs.
+pub(crate) struct Direction<'a> {
+    pub cell: CellKind,
+    pub reset_after: bool,
+    pub act: Activation,
+    pub ract: RecurrentActivation,
+    pub units: usize,
+    /// `[units, gates*units]`
+    pub wh_t: &'a [f32],
+    pub bhn: Option<&'a [f32]>,
+    pub schedule: Schedule,
+}
+
+/// Projected inputs of one direction: row `b*steps + t` starts at
+/// `data[row * stride + offset]` and holds `gates*units` values.
+pub(crate) struct Projected<'a> {
+    pub data: &'a [f32],
+    pub stride: usize,
+    pub offset: usize,
+}
+
+/// Runs one direction over the batch. `h`/`c` hold the initial state on
+/// entry and the final state on return; `out` (`[batch, steps, units]`,
+/// zero-filled) receives the outputs.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    d: &Direction,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    h: &mut [f32],
+    c: &mut [f32],
+    out: &mut [f32],
+    threads: usize,
+) {
+    let u = d.units;
+    let gu = d.cell.gates() * u;
+    let batch = lengths.len();
+    let reset_before = d.cell == CellKind::Gru && !d.reset_after;
+    let mut gh = vec![0f32; batch * gu];
+    // reset_before only: z, r*h and (r*h) @ W_hn per row.
+    let mut z = vec![0f32; if reset_before { batch * u } else { 0 }];
+    let mut rh = vec![0f32; z.len()];
+    let mut ghn = vec![0f32; z.len()];
+    let mut started = vec![false; batch];
+    let gx_at = |b: usize, t: usize| {
+        let s = (b * steps + t) * xp.stride + xp.offset;
+        &xp.data[s..s + gu]
+    };
+    let rec_cols = if reset_before { 2 * u } else { gu };
+
+    for k in 0..steps {
+        matmul(
+            &mut gh,
+            gu,
+            h,
+            u,
+            d.wh_t,
+            gu,
+            (batch, rec_cols, u),
+            false,
+            threads,
+        );
+        if reset_before {
+            for b in 0..batch {
+                let (t, valid) = d.schedule.step(k, lengths[b], steps);
+                let (zb, rhb) = (&mut z[b * u..(b + 1) * u], &mut rh[b * u..(b + 1) * u]);
+                if valid {
+                    let ghb = &mut gh[b * gu..(b + 1) * gu];
+                    gru::row_gates_before(
+                        gx_at(b, t),
+                        ghb,
+                        &h[b * u..(b + 1) * u],
+                        zb,
+                        rhb,
+                        d.ract,
+                    );
+                } else {
+                    rhb.fill(0.0);
+                }
+            }
+            matmul(
+                &mut ghn,
+                u,
+                &rh,
+                u,
+                &d.wh_t[2 * u..],
+                gu,
+                (batch, u, u),
+                false,
+                threads,
+            );
+        }
+        for b in 0..batch {
+            let (t, valid) = d.schedule.step(k, lengths[b], steps);
+            let hb = &mut h[b * u..(b + 1) * u];
+            if valid {
+                let gx = gx_at(b, t);
+                let ghb = &mut gh[b * gu..(b + 1) * gu];
+                match d.cell {
+                    CellKind::Lstm => {
+                        lstm::row(gx, ghb, hb, &mut c[b * u..(b + 1) * u], d.act, d.ract)
+                    }
+                    CellKind::Gru if reset_before => gru::row_finish_before(
+                        gx,
+                        &mut ghn[b * u..(b + 1) * u],
+                        &z[b * u..(b + 1) * u],
+                        hb,
+                        d.act,
+                    ),
+                    CellKind::Gru => gru::row_reset_after(gx, ghb, d.bhn, hb, d.act, d.ract),
+                    CellKind::SimpleRnn => simple_rnn::row(gx, ghb, hb, d.act),
+                }
+                started[b] = true;
+            } else if d.schedule.masked == MaskedOutput::Zero || !started[b] {
+                continue; // `out` is already zero there
+            }
+            // A masked step carries the state, so `h` is the previous output.
+            let p = d.schedule.position(k, t, steps);
+            out[(b * steps + p) * u..(b * steps + p + 1) * u].copy_from_slice(hb);
+        }
+    }
+}

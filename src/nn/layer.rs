@@ -1,0 +1,583 @@
+//! The recurrent layer users build: stacked, optionally bidirectional,
+//! loaded from PyTorch or Keras weights, run on any device.
+
+use std::borrow::Cow;
+
+use candle_core::{DType, Device, Module, Storage, Tensor};
+use candle_nn::VarBuilder;
+
+use super::config::{CellKind, Framework, MergeMode, RnnConfig};
+use super::error::{Result, RnnError};
+use super::fused::{self, Projected};
+use super::gru::GruWeights;
+use super::schedule::Schedule;
+use super::stepwise::{self, device_matrix, DeviceDirection};
+use super::weights::{direction_name, load_direction};
+
+/// Which time loop runs the layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kernel {
+    /// Fused on CPU with f32 inputs, tensor ops elsewhere.
+    #[default]
+    Auto,
+    /// The fused f32 CPU loop (an error on other devices).
+    Fused,
+    /// Candle tensor ops, one per gate operation and step.
+    Stepwise,
+}
+
+/// Recurrent state: one `[batch, units]` tensor per layer and direction,
+/// ordered layer 0 forward, layer 0 backward, layer 1 forward, ...
+#[derive(Debug, Clone)]
+pub struct RnnState {
+    pub h: Vec<Tensor>,
+    /// LSTM only.
+    pub c: Option<Vec<Tensor>>,
+}
+
+impl RnnState {
+    /// From PyTorch's stacked `[num_layers * directions, batch, units]`.
+    pub fn from_stacked(h: &Tensor, c: Option<&Tensor>) -> Result<Self> {
+        let split = |t: &Tensor, what: &str| -> Result<Vec<Tensor>> {
+            if t.rank() != 3 {
+                return Err(RnnError::Config(format!(
+                    "stacked {what} must be [num_layers*directions, batch, units], got {:?}",
+                    t.dims()
+                )));
+            }
+            Ok((0..t.dim(0)?)
+                .map(|i| t.get(i))
+                .collect::<candle_core::Result<_>>()?)
+        };
+        Ok(Self {
+            h: split(h, "h0")?,
+            c: c.map(|c| split(c, "c0")).transpose()?,
+        })
+    }
+
+    /// PyTorch's `h_n`: `[num_layers * directions, batch, units]`.
+    pub fn stacked_h(&self) -> Result<Tensor> {
+        Ok(Tensor::stack(&self.h, 0)?)
+    }
+
+    pub fn stacked_c(&self) -> Result<Option<Tensor>> {
+        Ok(self.c.as_ref().map(|c| Tensor::stack(c, 0)).transpose()?)
+    }
+}
+
+/// Output of [`Rnn::forward_with`].
+#[derive(Debug, Clone)]
+pub struct RnnOutput {
+    /// `[batch, steps, out]` with `return_sequences`, else `[batch, out]`
+    /// (`out` = units, or 2·units for a concatenated bidirectional layer).
+    pub output: Tensor,
+    /// Final state: at each sequence's last real step.
+    pub state: RnnState,
+}
+
+struct Layer {
+    input: usize,
+    /// `[input, directions*gates*units]`: both directions project in one matmul.
+    wi_t: Vec<f32>,
+    bx: Vec<f32>,
+    wh_t: Vec<Vec<f32>>,
+    bhn: Vec<Option<Vec<f32>>>,
+    dev_wi_t: Tensor,
+    dev_bx: Tensor,
+    dev_dirs: Vec<DeviceDirection>,
+}
+
+/// A SimpleRNN, LSTM or GRU layer stack. `units` is the size of `h` (and
+/// `c`) and of each step's output, whatever the number of steps.
+pub struct Rnn {
+    cfg: RnnConfig,
+    layers: Vec<Layer>,
+    device: Device,
+    dtype: DType,
+    kernel: Kernel,
+    loaded_values: usize,
+}
+
+impl std::fmt::Debug for Rnn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rnn")
+            .field("cfg", &self.cfg)
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+fn cell_label(cell: CellKind) -> &'static str {
+    match cell {
+        CellKind::SimpleRnn => "SimpleRNN",
+        CellKind::Lstm => "LSTM",
+        CellKind::Gru => "GRU",
+    }
+}
+
+impl Rnn {
+    /// Loads the weights named by `cfg.framework` from `vb` (PyTorch:
+    /// `weight_ih_l0`, ...; Keras: `kernel`, `recurrent_kernel`, `bias`,
+    /// under `forward/` and `backward/` when bidirectional).
+    pub fn new(cfg: RnnConfig, vb: VarBuilder) -> Result<Self> {
+        cfg.validate()?;
+        let (device, dtype) = (vb.device().clone(), vb.dtype());
+        let gu = cfg.cell.gates() * cfg.units;
+        let dirs = cfg.directions();
+        let mut layers = Vec::with_capacity(cfg.num_layers);
+        let mut loaded_values = 0;
+        for l in 0..cfg.num_layers {
+            let input = cfg.layer_input_size(l);
+            let host: Vec<_> = (0..dirs)
+                .map(|d| load_direction(&cfg, &vb, l, d))
+                .collect::<Result<_>>()?;
+            loaded_values += host.iter().map(|h| h.loaded_values).sum::<usize>();
+            let mut wi_t = Vec::with_capacity(input * dirs * gu);
+            for r in 0..input {
+                for h in &host {
+                    wi_t.extend_from_slice(&h.wi_t[r * gu..(r + 1) * gu]);
+                }
+            }
+            let bx: Vec<f32> = host.iter().flat_map(|h| h.bx.iter().copied()).collect();
+            let dev_dirs = host
+                .iter()
+                .map(|h| device_direction(&cfg, &h.wh_t, h.bhn.as_deref(), dtype, &device))
+                .collect::<Result<_>>()?;
+            layers.push(Layer {
+                input,
+                dev_wi_t: device_matrix(&wi_t, &[input, dirs * gu], dtype, &device)?,
+                dev_bx: device_matrix(&bx, &[dirs * gu], dtype, &device)?,
+                wi_t,
+                bx,
+                wh_t: host.iter().map(|h| h.wh_t.clone()).collect(),
+                bhn: host.iter().map(|h| h.bhn.clone()).collect(),
+                dev_dirs,
+            });
+        }
+        Ok(Self {
+            cfg,
+            layers,
+            device,
+            dtype,
+            kernel: Kernel::Auto,
+            loaded_values,
+        })
+    }
+
+    pub fn config(&self) -> &RnnConfig {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Number of values loaded from the weights; equals Keras'
+    /// `count_params()` or the sum of PyTorch's `numel`.
+    pub fn param_count(&self) -> usize {
+        self.loaded_values
+    }
+
+    /// Chooses the time loop (for benchmarks and cross-checks).
+    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
+        self.kernel = kernel;
+        self
+    }
+
+    /// `LSTM 'encoder' (units=45)`, for messages.
+    pub fn label(&self) -> String {
+        format!(
+            "{} '{}' (units={})",
+            cell_label(self.cfg.cell),
+            self.cfg.name,
+            self.cfg.units
+        )
+    }
+
+    /// Runs the layer on `x` (`[batch, steps, input_size]`). `lengths` gives
+    /// each sequence's real steps (the rest is padding, as with PyTorch
+    /// `pack_padded_sequence` or a Keras mask); `initial` the starting state
+    /// (zeros when absent).
+    pub fn forward_with(
+        &self,
+        x: &Tensor,
+        lengths: Option<&[usize]>,
+        initial: Option<&RnnState>,
+    ) -> Result<RnnOutput> {
+        let cfg = &self.cfg;
+        let (batch, steps) = match x.dims() {
+            &[b, t, f] if f == cfg.input_size => (b, t),
+            dims => {
+                return Err(RnnError::Input {
+                    layer: self.label(),
+                    features: cfg.input_size,
+                    got: dims.to_vec(),
+                })
+            }
+        };
+        let full;
+        let lengths = match lengths {
+            Some(l) => {
+                self.check_lengths(l, batch, steps)?;
+                l
+            }
+            None => {
+                full = vec![steps; batch];
+                &full[..]
+            }
+        };
+        let (h0, c0) = self.initial_state(initial, batch)?;
+        let use_fused = match self.kernel {
+            Kernel::Auto => self.device.is_cpu() && x.dtype() == DType::F32,
+            Kernel::Fused => true,
+            Kernel::Stepwise => false,
+        };
+        let (outs, h, c) = if use_fused {
+            self.run_fused(x, lengths, steps, h0, c0)?
+        } else {
+            self.run_stepwise(x, lengths, steps, h0, c0)?
+        };
+        let dirs = cfg.directions();
+        let output = if cfg.return_sequences {
+            self.merge(&outs)?
+        } else {
+            // Many-to-one: each direction's final state of the last layer.
+            // Keras returns zeros for a sequence with no real step.
+            let last = &h[h.len() - dirs..];
+            let last = if cfg.framework == Framework::Keras && lengths.contains(&0) {
+                let keep: Vec<u8> = lengths.iter().map(|&l| (l > 0) as u8).collect();
+                let keep = Tensor::from_vec(keep, (batch, 1), &self.device)?
+                    .broadcast_as((batch, cfg.units))?;
+                let zeros = Tensor::zeros((batch, cfg.units), last[0].dtype(), &self.device)?;
+                last.iter()
+                    .map(|t| keep.where_cond(t, &zeros))
+                    .collect::<candle_core::Result<Vec<_>>>()?
+            } else {
+                last.to_vec()
+            };
+            self.merge(&last)?
+        };
+        Ok(RnnOutput {
+            output,
+            state: RnnState {
+                h,
+                c: (cfg.cell == CellKind::Lstm).then_some(c),
+            },
+        })
+    }
+
+    fn check_lengths(&self, lengths: &[usize], batch: usize, steps: usize) -> Result<()> {
+        let err = |msg: String| {
+            Err(RnnError::Lengths {
+                layer: self.label(),
+                msg,
+            })
+        };
+        if lengths.len() != batch {
+            return err(format!(
+                "got {} lengths for a batch of {batch}",
+                lengths.len()
+            ));
+        }
+        if let Some((i, &l)) = lengths.iter().enumerate().find(|(_, &l)| l > steps) {
+            return err(format!(
+                "length {l} of sequence {i} exceeds the {steps} time steps of the input"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validated initial `h` and `c` per layer and direction (zeros when absent).
+    fn initial_state(
+        &self,
+        initial: Option<&RnnState>,
+        batch: usize,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>)> {
+        let cfg = &self.cfg;
+        let n = cfg.num_layers * cfg.directions();
+        let zeros = || Tensor::zeros((batch, cfg.units), self.dtype, &self.device);
+        let check = |ts: &[Tensor], state: &'static str| -> Result<Vec<Tensor>> {
+            if ts.len() != n {
+                return Err(RnnError::InitialStateCount {
+                    layer: self.label(),
+                    state,
+                    expected: n,
+                    got: ts.len(),
+                });
+            }
+            ts.iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    if t.dims() != [batch, cfg.units] {
+                        return Err(RnnError::InitialState {
+                            layer: self.label(),
+                            state,
+                            index: i / cfg.directions(),
+                            direction: direction_name(i % cfg.directions()),
+                            expected: vec![batch, cfg.units],
+                            got: t.dims().to_vec(),
+                        });
+                    }
+                    Ok(t.to_device(&self.device)?.to_dtype(self.dtype)?)
+                })
+                .collect()
+        };
+        let h = match initial {
+            Some(s) => check(&s.h, "h0")?,
+            None => (0..n)
+                .map(|_| zeros())
+                .collect::<candle_core::Result<_>>()?,
+        };
+        let c = match initial.and_then(|s| s.c.as_ref()) {
+            Some(_) if cfg.cell != CellKind::Lstm => {
+                return Err(RnnError::Config(format!(
+                    "{}: only an LSTM has a cell state c; pass h0 alone",
+                    self.label()
+                )))
+            }
+            Some(c) => check(c, "c0")?,
+            None if cfg.cell == CellKind::Lstm => (0..n)
+                .map(|_| zeros())
+                .collect::<candle_core::Result<_>>()?,
+            None => Vec::new(),
+        };
+        Ok((h, c))
+    }
+
+    /// Combines per-direction tensors by `merge_mode` (last dim).
+    fn merge(&self, parts: &[Tensor]) -> Result<Tensor> {
+        if parts.len() == 1 {
+            return Ok(parts[0].clone());
+        }
+        let (a, b) = (&parts[0], &parts[1]);
+        Ok(match self.cfg.merge_mode {
+            MergeMode::Concat => Tensor::cat(&[a, b], a.rank() - 1)?,
+            MergeMode::Sum => (a + b)?,
+            MergeMode::Mul => (a * b)?,
+            MergeMode::Ave => ((a + b)? * 0.5)?,
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_fused(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        steps: usize,
+        h0: Vec<Tensor>,
+        c0: Vec<Tensor>,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<Tensor>)> {
+        let cfg = &self.cfg;
+        if !self.device.is_cpu() || x.dtype() != DType::F32 || !x.device().is_cpu() {
+            return Err(RnnError::Config(format!(
+                "{}: the fused kernel runs f32 on the CPU; use Kernel::Auto or Kernel::Stepwise",
+                self.label()
+            )));
+        }
+        let batch = lengths.len();
+        let (u, dirs) = (cfg.units, cfg.directions());
+        let gu = cfg.cell.gates() * u;
+        let host = |t: &Tensor| -> Result<Vec<f32>> {
+            Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
+        };
+        let mut h: Vec<Vec<f32>> = h0.iter().map(host).collect::<Result<_>>()?;
+        let mut c: Vec<Vec<f32>> = if cfg.cell == CellKind::Lstm {
+            c0.iter().map(host).collect::<Result<_>>()?
+        } else {
+            vec![Vec::new(); h.len()]
+        };
+        let x = x.contiguous()?;
+        let (storage, layout) = x.storage_and_layout();
+        let data = match &*storage {
+            Storage::Cpu(s) => s.as_slice::<f32>()?,
+            _ => unreachable!("checked above: CPU tensor"),
+        };
+        let (start, end) = layout.contiguous_offsets().expect("contiguous");
+        let mut input: Cow<[f32]> = Cow::Borrowed(&data[start..end]);
+        let threads = candle_core::utils::get_num_threads();
+        let rows = batch * steps;
+        let mut outs: Vec<Vec<f32>> = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            // All steps' input projections in one matmul, biases preloaded.
+            let width = dirs * gu;
+            let mut xp = vec![0f32; rows * width];
+            for row in xp.chunks_exact_mut(width) {
+                row.copy_from_slice(&layer.bx);
+            }
+            fused::matmul(
+                &mut xp,
+                width,
+                &input,
+                layer.input,
+                &layer.wi_t,
+                width,
+                (rows, width, layer.input),
+                true,
+                threads,
+            );
+            outs = vec![vec![0f32; rows * u]; dirs];
+            let run = |d: usize, h: &mut [f32], c: &mut [f32], out: &mut [f32], threads: usize| {
+                let dir = fused::Direction {
+                    cell: cfg.cell,
+                    reset_after: cfg.reset_after,
+                    act: cfg.activation,
+                    ract: cfg.recurrent_activation,
+                    units: u,
+                    wh_t: &layer.wh_t[d],
+                    bhn: layer.bhn[d].as_deref(),
+                    schedule: Schedule::for_direction(cfg, d),
+                };
+                let xp = Projected {
+                    data: &xp,
+                    stride: width,
+                    offset: d * gu,
+                };
+                fused::run(&dir, &xp, lengths, steps, h, c, out, threads);
+            };
+            let (hl, cl) = (
+                &mut h[l * dirs..(l + 1) * dirs],
+                &mut c[l * dirs..(l + 1) * dirs],
+            );
+            if dirs == 2 {
+                // The directions are independent: one core each.
+                let (h_f, h_b) = hl.split_at_mut(1);
+                let (c_f, c_b) = cl.split_at_mut(1);
+                let (o_f, o_b) = outs.split_at_mut(1);
+                rayon::join(
+                    || run(0, &mut h_f[0], &mut c_f[0], &mut o_f[0], 1),
+                    || run(1, &mut h_b[0], &mut c_b[0], &mut o_b[0], 1),
+                );
+            } else {
+                run(0, &mut hl[0], &mut cl[0], &mut outs[0], threads);
+            }
+            if l + 1 < self.layers.len() {
+                input = Cow::Owned(interleave(&outs, rows, u));
+            }
+        }
+        drop(storage);
+        let cpu = Device::Cpu;
+        let to_t = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &cpu);
+        let outs = outs
+            .into_iter()
+            .map(|o| to_t(o, &[batch, steps, u]))
+            .collect::<candle_core::Result<_>>()?;
+        let h = h
+            .into_iter()
+            .map(|v| to_t(v, &[batch, u]))
+            .collect::<candle_core::Result<_>>()?;
+        let c = if cfg.cell == CellKind::Lstm {
+            c.into_iter()
+                .map(|v| to_t(v, &[batch, u]))
+                .collect::<candle_core::Result<_>>()?
+        } else {
+            Vec::new()
+        };
+        Ok((outs, h, c))
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run_stepwise(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        steps: usize,
+        mut h: Vec<Tensor>,
+        mut c: Vec<Tensor>,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<Tensor>)> {
+        let cfg = &self.cfg;
+        let batch = lengths.len();
+        let (u, dirs) = (cfg.units, cfg.directions());
+        let gu = cfg.cell.gates() * u;
+        let mut input = x.to_device(&self.device)?.to_dtype(self.dtype)?;
+        let mut outs = Vec::new();
+        for (l, layer) in self.layers.iter().enumerate() {
+            let xp = input
+                .reshape((batch * steps, layer.input))?
+                .matmul(&layer.dev_wi_t)?
+                .broadcast_add(&layer.dev_bx)?;
+            outs.clear();
+            for d in 0..dirs {
+                let i = l * dirs + d;
+                let xp_d = xp.narrow(1, d * gu, gu)?.contiguous()?;
+                let s = Schedule::for_direction(cfg, d);
+                let c_i = c.get(i).cloned();
+                let (out, h_n, c_n) = stepwise::run(
+                    cfg,
+                    &layer.dev_dirs[d],
+                    &s,
+                    &xp_d,
+                    lengths,
+                    steps,
+                    h[i].clone(),
+                    c_i,
+                )?;
+                h[i] = h_n;
+                if let Some(c_n) = c_n {
+                    c[i] = c_n;
+                }
+                outs.push(out);
+            }
+            if l + 1 < self.layers.len() {
+                input = Tensor::cat(&outs, 2)?;
+            }
+        }
+        Ok((outs, h, c))
+    }
+}
+
+/// `[rows, units]` per direction -> `[rows, dirs*units]`.
+fn interleave(parts: &[Vec<f32>], rows: usize, u: usize) -> Vec<f32> {
+    let mut v = Vec::with_capacity(rows * u * parts.len());
+    for r in 0..rows {
+        for p in parts {
+            v.extend_from_slice(&p[r * u..(r + 1) * u]);
+        }
+    }
+    v
+}
+
+fn device_direction(
+    cfg: &RnnConfig,
+    wh_t: &[f32],
+    bhn: Option<&[f32]>,
+    dtype: DType,
+    dev: &Device,
+) -> Result<DeviceDirection> {
+    let u = cfg.units;
+    let gu = cfg.cell.gates() * u;
+    let wh = device_matrix(wh_t, &[u, gu], dtype, dev)?;
+    let gru = if cfg.cell == CellKind::Gru {
+        Some(GruWeights {
+            wh_rz_t: wh.narrow(1, 0, 2 * u)?.contiguous()?,
+            wh_n_t: wh.narrow(1, 2 * u, u)?.contiguous()?,
+            wh_t: wh.clone(),
+            bhn: bhn
+                .map(|b| device_matrix(b, &[u], dtype, dev))
+                .transpose()?,
+        })
+    } else {
+        None
+    };
+    Ok(DeviceDirection { wh_t: wh, gru })
+}
+
+impl Module for Rnn {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        Ok(self.forward_with(x, None, None)?.output)
+    }
+}
+
+/// PyTorch-named LSTM (`nn.LSTM(input_size, units, batch_first=True)`).
+pub fn lstm(input_size: usize, units: usize, vb: VarBuilder) -> Result<Rnn> {
+    Rnn::new(RnnConfig::lstm(input_size, units), vb)
+}
+
+/// PyTorch-named GRU.
+pub fn gru(input_size: usize, units: usize, vb: VarBuilder) -> Result<Rnn> {
+    Rnn::new(RnnConfig::gru(input_size, units), vb)
+}
+
+/// PyTorch-named Elman RNN (`nn.RNN`, tanh).
+pub fn simple_rnn(input_size: usize, units: usize, vb: VarBuilder) -> Result<Rnn> {
+    Rnn::new(RnnConfig::simple_rnn(input_size, units), vb)
+}

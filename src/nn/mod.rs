@@ -1,0 +1,18 @@
+//! Recurrent layers (SimpleRNN, LSTM, GRU) that load PyTorch or Keras
+//! weights and reproduce their outputs.
+
+pub mod config;
+pub mod error;
+mod fused;
+mod gru;
+mod layer;
+mod lstm;
+pub mod math;
+mod schedule;
+mod simple_rnn;
+mod stepwise;
+mod weights;
+
+pub use config::{Activation, CellKind, Framework, MergeMode, RecurrentActivation, RnnConfig};
+pub use error::{Result, RnnError};
+pub use layer::{gru, lstm, simple_rnn, Kernel, Rnn, RnnOutput, RnnState};

@@ -1,0 +1,224 @@
+//! The layer's contract beyond numbers: clear errors for wrong shapes,
+//! parameter counts that match the frameworks, `units` independent of the
+//! number of steps.
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use zoo::nn::{CellKind, Kernel, MergeMode, Rnn, RnnConfig, RnnState};
+
+fn keras_lstm_weights(input: usize, units: usize, kernel_cols: usize) -> VarBuilder<'static> {
+    let dev = Device::Cpu;
+    let mut m = HashMap::new();
+    m.insert(
+        "kernel".to_string(),
+        Tensor::rand(-0.1f32, 0.1, (input, kernel_cols), &dev).unwrap(),
+    );
+    m.insert(
+        "recurrent_kernel".to_string(),
+        Tensor::rand(-0.1f32, 0.1, (units, 4 * units), &dev).unwrap(),
+    );
+    m.insert(
+        "bias".to_string(),
+        Tensor::zeros(4 * units, DType::F32, &dev).unwrap(),
+    );
+    VarBuilder::from_tensors(m, DType::F32, &dev)
+}
+
+fn seed_lstm() -> Rnn {
+    let cfg = RnnConfig::lstm(90, 45).keras().with_return_state(true);
+    Rnn::new(cfg, keras_lstm_weights(90, 45, 180)).unwrap()
+}
+
+#[test]
+fn wrong_initial_state_shape_names_layer_and_expected_shape() {
+    let lstm = seed_lstm();
+    let x = Tensor::zeros((32, 10, 90), DType::F32, &Device::Cpu).unwrap();
+    let bad = Tensor::zeros((32, 44), DType::F32, &Device::Cpu).unwrap();
+    let good = Tensor::zeros((32, 45), DType::F32, &Device::Cpu).unwrap();
+    let state = RnnState {
+        h: vec![bad],
+        c: Some(vec![good]),
+    };
+    let err = lstm
+        .forward_with(&x, None, Some(&state))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LSTM 'lstm' (units=45)"), "{err}");
+    assert!(err.contains("h0"), "{err}");
+    assert!(err.contains("expected [32, 45]"), "{err}");
+    assert!(err.contains("[32, 44]"), "{err}");
+}
+
+#[test]
+fn wrong_cell_state_shape_is_reported_as_c0() {
+    let lstm = seed_lstm();
+    let x = Tensor::zeros((4, 3, 90), DType::F32, &Device::Cpu).unwrap();
+    let h = Tensor::zeros((4, 45), DType::F32, &Device::Cpu).unwrap();
+    let c = Tensor::zeros((4, 45, 1), DType::F32, &Device::Cpu).unwrap();
+    let err = lstm
+        .forward_with(
+            &x,
+            None,
+            Some(&RnnState {
+                h: vec![h],
+                c: Some(vec![c]),
+            }),
+        )
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("c0") && err.to_string().contains("expected [4, 45]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wrong_weight_shape_names_tensor_expected_and_found() {
+    let cfg = RnnConfig::lstm(90, 45).keras();
+    let err = Rnn::new(cfg, keras_lstm_weights(90, 45, 176))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "weight `kernel`: expected shape [90, 180], found [90, 176]"
+    );
+}
+
+#[test]
+fn missing_weight_is_named() {
+    let cfg = RnnConfig::gru(8, 4); // PyTorch names, but the file has Keras ones
+    let err = Rnn::new(cfg, keras_lstm_weights(8, 4, 16))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`weight_ih_l0` is missing"), "{err}");
+}
+
+#[test]
+fn input_with_wrong_feature_count_is_an_error_not_a_panic() {
+    let lstm = seed_lstm();
+    let x = Tensor::zeros((2, 5, 89), DType::F32, &Device::Cpu).unwrap();
+    let err = lstm.forward_with(&x, None, None).unwrap_err().to_string();
+    assert!(
+        err.contains("expected [batch, time, 90]") && err.contains("[2, 5, 89]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lengths_longer_than_the_input_are_rejected() {
+    let lstm = seed_lstm();
+    let x = Tensor::zeros((2, 5, 90), DType::F32, &Device::Cpu).unwrap();
+    let err = lstm
+        .forward_with(&x, Some(&[5, 6]), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("length 6 of sequence 1 exceeds the 5 time steps"),
+        "{err}"
+    );
+}
+
+#[test]
+fn keras_lstm_45_units_on_90_inputs_has_24480_parameters() {
+    let lstm = seed_lstm();
+    assert_eq!(lstm.param_count(), 24_480);
+    assert_eq!(lstm.config().param_count(), 24_480);
+}
+
+#[test]
+fn pytorch_counts_both_bias_vectors() {
+    // nn.LSTM(90, 45): 4*45*(90+45) + 2*4*45
+    assert_eq!(RnnConfig::lstm(90, 45).param_count(), 24_660);
+    // nn.GRU(50, 150, bidirectional=True, num_layers=2)
+    let cfg = RnnConfig::gru(50, 150)
+        .with_bidirectional(MergeMode::Concat)
+        .with_num_layers(2);
+    let l0 = 3 * 150 * (50 + 150) + 2 * 3 * 150;
+    let l1 = 3 * 150 * (300 + 150) + 2 * 3 * 150;
+    assert_eq!(cfg.param_count(), 2 * (l0 + l1));
+}
+
+#[test]
+fn units_set_output_size_whatever_the_number_of_steps() {
+    let lstm = seed_lstm().with_kernel(Kernel::Fused);
+    for steps in [1, 7, 40] {
+        let x = Tensor::randn(0f32, 1., (3, steps, 90), &Device::Cpu).unwrap();
+        let many_to_one = lstm.forward_with(&x, None, None).unwrap();
+        assert_eq!(many_to_one.output.dims(), &[3, 45]);
+        assert_eq!(many_to_one.state.h[0].dims(), &[3, 45]);
+        assert_eq!(many_to_one.state.c.as_ref().unwrap()[0].dims(), &[3, 45]);
+    }
+    let seq = Rnn::new(
+        RnnConfig::lstm(90, 45).keras().with_return_sequences(true),
+        keras_lstm_weights(90, 45, 180),
+    )
+    .unwrap();
+    let x = Tensor::randn(0f32, 1., (3, 7, 90), &Device::Cpu).unwrap();
+    assert_eq!(
+        seq.forward_with(&x, None, None).unwrap().output.dims(),
+        &[3, 7, 45]
+    );
+}
+
+#[test]
+fn fused_and_stepwise_kernels_agree_on_padded_bidirectional_batches() {
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+        let cfg = RnnConfig::new(cell, 6, 5)
+            .with_bidirectional(MergeMode::Concat)
+            .with_num_layers(2);
+        let dev = Device::Cpu;
+        let g = cell.gates() * 5;
+        let mut m = HashMap::new();
+        for l in 0..2 {
+            for sfx in ["", "_reverse"] {
+                let input = if l == 0 { 6 } else { 10 };
+                m.insert(
+                    format!("weight_ih_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.5, (g, input), &dev).unwrap(),
+                );
+                m.insert(
+                    format!("weight_hh_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.5, (g, 5), &dev).unwrap(),
+                );
+                m.insert(
+                    format!("bias_ih_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.5, g, &dev).unwrap(),
+                );
+                m.insert(
+                    format!("bias_hh_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.5, g, &dev).unwrap(),
+                );
+            }
+        }
+        let vb = VarBuilder::from_tensors(m, DType::F32, &dev);
+        let fused = Rnn::new(cfg.clone(), vb.clone())
+            .unwrap()
+            .with_kernel(Kernel::Fused);
+        let step = Rnn::new(cfg, vb).unwrap().with_kernel(Kernel::Stepwise);
+        let x = Tensor::randn(0f32, 1., (4, 9, 6), &dev).unwrap();
+        let lengths = [9, 1, 4, 0];
+        let a = fused.forward_with(&x, Some(&lengths), None).unwrap();
+        let b = step.forward_with(&x, Some(&lengths), None).unwrap();
+        let diff = (a.output - b.output)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{cell:?}");
+        let ha = a.state.stacked_h().unwrap();
+        let hb = b.state.stacked_h().unwrap();
+        let diff = (ha - hb)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap();
+        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{cell:?}");
+    }
+}
