@@ -1,12 +1,38 @@
 //! Command implementations for the `zoo` binary.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
 
-use zoo::bench;
 use zoo::parity::check_fixture;
+use zoo::tasks::sentiment::SentimentModel;
+use zoo::{bench, catalog, device, input};
+
+use crate::Common;
+
+/// A mistake in how zoo was called (exit status 2).
+#[derive(Debug)]
+pub struct Usage(pub String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(msg.into()))
+}
+
+pub fn is_usage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.is::<Usage>())
+}
 
 /// An error chain on one line: `what failed: why`.
 pub fn one_line(e: &anyhow::Error) -> String {
@@ -16,9 +42,261 @@ pub fn one_line(e: &anyhow::Error) -> String {
         .join(": ")
 }
 
+fn select_device(common: &Common) -> Result<candle_core::Device> {
+    let d = device::select(&common.device).map_err(|e| usage(e.to_string()))?;
+    if common.verbose {
+        eprintln!("zoo: device {}", device::describe(&d));
+    }
+    Ok(d)
+}
+
+fn resolve_model(spec: Option<&str>, task: &str, verbose: bool) -> Result<zoo::model::ModelDir> {
+    let spec = spec.unwrap_or(catalog::default_model(task));
+    let dir = match catalog::resolve_local(spec)? {
+        Some(d) => d,
+        None => return Err(usage(catalog::unknown_model(spec).to_string())),
+    };
+    if verbose {
+        eprintln!("zoo: model {} from {}", dir.header.name, dir.path.display());
+    }
+    Ok(dir)
+}
+
+/// A spinner-or-bar on stderr; hidden when stderr is not a terminal.
+fn progress(total_bytes: Option<u64>) -> ProgressBar {
+    match total_bytes {
+        Some(n) => ProgressBar::new(n).with_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}")
+                .expect("valid template"),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{spinner} {pos} lines").expect("valid template"),
+        ),
+    }
+}
+
+pub fn run_sentiment(
+    texts: &[String],
+    file: Option<&str>,
+    batch_size: usize,
+    common: &Common,
+) -> Result<ExitCode> {
+    if batch_size == 0 {
+        return Err(usage("--batch-size must be at least 1"));
+    }
+    if texts.is_empty() && file.is_none() {
+        return Err(usage(
+            "nothing to classify: pass texts in quotes, or --file PATH (- for stdin)",
+        ));
+    }
+    if !texts.is_empty() && file.is_some() {
+        return Err(usage("pass texts or --file, not both"));
+    }
+    let device = select_device(common)?;
+    let dir = resolve_model(common.model.as_deref(), "sentiment", common.verbose)?;
+    let model = SentimentModel::load(&dir, &device)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failed = 0usize;
+
+    let emit = |out: &mut dyn Write,
+                number: usize,
+                text: &str,
+                r: Result<zoo::tasks::sentiment::Prediction, String>|
+     -> Result<bool> {
+        match r {
+            Ok(p) => {
+                if common.json {
+                    let probs: serde_json::Map<String, serde_json::Value> =
+                        p.probs.iter().map(|(l, v)| (l.clone(), json!(v))).collect();
+                    let mut o = json!({"text": text, "label": p.label, "score": p.score, "probs": probs, "tokens": p.tokens});
+                    if p.truncated {
+                        o["truncated"] = json!(true);
+                    }
+                    writeln!(out, "{o}")?;
+                } else {
+                    writeln!(out, "{}\t{:.3}\t{}", p.label, p.score, text)?;
+                }
+                Ok(true)
+            }
+            Err(msg) => {
+                let msg = if file.is_some() {
+                    format!("line {number}: {msg}")
+                } else {
+                    msg
+                };
+                if common.json {
+                    writeln!(out, "{}", json!({"text": text, "error": msg}))?;
+                } else {
+                    writeln!(out, "error\t-\t{msg}")?;
+                }
+                eprintln!("error: {msg}");
+                Ok(false)
+            }
+        }
+    };
+
+    let Some(path) = file else {
+        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
+        for (i, (t, r)) in texts
+            .iter()
+            .zip(model.predict(&refs, batch_size))
+            .enumerate()
+        {
+            if !emit(&mut out, i + 1, t, r.map_err(|e| one_line(&e)))? {
+                failed += 1;
+                if common.strict {
+                    break;
+                }
+            }
+        }
+        out.flush()?;
+        return Ok(if failed == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
+    };
+
+    let (reader, size) = input::open(path).map_err(|e| usage(one_line(&e)))?;
+    let bar = progress(size);
+    let mut lines = input::Lines::new(reader);
+    // Chunks keep memory flat on huge files while still batching by length.
+    const CHUNK: usize = 4096;
+    'outer: loop {
+        let mut chunk = Vec::with_capacity(CHUNK);
+        for l in lines.by_ref().take(CHUNK) {
+            chunk.push(l?);
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let ok: Vec<&str> = chunk
+            .iter()
+            .filter_map(|l| l.text.as_deref().ok())
+            .collect();
+        let mut preds = model.predict(&ok, batch_size).into_iter();
+        for l in &chunk {
+            let (text, r) = match &l.text {
+                Ok(t) => (
+                    t.as_str(),
+                    preds
+                        .next()
+                        .expect("one per text")
+                        .map_err(|e| one_line(&e)),
+                ),
+                Err(e) => ("", Err(e.clone())),
+            };
+            if !emit(&mut out, l.number, text, r)? {
+                failed += 1;
+                if common.strict {
+                    break 'outer;
+                }
+            }
+        }
+        out.flush()?;
+        match size {
+            Some(_) => bar.set_position(lines.bytes_read),
+            None => bar.inc(chunk.len() as u64),
+        }
+    }
+    bar.finish_and_clear();
+    out.flush()?;
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Result<ExitCode> {
+    let device = device::select(device_spec).map_err(|e| usage(e.to_string()))?;
+    let dir = resolve_model(model, "sentiment", false)?;
+    let model = SentimentModel::load(&dir, &device)?;
+    let text = std::fs::read_to_string(data).with_context(|| {
+        format!(
+            "cannot read {} (the SST-2 data lives in ../shared/data/sst2/)",
+            data.display()
+        )
+    })?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    let label_col = header.iter().position(|h| *h == "label");
+    let text_col = header
+        .iter()
+        .position(|h| matches!(*h, "sentence" | "content" | "text"));
+    let (Some(label_col), Some(text_col)) = (label_col, text_col) else {
+        bail!(
+            "{}: expected a header line with `label` and `sentence` columns",
+            data.display()
+        );
+    };
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (Some(sentence), Some(label)) = (cols.get(text_col), cols.get(label_col)) else {
+            bail!(
+                "{}:{}: expected {} tab-separated columns",
+                data.display(),
+                i + 2,
+                header.len()
+            );
+        };
+        let label: usize = label
+            .trim()
+            .parse()
+            .with_context(|| format!("{}:{}: bad label", data.display(), i + 2))?;
+        rows.push((sentence.to_string(), label));
+    }
+    let natural: Vec<String> = rows
+        .iter()
+        .map(|(s, _)| zoo::tasks::ptb::detokenize(s))
+        .collect();
+    let accuracy = |texts: Vec<&str>| -> Result<f64> {
+        let preds = model.predict(&texts, 64);
+        let mut correct = 0;
+        for (p, (_, y)) in preds.iter().zip(&rows) {
+            let p = p.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let idx = model
+                .config
+                .labels
+                .iter()
+                .position(|l| *l == p.label)
+                .unwrap_or(usize::MAX);
+            correct += (idx == *y) as usize;
+        }
+        Ok(correct as f64 / rows.len() as f64)
+    };
+    let t0 = std::time::Instant::now();
+    let acc_tok = accuracy(rows.iter().map(|(s, _)| s.as_str()).collect())?;
+    let secs = t0.elapsed().as_secs_f64();
+    let acc_nat = accuracy(natural.iter().map(|s| s.as_str()).collect())?;
+    println!(
+        "{}",
+        json!({
+            "model": model.config.name,
+            "data": data.display().to_string(),
+            "sentences": rows.len(),
+            "accuracy": acc_tok,
+            "natural_text_accuracy": acc_nat,
+            "sentences_per_second": rows.len() as f64 / secs,
+            "params": model.param_count(),
+            "file_bytes": std::fs::metadata(dir.weights_path()?)?.len(),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn devices() -> Result<ExitCode> {
+    for d in device::available() {
+        println!("{d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn bench(iters: usize) -> Result<ExitCode> {
     if iters == 0 {
-        bail!("--iters must be at least 1");
+        return Err(usage("--iters must be at least 1"));
     }
     let rows = bench::run(&bench::DEFAULT_SHAPES, iters, |what| {
         eprintln!("bench: {what}")
@@ -38,10 +316,10 @@ fn fixture_files(path: &Path) -> Result<Vec<PathBuf>> {
     } else if path.exists() {
         Ok(vec![path.to_path_buf()])
     } else {
-        bail!(
+        Err(usage(format!(
             "{} does not exist: pass a fixture file or a folder of them",
             path.display()
-        )
+        )))
     }
 }
 

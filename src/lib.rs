@@ -1,11 +1,17 @@
 //! `zoo`: pretrained recurrent networks (SimpleRNN, LSTM, GRU) on candle.
 //!
 //! [`nn`] holds the layers; they load PyTorch- or Keras-named weights through
-//! a candle `VarBuilder` and reproduce the frameworks' outputs.
+//! a candle `VarBuilder` and reproduce the frameworks' outputs. [`tasks`]
+//! holds the pretrained models built on them.
 
 pub mod bench;
+pub mod catalog;
+pub mod device;
+pub mod input;
+pub mod model;
 pub mod nn;
 pub mod parity;
+pub mod tasks;
 
 /// The candle crates the layers are built on, for callers' convenience.
 pub use candle_core as candle;

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 mod cli;
 
@@ -15,30 +15,101 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a pretrained model on text.
+    #[command(subcommand)]
+    Run(RunTask),
     /// Time our recurrent layers against candle-nn's rnn module (same run, same weights).
     Bench {
         /// Forward passes per measurement (median reported).
         #[arg(long, default_value_t = 20)]
         iters: usize,
     },
+    /// Measure a model on a labelled data set (e.g. SST-2 dev).
+    #[command(subcommand)]
+    Eval(EvalTask),
     /// Check parity fixtures (safetensors files or folders of them) against our layers.
     Parity {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// List the devices this build can use.
+    Devices,
+}
+
+/// Options every `run` task takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Model: a catalogue name (see `zoo list`), a model folder, or a Hub repo id owner/name[@revision].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// JSON Lines on stdout: one object per input.
+    #[arg(long)]
+    pub json: bool,
+    /// Stop at the first input that fails instead of reporting it and going on.
+    #[arg(long)]
+    pub strict: bool,
+    /// Say on stderr what was chosen (device, model folder).
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum RunTask {
+    /// Classify texts as positive or negative.
+    Sentiment {
+        /// Texts to classify (one result line each).
+        texts: Vec<String>,
+        /// Read one text per line from PATH (`-` for stdin).
+        #[arg(long, short)]
+        file: Option<String>,
+        /// Texts per forward pass (sorted by length first).
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum EvalTask {
+    /// Accuracy on a GLUE-style TSV (sentence, label), on the text as given and turned back into natural text.
+    Sentiment {
+        /// TSV file with a header line: sentence<TAB>label.
+        #[arg(long, default_value = "../shared/data/sst2/dev.tsv")]
+        data: PathBuf,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "auto")]
+        device: String,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(RunTask::Sentiment {
+            texts,
+            file,
+            batch_size,
+            common,
+        }) => cli::run_sentiment(&texts, file.as_deref(), batch_size, &common),
+        Command::Eval(EvalTask::Sentiment {
+            data,
+            model,
+            device,
+        }) => cli::eval_sentiment(&data, model.as_deref(), &device),
         Command::Bench { iters } => cli::bench(iters),
         Command::Parity { paths } => cli::parity(&paths),
+        Command::Devices => cli::devices(),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {}", cli::one_line(&e));
-            ExitCode::from(1)
+            ExitCode::from(if cli::is_usage(&e) { 2 } else { 1 })
         }
     }
 }

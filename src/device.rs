@@ -1,0 +1,101 @@
+//! `--device`: CPU, CUDA or Metal, chosen at run time.
+
+use anyhow::{anyhow, bail, Result};
+use candle_core::Device;
+
+/// Parses `auto`, `cpu`, `cuda`, `cuda:N` or `metal`. `auto` takes CUDA when
+/// the build has it and a GPU answers, else Metal likewise, else the CPU.
+pub fn select(spec: &str) -> Result<Device> {
+    match spec {
+        "cpu" => Ok(Device::Cpu),
+        "auto" => {
+            if candle_core::utils::cuda_is_available() {
+                if let Ok(d) = Device::new_cuda(0) {
+                    return Ok(d);
+                }
+            }
+            if candle_core::utils::metal_is_available() {
+                if let Ok(d) = Device::new_metal(0) {
+                    return Ok(d);
+                }
+            }
+            Ok(Device::Cpu)
+        }
+        "metal" => {
+            if !candle_core::utils::metal_is_available() {
+                bail!("this build has no Metal support: rebuild on macOS with `cargo build --release --features metal`, or use --device cpu");
+            }
+            Device::new_metal(0)
+                .map_err(|e| anyhow!("no Metal device found ({e}); use --device cpu"))
+        }
+        s if s == "cuda" || s.starts_with("cuda:") => {
+            let ordinal = match s.strip_prefix("cuda:") {
+                None => 0,
+                Some(n) => n.parse::<usize>().map_err(|_| {
+                    anyhow!("bad device `{s}`: write cuda:N with N a GPU number, e.g. cuda:0")
+                })?,
+            };
+            if !candle_core::utils::cuda_is_available() {
+                bail!("this build has no CUDA support: rebuild with `cargo build --release --features cuda`, or use --device cpu");
+            }
+            Device::new_cuda(ordinal)
+                .map_err(|e| anyhow!("no CUDA device {ordinal} found ({e}); use --device cpu"))
+        }
+        other => bail!("unknown device `{other}`: use auto, cpu, cuda, cuda:N or metal"),
+    }
+}
+
+/// `cpu`, `cuda:0`, `metal:0`, for messages.
+pub fn describe(d: &Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// What this build can use, one line each, for `zoo devices`.
+pub fn available() -> Vec<String> {
+    let mut v = vec!["cpu".to_string()];
+    if candle_core::utils::cuda_is_available() {
+        for i in 0..16 {
+            match Device::new_cuda(i) {
+                Ok(_) => v.push(format!("cuda:{i}")),
+                Err(_) => break,
+            }
+        }
+    }
+    if candle_core::utils::metal_is_available() && Device::new_metal(0).is_ok() {
+        v.push("metal:0".into());
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_device_names_the_choices() {
+        let e = select("tpu").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown device `tpu`") && e.contains("cuda:N"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn cpu_and_auto_always_work() {
+        assert!(select("cpu").unwrap().is_cpu());
+        select("auto").unwrap();
+    }
+
+    #[test]
+    fn cuda_without_the_feature_says_which_feature_to_build() {
+        if !candle_core::utils::cuda_is_available() {
+            let e = select("cuda:0").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+        assert!(select("cuda:x").unwrap_err().to_string().contains("cuda:N"));
+    }
+}

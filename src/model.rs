@@ -1,0 +1,129 @@
+//! A model folder, laid out like a Hugging Face Hub repo: `config.json`,
+//! tokenizer file(s), `model.safetensors`, `README.md`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device};
+use candle_nn::VarBuilder;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+/// The keys every zoo `config.json` has.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Header {
+    pub zoo_format: u32,
+    pub task: String,
+    pub name: String,
+    #[serde(default)]
+    pub weights: Option<String>,
+}
+
+/// A resolved model folder and its parsed header.
+#[derive(Debug, Clone)]
+pub struct ModelDir {
+    pub path: PathBuf,
+    pub header: Header,
+    raw: serde_json::Value,
+}
+
+impl ModelDir {
+    pub fn open(path: &Path) -> Result<Self> {
+        let cfg = path.join("config.json");
+        let text = std::fs::read_to_string(&cfg).with_context(|| {
+            format!("cannot read {}: is this a zoo model folder?", cfg.display())
+        })?;
+        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow!(
+                "{} is not valid JSON ({e}): re-download the model",
+                cfg.display()
+            )
+        })?;
+        let header: Header = serde_json::from_value(raw.clone())
+            .map_err(|e| anyhow!("{} is not a zoo config ({e})", cfg.display()))?;
+        if header.zoo_format != 1 {
+            bail!(
+                "{} has zoo_format {}, this zoo reads format 1: update zoo",
+                cfg.display(),
+                header.zoo_format
+            );
+        }
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            raw,
+        })
+    }
+
+    /// The full config as the task's own type.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T> {
+        serde_json::from_value(self.raw.clone()).map_err(|e| {
+            anyhow!(
+                "{}: bad config.json for task {} ({e})",
+                self.path.display(),
+                self.header.task
+            )
+        })
+    }
+
+    pub fn raw_config(&self) -> &serde_json::Value {
+        &self.raw
+    }
+
+    pub fn expect_task(&self, task: &str) -> Result<()> {
+        if self.header.task != task {
+            bail!(
+                "model `{}` is a {} model, not a {task} model: pick one with `zoo list`",
+                self.header.name,
+                self.header.task
+            );
+        }
+        Ok(())
+    }
+
+    pub fn file(&self, name: &str) -> Result<PathBuf> {
+        let p = self.path.join(name);
+        if !p.exists() {
+            bail!(
+                "{} is missing from model `{}`",
+                p.display(),
+                self.header.name
+            );
+        }
+        Ok(p)
+    }
+
+    pub fn weights_path(&self) -> Result<PathBuf> {
+        self.file(
+            self.header
+                .weights
+                .as_deref()
+                .unwrap_or("model.safetensors"),
+        )
+    }
+
+    /// Reads and checks the weights; candle converts stored f16 to `dtype`.
+    pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
+        let path = self.weights_path()?;
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        // Validate before candle sees it: a truncated file is a clear error.
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+            anyhow!(
+                "{} is not a valid safetensors file ({e}): re-download the model",
+                path.display()
+            )
+        })?;
+        Ok(VarBuilder::from_buffered_safetensors(bytes, dtype, device)?)
+    }
+
+    pub fn tokenizer(&self, name: &str) -> Result<tokenizers::Tokenizer> {
+        let p = self.file(name)?;
+        tokenizers::Tokenizer::from_file(&p).map_err(|e| {
+            anyhow!(
+                "cannot load tokenizer {} ({e}): re-download the model",
+                p.display()
+            )
+        })
+    }
+}

@@ -1,0 +1,4 @@
+//! The pretrained tasks: each loads a model folder and runs it.
+
+pub mod ptb;
+pub mod sentiment;
