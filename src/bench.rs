@@ -43,7 +43,7 @@ pub struct BenchRow {
     /// Median milliseconds per forward.
     pub zoo_ms: f64,
     pub zoo_stepwise_ms: f64,
-    /// candle-nn's `rnn` module, where it has the cell (unidirectional only).
+    /// candle-nn's `rnn` module, where it has the cell.
     pub candle_nn_ms: Option<f64>,
     /// Largest difference between our output and candle-nn's.
     pub max_abs_diff: Option<f32>,
@@ -126,36 +126,56 @@ fn bench_one(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Res
         Ok(stepwise.forward_with(&x, None, None).map(|_| ())?)
     })?;
 
+    // candle-nn has no bidirectional wrapper: a user runs a second layer
+    // on the reversed sequence and concatenates, as done here.
+    let rev_idx = Tensor::from_vec(
+        (0..s.steps as u32).rev().collect::<Vec<_>>(),
+        s.steps,
+        &Device::Cpu,
+    )?;
+    let reverse = move |t: &Tensor| -> Result<Tensor> { Ok(t.index_select(&rev_idx, 1)?) };
+    let reference: Option<Box<dyn Fn() -> Result<Tensor>>> = match cell {
+        CellKind::Lstm => {
+            let fwd = candle_nn::rnn::lstm(s.input, s.units, LSTMConfig::default(), vb.clone())?;
+            let bwd_cfg = LSTMConfig {
+                direction: candle_nn::rnn::Direction::Backward,
+                ..Default::default()
+            };
+            let bwd = if bidirectional {
+                Some(candle_nn::rnn::lstm(s.input, s.units, bwd_cfg, vb.clone())?)
+            } else {
+                None
+            };
+            let x = x.clone();
+            Some(Box::new(move || {
+                let f = fwd.states_to_tensor(&fwd.seq(&x)?)?;
+                let Some(bwd) = &bwd else { return Ok(f) };
+                let b = reverse(&bwd.states_to_tensor(&bwd.seq(&reverse(&x)?)?)?)?;
+                Ok(Tensor::cat(&[f, b], 2)?)
+            }))
+        }
+        CellKind::Gru if !bidirectional => {
+            // candle-nn's GRU only loads `*_l0` names, so no reverse layer.
+            let m = candle_nn::rnn::gru(s.input, s.units, GRUConfig::default(), vb.clone())?;
+            let x = x.clone();
+            // Its states_to_tensor concatenates along time; stack instead.
+            Some(Box::new(move || {
+                let st = m.seq(&x)?;
+                Ok(Tensor::stack(
+                    &st.iter().map(|s| s.h.clone()).collect::<Vec<_>>(),
+                    1,
+                )?)
+            }))
+        }
+        _ => None,
+    };
     let mut candle_nn_ms = None;
     let mut max_abs_diff = None;
-    if !bidirectional {
-        let reference: Option<Box<dyn Fn() -> Result<Tensor>>> = match cell {
-            CellKind::Lstm => {
-                let m = candle_nn::rnn::lstm(s.input, s.units, LSTMConfig::default(), vb.clone())?;
-                let x = x.clone();
-                Some(Box::new(move || Ok(m.states_to_tensor(&m.seq(&x)?)?)))
-            }
-            CellKind::Gru => {
-                let m = candle_nn::rnn::gru(s.input, s.units, GRUConfig::default(), vb.clone())?;
-                let x = x.clone();
-                // candle-nn's GRU::states_to_tensor concatenates along time;
-                // stack like the LSTM so both give [batch, steps, units].
-                Some(Box::new(move || {
-                    let st = m.seq(&x)?;
-                    Ok(Tensor::stack(
-                        &st.iter().map(|s| s.h.clone()).collect::<Vec<_>>(),
-                        1,
-                    )?)
-                }))
-            }
-            CellKind::SimpleRnn => None,
-        };
-        if let Some(f) = reference {
-            candle_nn_ms = Some(median_ms(iters, || f().map(|_| ()))?);
-            let a = ours.forward_with(&x, None, None)?.output;
-            let b = f()?;
-            max_abs_diff = Some((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?);
-        }
+    if let Some(f) = reference {
+        candle_nn_ms = Some(median_ms(iters, || f().map(|_| ()))?);
+        let a = ours.forward_with(&x, None, None)?.output;
+        let b = f()?;
+        max_abs_diff = Some((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?);
     }
     Ok(BenchRow {
         cell,

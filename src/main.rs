@@ -88,6 +88,9 @@ enum EvalTask {
 }
 
 fn main() -> ExitCode {
+    // Errors are one line for people; candle would otherwise attach a
+    // backtrace to every error when RUST_BACKTRACE is set.
+    std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(RunTask::Sentiment {

@@ -243,7 +243,8 @@ fn compare(report: &mut FixtureReport, what: &str, ours: &Tensor, expected: &Ten
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         let err = (x - y).abs();
         report.max_abs_err = report.max_abs_err.max(err);
-        if !(err <= ATOL + RTOL * y.abs()) && report.failure.is_none() {
+        // NaN fails too.
+        if (err.is_nan() || err > ATOL + RTOL * y.abs()) && report.failure.is_none() {
             report.failure = Some(format!("{what}: element {i} is {x}, expected {y}"));
         }
     }
