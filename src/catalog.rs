@@ -1,5 +1,4 @@
-//! Model names: catalogue names, local folders (Hub repo ids come with
-//! `hub`).
+//! Model names: catalogue names, local folders and Hub repo ids.
 
 use std::path::{Path, PathBuf};
 
@@ -64,9 +63,34 @@ pub fn unknown_model(spec: &str) -> anyhow::Error {
     )
 }
 
-pub fn resolve(spec: &str) -> Result<ModelDir> {
-    match resolve_local(spec)? {
-        Some(d) => Ok(d),
-        None => bail!(unknown_model(spec)),
+/// Files a model folder of `task` needs besides `config.json`.
+pub fn task_files(dir: &ModelDir) -> Vec<String> {
+    let mut v = vec!["tokenizer.json".to_string()];
+    if dir.header.task == "ner" {
+        v.push("chars.json".into());
     }
+    v.push(
+        dir.header
+            .weights
+            .clone()
+            .unwrap_or_else(|| "model.safetensors".into()),
+    );
+    v
+}
+
+/// Resolves `--model`: a folder, a catalogue name, or a Hub repo id
+/// (downloaded into the Hugging Face cache, or read from it offline).
+pub fn resolve(spec: &str, progress: bool) -> Result<ModelDir> {
+    if let Some(d) = resolve_local(spec)? {
+        return Ok(d);
+    }
+    let Some(id) = crate::hub::HubId::parse(spec) else {
+        bail!(unknown_model(spec));
+    };
+    let folder = crate::hub::fetch(&id, &["config.json"], &[], progress)?;
+    let dir = ModelDir::open(&folder)?;
+    let files = task_files(&dir);
+    let files: Vec<&str> = files.iter().map(|s| s.as_str()).collect();
+    crate::hub::fetch(&id, &files, &["README.md"], progress)?;
+    Ok(dir)
 }

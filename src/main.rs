@@ -71,6 +71,22 @@ enum RunTask {
         #[command(flatten)]
         common: Common,
     },
+    /// Find people, organisations, locations and other names in raw text.
+    Ner {
+        /// Text file, one unit of text per line (`-` for stdin).
+        file: Option<String>,
+        /// Tag this one line instead of a file.
+        #[arg(long)]
+        text: Option<String>,
+        /// Output format (--json is the same as --format json).
+        #[arg(long, value_enum, default_value = "text")]
+        format: cli::NerFormat,
+        /// Sentences per forward pass (sorted by length first).
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -99,6 +115,19 @@ fn main() -> ExitCode {
             batch_size,
             common,
         }) => cli::run_sentiment(&texts, file.as_deref(), batch_size, &common),
+        Command::Run(RunTask::Ner {
+            file,
+            text,
+            format,
+            batch_size,
+            common,
+        }) => cli::run_ner(
+            file.as_deref(),
+            text.as_deref(),
+            format,
+            batch_size,
+            &common,
+        ),
         Command::Eval(EvalTask::Sentiment {
             data,
             model,

@@ -1,4 +1,6 @@
 //! The pretrained tasks: each loads a model folder and runs it.
 
+pub mod crf;
+pub mod ner;
 pub mod ptb;
 pub mod sentiment;

@@ -1,79 +1,17 @@
-//! Command implementations for the `zoo` binary.
+//! `zoo run sentiment` and `zoo eval sentiment`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use zoo::parity::check_fixture;
-use zoo::tasks::sentiment::SentimentModel;
-use zoo::{bench, catalog, device, input};
+use zoo::tasks::sentiment::{Prediction, SentimentModel};
+use zoo::{device, input};
 
+use super::{one_line, progress, resolve_model, select_device, usage};
 use crate::Common;
-
-/// A mistake in how zoo was called (exit status 2).
-#[derive(Debug)]
-pub struct Usage(pub String);
-
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Usage {}
-
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Usage(msg.into()))
-}
-
-pub fn is_usage(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<Usage>())
-}
-
-/// An error chain on one line: `what failed: why`.
-pub fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-fn select_device(common: &Common) -> Result<candle_core::Device> {
-    let d = device::select(&common.device).map_err(|e| usage(e.to_string()))?;
-    if common.verbose {
-        eprintln!("zoo: device {}", device::describe(&d));
-    }
-    Ok(d)
-}
-
-fn resolve_model(spec: Option<&str>, task: &str, verbose: bool) -> Result<zoo::model::ModelDir> {
-    let spec = spec.unwrap_or(catalog::default_model(task));
-    let dir = match catalog::resolve_local(spec)? {
-        Some(d) => d,
-        None => return Err(usage(catalog::unknown_model(spec).to_string())),
-    };
-    if verbose {
-        eprintln!("zoo: model {} from {}", dir.header.name, dir.path.display());
-    }
-    Ok(dir)
-}
-
-/// A spinner-or-bar on stderr; hidden when stderr is not a terminal.
-fn progress(total_bytes: Option<u64>) -> ProgressBar {
-    match total_bytes {
-        Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}")
-                .expect("valid template"),
-        ),
-        None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} lines").expect("valid template"),
-        ),
-    }
-}
 
 pub fn run_sentiment(
     texts: &[String],
@@ -102,7 +40,7 @@ pub fn run_sentiment(
     let emit = |out: &mut dyn Write,
                 number: usize,
                 text: &str,
-                r: Result<zoo::tasks::sentiment::Prediction, String>|
+                r: Result<Prediction, String>|
      -> Result<bool> {
         match r {
             Ok(p) => {
@@ -285,69 +223,4 @@ pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Re
         })
     );
     Ok(ExitCode::SUCCESS)
-}
-
-pub fn devices() -> Result<ExitCode> {
-    for d in device::available() {
-        println!("{d}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-pub fn bench(iters: usize) -> Result<ExitCode> {
-    if iters == 0 {
-        return Err(usage("--iters must be at least 1"));
-    }
-    let rows = bench::run(&bench::DEFAULT_SHAPES, iters, |what| {
-        eprintln!("bench: {what}")
-    })?;
-    println!("{}", bench::table(&rows));
-    Ok(ExitCode::SUCCESS)
-}
-
-fn fixture_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if path.is_dir() {
-        let mut v: Vec<PathBuf> = std::fs::read_dir(path)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-            .collect();
-        v.sort();
-        Ok(v)
-    } else if path.exists() {
-        Ok(vec![path.to_path_buf()])
-    } else {
-        Err(usage(format!(
-            "{} does not exist: pass a fixture file or a folder of them",
-            path.display()
-        )))
-    }
-}
-
-pub fn parity(paths: &[PathBuf]) -> Result<ExitCode> {
-    let mut failed = 0;
-    let mut total = 0;
-    for p in paths {
-        for f in fixture_files(p)? {
-            total += 1;
-            match check_fixture(&f) {
-                Ok(r) if r.failure.is_none() => {
-                    println!("ok    max_abs_err={:.2e}  {}", r.max_abs_err, f.display())
-                }
-                Ok(r) => {
-                    failed += 1;
-                    println!("FAIL  {}: {}", f.display(), r.failure.unwrap_or_default());
-                }
-                Err(e) => {
-                    failed += 1;
-                    println!("ERROR {}: {}", f.display(), one_line(&e));
-                }
-            }
-        }
-    }
-    println!("{} passed, {failed} failed", total - failed);
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
 }
