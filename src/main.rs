@@ -87,6 +87,23 @@ enum RunTask {
         #[command(flatten)]
         common: Common,
     },
+    /// Translate English to German: one line in, one line out (stdin by default).
+    Translate {
+        /// Read one sentence per line from PATH (`-` for stdin).
+        #[arg(long, short)]
+        file: Option<String>,
+        /// Translate this text instead of reading lines.
+        #[arg(long)]
+        text: Option<String>,
+        /// Beam width (1 = greedy); default from the model's config (5).
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Stop every output after at most this many tokens.
+        #[arg(long)]
+        max_len: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -128,6 +145,13 @@ fn main() -> ExitCode {
             batch_size,
             &common,
         ),
+        Command::Run(RunTask::Translate {
+            file,
+            text,
+            beam,
+            max_len,
+            common,
+        }) => cli::run_translate(file.as_deref(), text.as_deref(), beam, max_len, &common),
         Command::Eval(EvalTask::Sentiment {
             data,
             model,

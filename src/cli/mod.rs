@@ -10,10 +10,12 @@ use crate::Common;
 mod ner;
 mod sentiment;
 mod tools;
+mod translate;
 
 pub use ner::{run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use tools::{bench, devices, parity};
+pub use translate::run_translate;
 
 /// A mistake in how zoo was called (exit status 2).
 #[derive(Debug)]

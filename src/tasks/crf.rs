@@ -1,5 +1,6 @@
 //! Linear-chain CRF decoding: Viterbi for the best tag sequence and
 //! forward-backward for per-token tag marginals (the confidence we report).
+#![allow(clippy::needless_range_loop)] // index math mirrors the equations
 
 /// `transitions[i * n + j]`: score of tag `i` followed by tag `j`.
 #[derive(Debug, Clone)]

@@ -4,3 +4,4 @@ pub mod crf;
 pub mod ner;
 pub mod ptb;
 pub mod sentiment;
+pub mod translate;

@@ -374,7 +374,7 @@ impl NerModel {
                 let w = w?;
                 let mut tags = Vec::with_capacity(w.len());
                 let mut probs = Vec::with_capacity(w.len());
-                for (_, e) in parts {
+                for e in parts {
                     let e = e?;
                     let path = self.crf.viterbi(&e);
                     let marg = self.crf.marginals(&e);

@@ -1,0 +1,139 @@
+//! `zoo run translate`: one English line in, one German line out, flushed
+//! line by line so it works in a pipe.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Result;
+use serde_json::json;
+
+use zoo::input::{self, Line};
+use zoo::tasks::translate::{Translation, Translator};
+
+use super::{one_line, progress, resolve_model, select_device, usage};
+use crate::Common;
+
+/// Splits after `.`, `!` or `?` followed by whitespace.
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let b = text.as_bytes();
+    for i in 0..b.len() {
+        if matches!(b[i], b'.' | b'!' | b'?')
+            && b.get(i + 1).is_some_and(|c| c.is_ascii_whitespace())
+        {
+            out.push(text[start..=i].trim());
+            start = i + 1;
+        }
+    }
+    out.push(text[start..].trim());
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// Translates a line, sentence by sentence when it is longer than the
+/// model reads at once.
+fn translate_line(model: &Translator, text: &str, beam: usize) -> Result<Translation> {
+    let too_long = model.encode_text(text)?.len() > model.config.max_source_tokens;
+    if !too_long {
+        return model.translate(text, beam);
+    }
+    let mut parts = Vec::new();
+    let mut ids = Vec::new();
+    let (mut lp, mut score) = (0.0, 0.0);
+    for s in sentences(text) {
+        let t = model.translate(s, beam)?;
+        parts.push(t.text);
+        ids.extend(t.ids);
+        lp += t.log_prob;
+        score += t.score;
+    }
+    Ok(Translation {
+        text: parts.join(" "),
+        ids,
+        log_prob: lp,
+        score,
+    })
+}
+
+pub fn run_translate(
+    file: Option<&str>,
+    text: Option<&str>,
+    beam: Option<usize>,
+    max_len: Option<usize>,
+    common: &Common,
+) -> Result<ExitCode> {
+    if beam == Some(0) {
+        return Err(usage("--beam must be at least 1 (1 = greedy)"));
+    }
+    if max_len == Some(0) {
+        return Err(usage("--max-len must be at least 1"));
+    }
+    let (reader, size): (Box<dyn std::io::BufRead>, Option<u64>) = match (file, text) {
+        (Some(_), Some(_)) => return Err(usage("pass --file or --text, not both")),
+        (None, Some(t)) => (Box::new(std::io::Cursor::new(t.as_bytes().to_vec())), None),
+        (Some(f), None) => input::open(f).map_err(|e| usage(one_line(&e)))?,
+        (None, None) => {
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "zoo: reading English sentences from stdin, one per line (Ctrl-D to end)"
+                );
+            }
+            input::open("-")?
+        }
+    };
+    let device = select_device(common)?;
+    let dir = resolve_model(common.model.as_deref(), "translate", common.verbose)?;
+    let mut model = Translator::load(&dir, &device)?;
+    if let Some(m) = max_len {
+        model.set_max_output(m);
+    }
+    let beam = beam.unwrap_or(model.config.beam_size);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let bar = if file.is_some() {
+        progress(size)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut lines = input::Lines::new(reader);
+    let mut failed = 0usize;
+    while let Some(l) = lines.next() {
+        let Line { number, text } = l?;
+        let r = text
+            .clone()
+            .and_then(|t| translate_line(&model, &t, beam).map_err(|e| one_line(&e)));
+        let src = text.as_deref().unwrap_or("");
+        match &r {
+            Ok(t) if common.json => writeln!(
+                out,
+                "{}",
+                json!({"line": number, "text": src, "translation": t.text, "score": if t.score.is_nan() { serde_json::Value::Null } else { json!(t.score) }})
+            )?,
+            Ok(t) => writeln!(out, "{}", t.text)?,
+            Err(e) => {
+                failed += 1;
+                eprintln!("error: line {number}: {e}");
+                if common.json {
+                    writeln!(out, "{}", json!({"line": number, "text": src, "error": e}))?;
+                } else {
+                    writeln!(out)?; // keep output lines aligned with input lines
+                }
+            }
+        }
+        out.flush()?;
+        match size {
+            Some(_) => bar.set_position(lines.bytes_read),
+            None => bar.inc(1),
+        }
+        if failed > 0 && common.strict {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

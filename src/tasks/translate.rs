@@ -1,0 +1,416 @@
+//! Encoder-decoder with additive attention (Bahdanau et al. 2015): a
+//! bidirectional GRU reads the source, a GRU decoder writes the target one
+//! token at a time, attending over the source; input and output lengths
+//! differ.
+
+use anyhow::{anyhow, bail, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use serde::{Deserialize, Serialize};
+
+use crate::model::ModelDir;
+use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig, RnnState};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct TranslateConfig {
+    pub name: String,
+    pub source_lang: String,
+    pub target_lang: String,
+    pub vocab_size: usize,
+    pub embedding_dim: usize,
+    pub encoder_units: usize,
+    pub decoder_units: usize,
+    pub attention_dim: usize,
+    pub pad_id: u32,
+    pub unk_id: u32,
+    pub bos_id: u32,
+    pub eos_id: u32,
+    /// Longer inputs are refused (the CLI splits them into sentences first).
+    pub max_source_tokens: usize,
+    /// Decoding stops after `max_len_a * source_tokens + max_len_b` tokens.
+    pub max_len_a: f32,
+    pub max_len_b: usize,
+    pub beam_size: usize,
+    /// Hypotheses are ranked by `log p / length^length_penalty`.
+    pub length_penalty: f32,
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
+/// One translation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Translation {
+    pub text: String,
+    pub ids: Vec<u32>,
+    /// Sum of token log-probabilities (including `</s>` when produced).
+    pub log_prob: f32,
+    /// `log_prob / length^length_penalty`, what beam search ranks by.
+    pub score: f32,
+}
+
+/// The encoder's results a decoder step needs.
+struct Encoded {
+    /// `[batch, src, 2H]`
+    out: Tensor,
+    /// `[batch, src, A]`: the source half of the attention energy.
+    keys: Tensor,
+    /// `[batch, src]`: 0 at real tokens, -inf at padding.
+    mask: Tensor,
+}
+
+pub struct Translator {
+    pub config: TranslateConfig,
+    tokenizer: tokenizers::Tokenizer,
+    src_embedding: Embedding,
+    encoder: Rnn,
+    bridge: Linear,
+    /// Attention `W` split into its decoder-state and encoder columns.
+    att_s: Tensor,
+    att_h: Tensor,
+    att_b: Tensor,
+    att_v: Tensor,
+    tgt_embedding: Embedding,
+    decoder: Rnn,
+    out: Linear,
+    device: Device,
+    /// `--max-len`: an absolute cap on output tokens.
+    max_output: Option<usize>,
+}
+
+impl Translator {
+    pub fn load(dir: &ModelDir, device: &Device) -> Result<Self> {
+        dir.expect_task("translate")?;
+        let config: TranslateConfig = dir.config()?;
+        let tokenizer = dir.tokenizer("tokenizer.json")?;
+        let vb = dir.var_builder(DType::F32, device)?;
+        Self::from_parts(config, tokenizer, vb, device)
+    }
+
+    fn from_parts(
+        config: TranslateConfig,
+        tokenizer: tokenizers::Tokenizer,
+        vb: VarBuilder,
+        device: &Device,
+    ) -> Result<Self> {
+        let c = &config;
+        let (e, h, d, a, v) = (
+            c.embedding_dim,
+            c.encoder_units,
+            c.decoder_units,
+            c.attention_dim,
+            c.vocab_size,
+        );
+        let src_embedding = candle_nn::embedding(v, e, vb.pp("src_embedding"))?;
+        let encoder = Rnn::new(
+            RnnConfig::new(CellKind::Gru, e, h)
+                .with_name(format!("{}.encoder", c.name))
+                .with_bidirectional(MergeMode::Concat),
+            vb.pp("encoder"),
+        )?;
+        let bridge = candle_nn::linear(2 * h, d, vb.pp("bridge"))?;
+        let w = vb.pp("attention").pp("W").get((a, d + 2 * h), "weight")?;
+        let att_s = w.narrow(1, 0, d)?.t()?.contiguous()?;
+        let att_h = w.narrow(1, d, 2 * h)?.t()?.contiguous()?;
+        let att_b = vb.pp("attention").pp("W").get(a, "bias")?;
+        let att_v = vb
+            .pp("attention")
+            .pp("v")
+            .get((1, a), "weight")?
+            .t()?
+            .contiguous()?;
+        let tgt_embedding = candle_nn::embedding(v, e, vb.pp("tgt_embedding"))?;
+        let decoder = Rnn::new(
+            RnnConfig::new(CellKind::Gru, e + 2 * h, d).with_name(format!("{}.decoder", c.name)),
+            vb.pp("decoder"),
+        )?;
+        let out = candle_nn::linear(d + 2 * h + e, v, vb.pp("out"))?;
+        Ok(Self {
+            config,
+            tokenizer,
+            src_embedding,
+            encoder,
+            bridge,
+            att_s,
+            att_h,
+            att_b,
+            att_v,
+            tgt_embedding,
+            decoder,
+            out,
+            device: device.clone(),
+            max_output: None,
+        })
+    }
+
+    pub fn encoder(&self) -> &Rnn {
+        &self.encoder
+    }
+
+    pub fn decoder(&self) -> &Rnn {
+        &self.decoder
+    }
+
+    pub fn param_count(&self) -> usize {
+        let lin = |l: &Linear| l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count());
+        self.src_embedding.embeddings().elem_count()
+            + self.encoder.param_count()
+            + lin(&self.bridge)
+            + self.att_s.elem_count()
+            + self.att_h.elem_count()
+            + self.att_b.elem_count()
+            + self.att_v.elem_count()
+            + self.tgt_embedding.embeddings().elem_count()
+            + self.decoder.param_count()
+            + lin(&self.out)
+    }
+
+    /// Source token ids (without special tokens).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode_ids(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| anyhow!("detokenizer failed: {e}"))
+    }
+
+    /// Encodes a padded batch; returns the encoder results and `s0`.
+    fn encode(&self, srcs: &[&[u32]]) -> Result<(Encoded, Tensor)> {
+        let batch = srcs.len();
+        let lengths: Vec<usize> = srcs.iter().map(|s| s.len()).collect();
+        let steps = *lengths.iter().max().unwrap_or(&0);
+        if steps == 0 || lengths.contains(&0) {
+            bail!("cannot translate an empty input");
+        }
+        let mut ids = vec![self.config.pad_id; batch * steps];
+        let mut mask = vec![f32::NEG_INFINITY; batch * steps];
+        for (b, s) in srcs.iter().enumerate() {
+            ids[b * steps..b * steps + s.len()].copy_from_slice(s);
+            mask[b * steps..b * steps + s.len()].fill(0.0);
+        }
+        let x =
+            self.src_embedding
+                .forward(&Tensor::from_vec(ids, (batch, steps), &self.device)?)?;
+        let enc = self.encoder.forward_with(&x, Some(&lengths), None)?;
+        let s0 = self
+            .bridge
+            .forward(&Tensor::cat(&enc.state.h, 1)?)?
+            .tanh()?;
+        let keys = enc
+            .output
+            .broadcast_matmul(&self.att_h)?
+            .broadcast_add(&self.att_b)?;
+        let mask = Tensor::from_vec(mask, (batch, steps), &self.device)?;
+        Ok((
+            Encoded {
+                out: enc.output,
+                keys,
+                mask,
+            },
+            s0,
+        ))
+    }
+
+    /// One decoder step for `prev` tokens `[n]` with states `s` `[n, D]`
+    /// over rows `rows` of the encoded batch. Returns log-probs `[n, V]`,
+    /// the new states and the attention weights `[n, src]`.
+    fn step(
+        &self,
+        enc: &Encoded,
+        rows: Option<&Tensor>,
+        prev: &[u32],
+        s: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let pick = |t: &Tensor| -> Result<Tensor> {
+            Ok(match rows {
+                Some(r) => t.index_select(r, 0)?,
+                None => t.clone(),
+            })
+        };
+        let (keys, out, mask) = (pick(&enc.keys)?, pick(&enc.out)?, pick(&enc.mask)?);
+        let n = prev.len();
+        let emb = self
+            .tgt_embedding
+            .forward(&Tensor::from_vec(prev.to_vec(), n, &self.device)?)?;
+        let energy = keys
+            .broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?
+            .tanh()?;
+        let scores = energy
+            .broadcast_matmul(&self.att_v)?
+            .squeeze(2)?
+            .broadcast_add(&mask)?;
+        let att = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let context = att.unsqueeze(1)?.matmul(&out)?.squeeze(1)?;
+        let input = Tensor::cat(&[&emb, &context], 1)?.unsqueeze(1)?;
+        let init = RnnState {
+            h: vec![s.clone()],
+            c: None,
+        };
+        let s_new = self
+            .decoder
+            .forward_with(&input, None, Some(&init))?
+            .state
+            .h
+            .remove(0);
+        let logits = self
+            .out
+            .forward(&Tensor::cat(&[&s_new, &context, &emb], 1)?)?;
+        Ok((candle_nn::ops::log_softmax(&logits, D::Minus1)?, s_new, att))
+    }
+
+    /// Decoding always stops: after this many tokens at most.
+    fn max_len(&self, src_len: usize) -> usize {
+        let relative = (self.config.max_len_a * src_len as f32) as usize + self.config.max_len_b;
+        self.max_output.map_or(relative, |m| relative.min(m)).max(1)
+    }
+
+    /// Caps every output at `tokens` tokens.
+    pub fn set_max_output(&mut self, tokens: usize) {
+        self.max_output = Some(tokens);
+    }
+
+    /// Greedy decoding of a batch; each result's ids end with `</s>` when
+    /// the model produced it before the length limit.
+    pub fn greedy(&self, srcs: &[&[u32]]) -> Result<Vec<Vec<u32>>> {
+        let (enc, mut s) = self.encode(srcs)?;
+        let limit: Vec<usize> = srcs.iter().map(|x| self.max_len(x.len())).collect();
+        let mut outs: Vec<Vec<u32>> = vec![Vec::new(); srcs.len()];
+        let mut done = vec![false; srcs.len()];
+        let mut prev = vec![self.config.bos_id; srcs.len()];
+        for t in 0..*limit.iter().max().unwrap_or(&0) {
+            let (logp, s_new, _) = self.step(&enc, None, &prev, &s)?;
+            s = s_new;
+            let best = logp.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            for (b, &tok) in best.iter().enumerate() {
+                if done[b] {
+                    continue;
+                }
+                outs[b].push(tok);
+                prev[b] = tok;
+                done[b] = tok == self.config.eos_id || t + 1 >= limit[b];
+            }
+            if done.iter().all(|&d| d) {
+                break;
+            }
+        }
+        Ok(outs)
+    }
+
+    /// Beam search for one source; ranks finished hypotheses by
+    /// `log p / len^length_penalty` (len counts `</s>`).
+    pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
+        let beam = beam.max(1);
+        let (enc, s0) = self.encode(&[src])?;
+        let limit = self.max_len(src.len());
+        let norm = |lp: f32, len: usize| lp / (len.max(1) as f32).powf(self.config.length_penalty);
+        // Live hypotheses: (tokens, log p); their states are rows of `s`.
+        let mut live: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
+        let mut s = s0;
+        let mut finished: Vec<(Vec<u32>, f32)> = Vec::new();
+        for t in 0..limit {
+            let n = live.len();
+            let rows = Tensor::zeros(n, DType::U32, &self.device)?;
+            let prev: Vec<u32> = live
+                .iter()
+                .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
+                .collect();
+            let (logp, s_new, _) = self.step(&enc, Some(&rows), &prev, &s)?;
+            let logp = logp.to_vec2::<f32>()?;
+            // Best `beam` continuations of each hypothesis, then of all.
+            let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(n * beam);
+            for (i, row) in logp.iter().enumerate() {
+                let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+                let k = beam.min(idx.len());
+                idx.select_nth_unstable_by(k - 1, |a, b| {
+                    row[*b as usize].total_cmp(&row[*a as usize])
+                });
+                for &tok in &idx[..k] {
+                    cands.push((i, tok, live[i].1 + row[tok as usize]));
+                }
+            }
+            cands.sort_by(|a, b| b.2.total_cmp(&a.2));
+            let mut next: Vec<(Vec<u32>, f32)> = Vec::with_capacity(beam);
+            let mut keep_rows: Vec<u32> = Vec::with_capacity(beam);
+            for (i, tok, lp) in cands {
+                let mut toks = live[i].0.clone();
+                toks.push(tok);
+                if tok == self.config.eos_id || t + 1 >= limit {
+                    finished.push((toks, lp));
+                } else if next.len() < beam {
+                    next.push((toks, lp));
+                    keep_rows.push(i as u32);
+                }
+                if next.len() >= beam && finished.len() >= beam {
+                    break;
+                }
+            }
+            // Stop once no live hypothesis can beat the best finished one
+            // (log-probs only fall as hypotheses grow).
+            let best_done = finished
+                .iter()
+                .map(|(toks, lp)| norm(*lp, toks.len()))
+                .fold(f32::NEG_INFINITY, f32::max);
+            let best_live = next
+                .iter()
+                .map(|(toks, lp)| norm(*lp, limit.max(toks.len())))
+                .fold(f32::NEG_INFINITY, f32::max);
+            if next.is_empty()
+                || (finished.len() >= beam
+                    && best_live <= best_done
+                    && self.config.length_penalty <= 1.0)
+            {
+                break;
+            }
+            s = s_new.index_select(&Tensor::from_vec(keep_rows, next.len(), &self.device)?, 0)?;
+            live = next;
+        }
+        let (ids, log_prob) = finished
+            .into_iter()
+            .chain(live)
+            .max_by(|a, b| norm(a.1, a.0.len()).total_cmp(&norm(b.1, b.0.len())))
+            .ok_or_else(|| anyhow!("beam search produced nothing"))?;
+        let score = norm(log_prob, ids.len());
+        Ok(Translation {
+            text: self.decode_ids(&ids)?,
+            ids,
+            log_prob,
+            score,
+        })
+    }
+
+    /// Translates one sentence: greedy when `beam` is 1.
+    pub fn translate(&self, text: &str, beam: usize) -> Result<Translation> {
+        let src = self.encode_text(text)?;
+        if src.is_empty() {
+            return Ok(Translation {
+                text: String::new(),
+                ids: Vec::new(),
+                log_prob: 0.0,
+                score: 0.0,
+            });
+        }
+        if src.len() > self.config.max_source_tokens {
+            bail!(
+                "input has {} tokens, more than the {} this model reads: split it into sentences",
+                src.len(),
+                self.config.max_source_tokens
+            );
+        }
+        if beam <= 1 {
+            let ids = self.greedy(&[&src])?.remove(0);
+            let text = self.decode_ids(&ids)?;
+            return Ok(Translation {
+                text,
+                ids,
+                log_prob: f32::NAN,
+                score: f32::NAN,
+            });
+        }
+        self.beam(&src, beam)
+    }
+}
