@@ -362,10 +362,10 @@ impl NerModel {
                 }
             }
         }
-        let mut per_line: Vec<Vec<(std::ops::Range<usize>, Result<Vec<f32>>)>> =
-            lines.iter().map(|_| Vec::new()).collect();
-        for ((line, r), e) in chunks.into_iter().zip(emissions) {
-            per_line[line].push((r, e.expect("every chunk ran")));
+        // Chunks are in line order, so each line's parts come in word order.
+        let mut per_line: Vec<Vec<Result<Vec<f32>>>> = lines.iter().map(|_| Vec::new()).collect();
+        for ((line, _), e) in chunks.into_iter().zip(emissions) {
+            per_line[line].push(e.expect("every chunk ran"));
         }
         words
             .into_iter()
