@@ -34,6 +34,10 @@ enum Command {
     },
     /// List the devices this build can use.
     Devices,
+    /// The model catalogue: name, task, cell, units, size, metric, folder.
+    List,
+    /// One model's card summary (catalogue name, folder or Hub repo id).
+    Info { model: String },
 }
 
 /// Options every `run` task takes.
@@ -45,6 +49,9 @@ pub struct Common {
     /// auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// f32, f16 or bf16 (computation dtype; the fused CPU kernel is f32).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
     /// JSON Lines on stdout: one object per input.
     #[arg(long)]
     pub json: bool,
@@ -160,6 +167,8 @@ fn main() -> ExitCode {
         Command::Bench { iters } => cli::bench(iters),
         Command::Parity { paths } => cli::parity(&paths),
         Command::Devices => cli::devices(),
+        Command::List => cli::list(),
+        Command::Info { model } => cli::info(&model),
     };
     match result {
         Ok(code) => code,

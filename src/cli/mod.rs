@@ -14,7 +14,7 @@ mod translate;
 
 pub use ner::{run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
-pub use tools::{bench, devices, parity};
+pub use tools::{bench, devices, info, list, parity};
 pub use translate::run_translate;
 
 /// A mistake in how zoo was called (exit status 2).
@@ -53,18 +53,35 @@ pub(crate) fn select_device(common: &Common) -> Result<candle_core::Device> {
     Ok(d)
 }
 
+pub(crate) fn select_dtype(common: &Common) -> Result<candle_core::DType> {
+    match common.dtype.as_str() {
+        "f32" => Ok(candle_core::DType::F32),
+        "f16" => Ok(candle_core::DType::F16),
+        "bf16" => Ok(candle_core::DType::BF16),
+        other => Err(usage(format!(
+            "unknown dtype `{other}`: use f32, f16 or bf16"
+        ))),
+    }
+}
+
 pub(crate) fn resolve_model(
     spec: Option<&str>,
     task: &str,
     verbose: bool,
 ) -> Result<zoo::model::ModelDir> {
     let spec = spec.unwrap_or(catalog::default_model(task));
+    if spec.is_empty() {
+        return Err(usage("name a model: see `zoo list`"));
+    }
     if catalog::resolve_local(spec)?.is_none() && zoo::hub::HubId::parse(spec).is_none() {
         return Err(usage(catalog::unknown_model(spec).to_string()));
     }
     let dir = catalog::resolve(spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
     if verbose {
         eprintln!("zoo: model {} from {}", dir.header.name, dir.path.display());
+    }
+    if !task.is_empty() {
+        dir.expect_task(task).map_err(|e| usage(e.to_string()))?;
     }
     Ok(dir)
 }

@@ -9,7 +9,7 @@ use serde_json::json;
 use zoo::input::{self, Line};
 use zoo::tasks::ner::{fill_text, to_bio, NerModel, Tagged};
 
-use super::{one_line, progress, resolve_model, select_device, usage};
+use super::{one_line, progress, resolve_model, select_device, select_dtype, usage};
 use crate::Common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,7 +91,7 @@ pub fn run_ner(
     };
     let device = select_device(common)?;
     let dir = resolve_model(common.model.as_deref(), "ner", common.verbose)?;
-    let model = NerModel::load(&dir, &device)?;
+    let model = NerModel::load(&dir, &device, select_dtype(common)?)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let bar = progress(size);

@@ -10,7 +10,7 @@ use serde_json::json;
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
 use zoo::{device, input};
 
-use super::{one_line, progress, resolve_model, select_device, usage};
+use super::{one_line, progress, resolve_model, select_device, select_dtype, usage};
 use crate::Common;
 
 pub fn run_sentiment(
@@ -32,7 +32,7 @@ pub fn run_sentiment(
     }
     let device = select_device(common)?;
     let dir = resolve_model(common.model.as_deref(), "sentiment", common.verbose)?;
-    let model = SentimentModel::load(&dir, &device)?;
+    let model = SentimentModel::load(&dir, &device, select_dtype(common)?)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut failed = 0usize;
@@ -150,7 +150,7 @@ pub fn run_sentiment(
 pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Result<ExitCode> {
     let device = device::select(device_spec).map_err(|e| usage(e.to_string()))?;
     let dir = resolve_model(model, "sentiment", false)?;
-    let model = SentimentModel::load(&dir, &device)?;
+    let model = SentimentModel::load(&dir, &device, candle_core::DType::F32)?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
             "cannot read {} (the SST-2 data lives in ../shared/data/sst2/)",

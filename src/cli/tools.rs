@@ -74,3 +74,121 @@ pub fn parity(paths: &[PathBuf]) -> Result<ExitCode> {
         ExitCode::from(1)
     })
 }
+
+fn cell_and_units(cfg: &serde_json::Value) -> (String, String) {
+    let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let n = |k: &str| cfg.get(k).and_then(|v| v.as_u64());
+    match cfg.get("task").and_then(|t| t.as_str()) {
+        Some("translate") => (
+            "gru".into(),
+            format!(
+                "{}+{}",
+                n("encoder_units").unwrap_or(0),
+                n("decoder_units").unwrap_or(0)
+            ),
+        ),
+        Some("ner") => (
+            "lstm".into(),
+            n("units").map_or("-".into(), |u| u.to_string()),
+        ),
+        _ => (
+            s("cell").unwrap_or("-".into()),
+            n("units").map_or("-".into(), |u| u.to_string()),
+        ),
+    }
+}
+
+fn headline_metric(cfg: &serde_json::Value) -> String {
+    let Some(m) = cfg.get("metrics").and_then(|m| m.as_object()) else {
+        return "-".into();
+    };
+    m.iter()
+        .find_map(|(k, v)| {
+            v.as_f64().map(|x| {
+                format!(
+                    "{k}={}",
+                    if x <= 1.0 {
+                        format!("{:.1}%", 100.0 * x)
+                    } else {
+                        format!("{x:.1}")
+                    }
+                )
+            })
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+pub fn list() -> Result<ExitCode> {
+    let models = zoo::catalog::list()?;
+    if models.is_empty() {
+        println!("no models in {}", zoo::catalog::models_root().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} where",
+        "name", "task", "cell", "units", "size", "metric"
+    );
+    for d in models {
+        let cfg = d.raw_config();
+        let (cell, units) = cell_and_units(cfg);
+        let size = d
+            .weights_path()
+            .ok()
+            .and_then(|p| std::fs::metadata(p).ok())
+            .map_or("-".into(), |m| {
+                format!("{:.1} MiB", m.len() as f64 / (1 << 20) as f64)
+            });
+        println!(
+            "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} {}",
+            d.header.name,
+            d.header.task,
+            cell,
+            units,
+            size,
+            headline_metric(cfg),
+            d.path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn info(spec: &str) -> Result<ExitCode> {
+    let d = super::resolve_model(Some(spec), "", false)?;
+    let cfg = d.raw_config();
+    println!("name:    {}", d.header.name);
+    println!("task:    {}", d.header.task);
+    println!("folder:  {}", d.path.display());
+    let (cell, units) = cell_and_units(cfg);
+    println!("cell:    {cell} (units {units})");
+    if let Ok(p) = d.weights_path() {
+        let bytes = std::fs::metadata(&p)?.len();
+        println!(
+            "weights: {} ({:.1} MiB)",
+            p.display(),
+            bytes as f64 / (1 << 20) as f64
+        );
+    }
+    if let Some(m) = cfg.get("metrics") {
+        println!("metrics: {m}");
+    }
+    if let Some(seed) = cfg.get("seed") {
+        println!("seed:    {seed}");
+    }
+    // The card's title and first paragraph.
+    if let Ok(card) = std::fs::read_to_string(d.path.join("README.md")) {
+        let body = card
+            .strip_prefix("---")
+            .and_then(|r| r.split_once("\n---").map(|(_, b)| b))
+            .unwrap_or(&card);
+        let para: Vec<&str> = body
+            .lines()
+            .map(str::trim)
+            .skip_while(|l| l.is_empty())
+            .take_while(|l| !l.is_empty())
+            .collect();
+        if !para.is_empty() {
+            println!("\n{}", para.join("\n"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

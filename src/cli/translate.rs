@@ -10,7 +10,7 @@ use serde_json::json;
 use zoo::input::{self, Line};
 use zoo::tasks::translate::{Translation, Translator};
 
-use super::{one_line, progress, resolve_model, select_device, usage};
+use super::{one_line, progress, resolve_model, select_device, select_dtype, usage};
 use crate::Common;
 
 /// Splits after `.`, `!` or `?` followed by whitespace.
@@ -84,7 +84,7 @@ pub fn run_translate(
     };
     let device = select_device(common)?;
     let dir = resolve_model(common.model.as_deref(), "translate", common.verbose)?;
-    let mut model = Translator::load(&dir, &device)?;
+    let mut model = Translator::load(&dir, &device, select_dtype(common)?)?;
     if let Some(m) = max_len {
         model.set_max_output(m);
     }

@@ -108,7 +108,8 @@ pub fn casing(word: &str) -> &'static str {
 }
 
 impl NerModel {
-    pub fn load(dir: &ModelDir, device: &Device) -> Result<Self> {
+    /// Loads a model folder; weights are converted to `dtype` on `device`.
+    pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
         dir.expect_task("ner")?;
         let config: NerConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
@@ -126,7 +127,7 @@ impl NerModel {
                 }
             })
             .collect();
-        let vb = dir.var_builder(DType::F32, device)?;
+        let vb = dir.var_builder(dtype, device)?;
         Self::from_parts(config, tokenizer, chars, vb, device)
     }
 

@@ -52,14 +52,16 @@ pub struct SentimentModel {
     hidden: Option<Linear>,
     classifier: Linear,
     device: Device,
+    dtype: DType,
 }
 
 impl SentimentModel {
-    pub fn load(dir: &ModelDir, device: &Device) -> Result<Self> {
+    /// Loads a model folder; weights are converted to `dtype` on `device`.
+    pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
         dir.expect_task("sentiment")?;
         let config: SentimentConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
-        let vb = dir.var_builder(DType::F32, device)?;
+        let vb = dir.var_builder(dtype, device)?;
         Self::from_parts(config, tokenizer, vb, device)
     }
 
@@ -97,6 +99,7 @@ impl SentimentModel {
             None => (None, pooled),
         };
         let classifier = candle_nn::linear(head_in, c.labels.len(), vb.pp("classifier"))?;
+        let dtype = vb.dtype();
         Ok(Self {
             config,
             tokenizer,
@@ -105,6 +108,7 @@ impl SentimentModel {
             hidden,
             classifier,
             device: device.clone(),
+            dtype,
         })
     }
 
@@ -162,14 +166,16 @@ impl SentimentModel {
             p => {
                 let seq = &out.output; // zeros at padding
                 let lens: Vec<f32> = lengths.iter().map(|&l| l as f32).collect();
-                let lens = Tensor::from_vec(lens, (batch, 1), &self.device)?;
+                let lens =
+                    Tensor::from_vec(lens, (batch, 1), &self.device)?.to_dtype(self.dtype)?;
                 let mean = || -> Result<Tensor> { Ok(seq.sum(1)?.broadcast_div(&lens)?) };
                 let max = || -> Result<Tensor> {
                     let mut bias = vec![0f32; batch * steps];
                     for (b, &l) in lengths.iter().enumerate() {
                         bias[b * steps + l..(b + 1) * steps].fill(f32::NEG_INFINITY);
                     }
-                    let bias = Tensor::from_vec(bias, (batch, steps, 1), &self.device)?;
+                    let bias = Tensor::from_vec(bias, (batch, steps, 1), &self.device)?
+                        .to_dtype(self.dtype)?;
                     Ok(seq.broadcast_add(&bias)?.max(1)?)
                 };
                 match p {
@@ -208,10 +214,12 @@ impl SentimentModel {
         encoded.sort_by_key(|(_, ids, _)| std::cmp::Reverse(ids.len()));
         for chunk in encoded.chunks(batch_size.max(1)) {
             let seqs: Vec<&[u32]> = chunk.iter().map(|(_, ids, _)| &ids[..]).collect();
-            match self
-                .logits(&seqs)
-                .and_then(|l| Ok(candle_nn::ops::softmax(&l, D::Minus1)?.to_vec2::<f32>()?))
-            {
+            match self.logits(&seqs).and_then(|l| {
+                Ok(
+                    candle_nn::ops::softmax(&l.to_dtype(DType::F32)?, D::Minus1)?
+                        .to_vec2::<f32>()?,
+                )
+            }) {
                 Ok(probs) => {
                     for ((i, ids, truncated), p) in chunk.iter().zip(probs) {
                         results[*i] = Some(Ok(self.prediction(p, ids.len(), *truncated)));

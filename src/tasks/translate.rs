@@ -78,11 +78,12 @@ pub struct Translator {
 }
 
 impl Translator {
-    pub fn load(dir: &ModelDir, device: &Device) -> Result<Self> {
+    /// Loads a model folder; weights are converted to `dtype` on `device`.
+    pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
         dir.expect_task("translate")?;
         let config: TranslateConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
-        let vb = dir.var_builder(DType::F32, device)?;
+        let vb = dir.var_builder(dtype, device)?;
         Self::from_parts(config, tokenizer, vb, device)
     }
 
@@ -205,7 +206,7 @@ impl Translator {
             .output
             .broadcast_matmul(&self.att_h)?
             .broadcast_add(&self.att_b)?;
-        let mask = Tensor::from_vec(mask, (batch, steps), &self.device)?;
+        let mask = Tensor::from_vec(mask, (batch, steps), &self.device)?.to_dtype(keys.dtype())?;
         Ok((
             Encoded {
                 out: enc.output,
@@ -320,7 +321,7 @@ impl Translator {
                 .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
                 .collect();
             let (logp, s_new, _) = self.step(&enc, Some(&rows), &prev, &s)?;
-            let logp = logp.to_vec2::<f32>()?;
+            let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             // Best `beam` continuations of each hypothesis, then of all.
             let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(n * beam);
             for (i, row) in logp.iter().enumerate() {
