@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Does `cargo build --features cuda` compile here, with no GPU and no CUDA
+# toolkit installed? Installs NVIDIA's compiler and headers from the Python
+# package index (nvidia-cuda-nvcc-cu12 and friends) into a temporary folder,
+# points candle's build scripts at it and builds into target/cuda-check.
+#
+#   bash scripts/check_cuda_build.sh            # prints PASS or FAIL and the log path
+#
+# CUDA_COMPUTE_CAP picks the GPU generation the kernels are compiled for
+# (default 80 = A100; 90 = H100/H200), since there is no GPU to ask.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d /tmp/zoo-cuda-XXXXXX)
+log="$tmp/build.log"
+echo "installing nvcc into $tmp (log: $log)"
+python3 -m venv "$tmp/venv" >>"$log" 2>&1
+"$tmp/venv/bin/pip" install --quiet \
+    "nvidia-cuda-nvcc-cu12==12.*" "nvidia-cuda-runtime-cu12==12.*" "nvidia-cuda-cccl-cu12==12.*" \
+    "nvidia-cublas-cu12==12.*" "nvidia-curand-cu12==12.*" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
+site=$("$tmp/venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
+# Merge the wheels' bin/include/lib folders into one CUDA_HOME-like tree.
+home="$tmp/cuda"
+mkdir -p "$home/bin" "$home/include" "$home/lib64"
+for pkg in "$site"/nvidia/*/; do
+    for d in bin include lib; do
+        [ -d "$pkg$d" ] || continue
+        target="$home/$d"; [ "$d" = lib ] && target="$home/lib64"
+        cp -rs "$pkg$d/." "$target/" 2>/dev/null || true
+    done
+done
+chmod +x "$home"/bin/* 2>/dev/null || true
+export CUDA_HOME="$home" CUDA_PATH="$home" CUDA_ROOT="$home"
+export PATH="$home/bin:$PATH"
+export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-80}"
+export LIBRARY_PATH="$home/lib64:${LIBRARY_PATH:-}" LD_LIBRARY_PATH="$home/lib64:${LD_LIBRARY_PATH:-}"
+nvcc --version >>"$log" 2>&1 || { echo "FAIL: nvcc does not run (see $log)"; exit 1; }
+echo "building with $(nvcc --version | tail -1)"
+if cargo build --release --features cuda --target-dir target/cuda-check >>"$log" 2>&1; then
+    echo "PASS: cargo build --features cuda (log: $log)"
+else
+    echo "FAIL: cargo build --features cuda; last lines of $log:"
+    tail -20 "$log"
+    exit 1
+fi
