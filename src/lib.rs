@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod device;
+pub mod eval;
 pub mod hub;
 pub mod input;
 pub mod model;

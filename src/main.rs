@@ -125,6 +125,34 @@ enum EvalTask {
         #[arg(long, default_value = "auto")]
         device: String,
     },
+    /// Entity F1 (overall and per type) and words/s on a CoNLL file.
+    Ner {
+        #[arg(long, default_value = "../shared/data/conll2003/valid.txt")]
+        data: PathBuf,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+    },
+    /// BLEU (sacreBLEU 13a) of greedy and beam decoding, and sentences/s.
+    Translate {
+        #[arg(long, default_value = "../shared/data/multi30k/val.en")]
+        src: PathBuf,
+        #[arg(long = "ref", default_value = "../shared/data/multi30k/val.de")]
+        reference: PathBuf,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Beam width; default from the model's config.
+        #[arg(long)]
+        beam: Option<usize>,
+        /// Only the first N sentences.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -164,6 +192,20 @@ fn main() -> ExitCode {
             model,
             device,
         }) => cli::eval_sentiment(&data, model.as_deref(), &device),
+        Command::Eval(EvalTask::Ner {
+            data,
+            model,
+            device,
+            batch_size,
+        }) => cli::eval_ner(&data, model.as_deref(), &device, batch_size),
+        Command::Eval(EvalTask::Translate {
+            src,
+            reference,
+            model,
+            device,
+            beam,
+            limit,
+        }) => cli::eval_translate(&src, &reference, model.as_deref(), &device, beam, limit),
         Command::Bench { iters } => cli::bench(iters),
         Command::Parity { paths } => cli::parity(&paths),
         Command::Devices => cli::devices(),

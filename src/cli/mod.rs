@@ -12,10 +12,10 @@ mod sentiment;
 mod tools;
 mod translate;
 
-pub use ner::{run_ner, NerFormat};
+pub use ner::{eval_ner, run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use tools::{bench, devices, info, list, parity};
-pub use translate::run_translate;
+pub use translate::{eval_translate, run_translate};
 
 /// A mistake in how zoo was called (exit status 2).
 #[derive(Debug)]

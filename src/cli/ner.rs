@@ -143,3 +143,74 @@ pub fn run_ner(
         ExitCode::from(1)
     })
 }
+
+/// `zoo eval ner`: entity F1 on a CoNLL file, and words per second.
+pub fn eval_ner(
+    data: &std::path::Path,
+    model: Option<&str>,
+    device: &str,
+    batch_size: usize,
+) -> Result<ExitCode> {
+    use anyhow::Context;
+    let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
+    let dir = resolve_model(model, "ner", false)?;
+    let model = NerModel::load(&dir, &d, candle_core::DType::F32)?;
+    let text = std::fs::read_to_string(data).with_context(|| {
+        format!(
+            "cannot read {} (CoNLL-2003 lives in ../shared/data/conll2003/)",
+            data.display()
+        )
+    })?;
+    let mut sentences: Vec<(Vec<String>, Vec<String>)> = vec![(Vec::new(), Vec::new())];
+    for line in text.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        if cols.is_empty() || cols[0] == "-DOCSTART-" {
+            if !sentences.last().unwrap().0.is_empty() {
+                sentences.push((Vec::new(), Vec::new()));
+            }
+            continue;
+        }
+        let s = sentences.last_mut().unwrap();
+        s.0.push(cols[0].to_string());
+        s.1.push(cols[cols.len() - 1].to_string());
+    }
+    sentences.retain(|s| !s.0.is_empty());
+    let words: Vec<Result<Vec<zoo::tasks::ner::Word>>> = sentences
+        .iter()
+        .map(|(toks, _)| {
+            let mut at = 0;
+            toks.iter()
+                .map(|t| {
+                    let w = model.word(t, at);
+                    at += t.chars().count() + 1;
+                    w
+                })
+                .collect()
+        })
+        .collect();
+    let n_words: usize = sentences.iter().map(|s| s.0.len()).sum();
+    let t0 = std::time::Instant::now();
+    let tagged = model.tag_words(words, batch_size);
+    let secs = t0.elapsed().as_secs_f64();
+    let (mut gold, mut pred) = (Vec::new(), Vec::new());
+    for (i, (t, (_, g))) in tagged.into_iter().zip(&sentences).enumerate() {
+        let t = t?;
+        gold.extend(zoo::eval::spans(i, g));
+        pred.extend(zoo::eval::spans(i, &t.tags));
+    }
+    let (all, per) = zoo::eval::entity_f1(&gold, &pred);
+    println!(
+        "{}",
+        json!({
+            "model": model.config.name,
+            "data": data.display().to_string(),
+            "sentences": sentences.len(),
+            "words": n_words,
+            "f1": all.f1, "precision": all.precision, "recall": all.recall,
+            "per_type": per,
+            "words_per_second": n_words as f64 / secs,
+            "params": model.param_count(),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}

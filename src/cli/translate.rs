@@ -137,3 +137,76 @@ pub fn run_translate(
         ExitCode::from(1)
     })
 }
+
+/// `zoo eval translate`: corpus BLEU (sacreBLEU's 13a) of greedy and beam
+/// decoding on aligned source/reference files, and sentences per second.
+pub fn eval_translate(
+    src: &std::path::Path,
+    reference: &std::path::Path,
+    model: Option<&str>,
+    device: &str,
+    beam: Option<usize>,
+    limit: Option<usize>,
+) -> Result<ExitCode> {
+    use anyhow::Context;
+    let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
+    let dir = resolve_model(model, "translate", false)?;
+    let model = Translator::load(&dir, &d, candle_core::DType::F32)?;
+    let read = |p: &std::path::Path| -> Result<Vec<String>> {
+        Ok(std::fs::read_to_string(p)
+            .with_context(|| {
+                format!(
+                    "cannot read {} (Multi30k lives in ../shared/data/multi30k/)",
+                    p.display()
+                )
+            })?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    };
+    let (mut srcs, mut refs) = (read(src)?, read(reference)?);
+    if srcs.len() != refs.len() {
+        anyhow::bail!(
+            "{} has {} lines but {} has {}",
+            src.display(),
+            srcs.len(),
+            reference.display(),
+            refs.len()
+        );
+    }
+    if let Some(n) = limit {
+        srcs.truncate(n);
+        refs.truncate(n);
+    }
+    let texts: Vec<&str> = srcs.iter().map(|s| s.as_str()).collect();
+    let t0 = std::time::Instant::now();
+    let greedy: Vec<String> = model
+        .greedy_batch(&texts, 64)
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let greedy_secs = t0.elapsed().as_secs_f64();
+    let beam = beam.unwrap_or(model.config.beam_size);
+    let t0 = std::time::Instant::now();
+    let beamed: Vec<String> = texts
+        .iter()
+        .map(|t| model.translate(t, beam).map(|t| t.text))
+        .collect::<Result<_>>()?;
+    let beam_secs = t0.elapsed().as_secs_f64();
+    let g = zoo::eval::corpus_bleu(&greedy, &refs);
+    let b = zoo::eval::corpus_bleu(&beamed, &refs);
+    println!(
+        "{}",
+        json!({
+            "model": model.config.name,
+            "sentences": srcs.len(),
+            "bleu_greedy": g.score,
+            "bleu_beam": b.score,
+            "beam": beam,
+            "length_penalty": model.config.length_penalty,
+            "greedy_sentences_per_second": srcs.len() as f64 / greedy_secs,
+            "beam_sentences_per_second": srcs.len() as f64 / beam_secs,
+            "params": model.param_count(),
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}

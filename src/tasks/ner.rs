@@ -328,7 +328,36 @@ impl NerModel {
     /// Tags lines of raw text, batching by length; a line longer than
     /// `max_words` is tagged in chunks cut at sentence ends where possible.
     pub fn tag_lines(&self, lines: &[&str], batch_size: usize) -> Vec<Result<Tagged>> {
-        let words: Vec<Result<Vec<Word>>> = lines.iter().map(|l| self.words(l)).collect();
+        self.tag_words(lines.iter().map(|l| self.words(l)).collect(), batch_size)
+    }
+
+    /// A word given already split (e.g. a CoNLL token): its vocabulary id
+    /// after the tokenizer's normalisation.
+    pub fn word(&self, text: &str, start: usize) -> Result<Word> {
+        use tokenizers::{NormalizedString, Normalizer};
+        let mut ns = NormalizedString::from(text);
+        if let Some(n) = self.tokenizer.get_normalizer() {
+            n.normalize(&mut ns)
+                .map_err(|e| anyhow!("normalizer failed: {e}"))?;
+        }
+        let id = self
+            .tokenizer
+            .token_to_id(ns.get())
+            .unwrap_or(self.config.unk_id);
+        Ok(Word {
+            text: text.to_string(),
+            start,
+            end: start + text.chars().count(),
+            id,
+        })
+    }
+
+    /// Tags word sequences (one per line or sentence), batching by length.
+    pub fn tag_words(
+        &self,
+        words: Vec<Result<Vec<Word>>>,
+        batch_size: usize,
+    ) -> Vec<Result<Tagged>> {
         // (line, word range) per chunk.
         let mut chunks: Vec<(usize, std::ops::Range<usize>)> = Vec::new();
         for (i, w) in words.iter().enumerate() {
@@ -364,7 +393,7 @@ impl NerModel {
             }
         }
         // Chunks are in line order, so each line's parts come in word order.
-        let mut per_line: Vec<Vec<Result<Vec<f32>>>> = lines.iter().map(|_| Vec::new()).collect();
+        let mut per_line: Vec<Vec<Result<Vec<f32>>>> = words.iter().map(|_| Vec::new()).collect();
         for ((line, _), e) in chunks.into_iter().zip(emissions) {
             per_line[line].push(e.expect("every chunk ran"));
         }

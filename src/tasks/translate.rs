@@ -384,6 +384,46 @@ impl Translator {
         })
     }
 
+    /// Greedy translations of many sentences, batched by source length.
+    pub fn greedy_batch(&self, texts: &[&str], batch_size: usize) -> Vec<Result<String>> {
+        let mut results: Vec<Option<Result<String>>> = texts.iter().map(|_| None).collect();
+        let mut srcs: Vec<(usize, Vec<u32>)> = Vec::new();
+        for (i, t) in texts.iter().enumerate() {
+            match self.encode_text(t) {
+                Ok(ids) if ids.is_empty() => results[i] = Some(Ok(String::new())),
+                Ok(ids) if ids.len() > self.config.max_source_tokens => {
+                    results[i] = Some(Err(anyhow!(
+                        "input longer than {} tokens",
+                        self.config.max_source_tokens
+                    )))
+                }
+                Ok(ids) => srcs.push((i, ids)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        srcs.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
+        for chunk in srcs.chunks(batch_size.max(1)) {
+            let batch: Vec<&[u32]> = chunk.iter().map(|(_, ids)| &ids[..]).collect();
+            match self.greedy(&batch) {
+                Ok(outs) => {
+                    for ((i, _), ids) in chunk.iter().zip(outs) {
+                        results[*i] = Some(self.decode_ids(&ids));
+                    }
+                }
+                Err(e) => {
+                    let msg = format!("{e:#}");
+                    for (i, _) in chunk {
+                        results[*i] = Some(Err(anyhow!("{msg}")));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every input gets a result"))
+            .collect()
+    }
+
     /// Translates one sentence: greedy when `beam` is 1.
     pub fn translate(&self, text: &str, beam: usize) -> Result<Translation> {
         let src = self.encode_text(text)?;

@@ -1,0 +1,257 @@
+//! The metrics the model cards report, computed here so `zoo eval` needs
+//! no Python: corpus BLEU as sacreBLEU computes it (13a tokenisation,
+//! exponential smoothing) and CoNLL entity precision/recall/F1.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+/// sacreBLEU's default `13a` tokeniser (mteval-v13a).
+pub fn tokenize_13a(line: &str) -> String {
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"([\{-~\[-` -&\(-\+:-@/])", " $1 "),
+            (r"([^0-9])([\.,])", "$1 $2 "),
+            (r"([\.,])([^0-9])", " $1 $2"),
+            (r"([0-9])(-)", "$1 $2 "),
+        ]
+        .into_iter()
+        .map(|(p, r)| (Regex::new(p).expect("valid"), r))
+        .collect()
+    });
+    let mut line = line
+        .replace("<skipped>", "")
+        .replace("-\n", "")
+        .replace('\n', " ");
+    if line.contains('&') {
+        line = line
+            .replace("&quot;", "\"")
+            .replace("&amp;", "&")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">");
+    }
+    let mut s = format!(" {line} ");
+    for (re, rep) in rules {
+        s = re.replace_all(&s, *rep).into_owned();
+    }
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bleu {
+    pub score: f64,
+    pub precisions: [f64; 4],
+    pub brevity_penalty: f64,
+    pub sys_len: usize,
+    pub ref_len: usize,
+}
+
+fn ngrams(tokens: &[&str], n: usize) -> HashMap<Vec<String>, usize> {
+    let mut m = HashMap::new();
+    for w in tokens.windows(n) {
+        *m.entry(w.iter().map(|s| s.to_string()).collect())
+            .or_insert(0) += 1;
+    }
+    m
+}
+
+/// Corpus BLEU of `hyps` against one reference each.
+pub fn corpus_bleu(hyps: &[String], refs: &[String]) -> Bleu {
+    let (mut correct, mut total) = ([0usize; 4], [0usize; 4]);
+    let (mut sys_len, mut ref_len) = (0, 0);
+    for (h, r) in hyps.iter().zip(refs) {
+        let (h, r) = (tokenize_13a(h), tokenize_13a(r));
+        let (h, r): (Vec<&str>, Vec<&str>) = (
+            h.split(' ').filter(|t| !t.is_empty()).collect(),
+            r.split(' ').filter(|t| !t.is_empty()).collect(),
+        );
+        sys_len += h.len();
+        ref_len += r.len();
+        for n in 1..=4 {
+            let (hn, rn) = (ngrams(&h, n), ngrams(&r, n));
+            total[n - 1] += h.len().saturating_sub(n - 1);
+            correct[n - 1] += hn
+                .iter()
+                .map(|(g, c)| (*c).min(*rn.get(g).unwrap_or(&0)))
+                .sum::<usize>();
+        }
+    }
+    let mut precisions = [0f64; 4];
+    let mut smooth = 1f64;
+    for n in 0..4 {
+        precisions[n] = if total[n] == 0 {
+            0.0
+        } else if correct[n] == 0 {
+            smooth *= 2.0;
+            100.0 / (smooth * total[n] as f64)
+        } else {
+            100.0 * correct[n] as f64 / total[n] as f64
+        };
+    }
+    let brevity_penalty = if sys_len == 0 {
+        0.0
+    } else if sys_len < ref_len {
+        (1.0 - ref_len as f64 / sys_len as f64).exp()
+    } else {
+        1.0
+    };
+    let score = if precisions.contains(&0.0) {
+        0.0
+    } else {
+        brevity_penalty * (precisions.iter().map(|p| p.ln()).sum::<f64>() / 4.0).exp()
+    };
+    Bleu {
+        score,
+        precisions,
+        brevity_penalty,
+        sys_len,
+        ref_len,
+    }
+}
+
+/// A labelled span: (sentence, first word, last word + 1, type).
+pub type Span = (usize, usize, usize, String);
+
+/// Spans of an IOB1 / IOB2 / BIOES tag sequence (conlleval's chunking).
+pub fn spans(sentence: usize, tags: &[String]) -> Vec<Span> {
+    let mut out = Vec::new();
+    let mut open: Option<(usize, String)> = None;
+    for (i, tag) in tags.iter().enumerate() {
+        let (p, ty) = tag.split_once('-').unwrap_or((tag.as_str(), ""));
+        let continues = matches!(p, "I" | "E") && open.as_ref().is_some_and(|(_, t)| t == ty);
+        if !continues {
+            if let Some((s, t)) = open.take() {
+                out.push((sentence, s, i, t));
+            }
+            if p != "O" {
+                open = Some((i, ty.to_string()));
+            }
+        }
+        if matches!(p, "E" | "S") {
+            if let Some((s, t)) = open.take() {
+                out.push((sentence, s, i + 1, t));
+            }
+        }
+    }
+    if let Some((s, t)) = open {
+        out.push((sentence, s, tags.len(), t));
+    }
+    out
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Prf {
+    pub precision: f64,
+    pub recall: f64,
+    pub f1: f64,
+    pub support: usize,
+}
+
+fn prf(tp: usize, pred: usize, gold: usize) -> Prf {
+    let p = if pred == 0 {
+        0.0
+    } else {
+        tp as f64 / pred as f64
+    };
+    let r = if gold == 0 {
+        0.0
+    } else {
+        tp as f64 / gold as f64
+    };
+    let f1 = if p + r == 0.0 {
+        0.0
+    } else {
+        2.0 * p * r / (p + r)
+    };
+    Prf {
+        precision: p,
+        recall: r,
+        f1,
+        support: gold,
+    }
+}
+
+/// Exact-match entity scores, overall and per type.
+pub fn entity_f1(gold: &[Span], pred: &[Span]) -> (Prf, BTreeMap<String, Prf>) {
+    let g: std::collections::HashSet<&Span> = gold.iter().collect();
+    let tp: Vec<&Span> = pred.iter().filter(|s| g.contains(s)).collect();
+    let types: std::collections::BTreeSet<&String> =
+        gold.iter().chain(pred).map(|s| &s.3).collect();
+    let per = types
+        .into_iter()
+        .map(|t| {
+            let count = |v: &mut dyn Iterator<Item = &Span>| v.filter(|s| &s.3 == t).count();
+            (
+                t.clone(),
+                prf(
+                    count(&mut tp.iter().copied()),
+                    count(&mut pred.iter()),
+                    count(&mut gold.iter()),
+                ),
+            )
+        })
+        .collect();
+    (prf(tp.len(), pred.len(), gold.len()), per)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bleu_matches_sacrebleu_on_a_small_corpus() {
+        let hyps = [
+            "Ein Mann fährt mit dem Fahrrad die Straße hinunter.",
+            "Zwei Hunde spielen im Schnee.",
+            "Eine Frau, die ein rotes Kleid trägt, steht vor 3,5 Gebäuden!",
+        ]
+        .map(String::from);
+        let refs = [
+            "Ein Mann fährt auf einem Fahrrad die Straße entlang.",
+            "Zwei Hunde spielen im Schnee.",
+            "Eine Frau in einem roten Kleid steht vor einem Gebäude.",
+        ]
+        .map(String::from);
+        // sacrebleu 2.6.0: corpus_bleu(hyps, [refs]).score
+        let b = corpus_bleu(&hyps, &refs);
+        assert!((b.score - 30.56719130542277).abs() < 1e-9, "{}", b.score);
+        assert_eq!((b.sys_len, b.ref_len), (30, 27));
+    }
+
+    #[test]
+    fn tokenize_13a_matches_sacrebleu() {
+        assert_eq!(
+            tokenize_13a("Eine Frau, die ein rotes Kleid trägt, steht vor 3,5 Gebäuden!"),
+            "Eine Frau , die ein rotes Kleid trägt , steht vor 3,5 Gebäuden !"
+        );
+        assert_eq!(
+            tokenize_13a("He said \"3.5-inch\" (really) &amp; x-y, 1,000."),
+            "He said \" 3.5 - inch \" ( really ) & x-y , 1,000 ."
+        );
+    }
+
+    #[test]
+    fn iob1_and_bioes_give_the_same_spans() {
+        let iob1: Vec<String> = ["I-PER", "I-PER", "O", "I-LOC", "B-LOC", "I-ORG"]
+            .map(String::from)
+            .to_vec();
+        let bioes: Vec<String> = ["B-PER", "E-PER", "O", "S-LOC", "S-LOC", "S-ORG"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(spans(0, &iob1), spans(0, &bioes));
+        assert_eq!(spans(0, &iob1).len(), 4);
+    }
+
+    #[test]
+    fn f1_counts_exact_matches_only() {
+        let gold = vec![(0, 0, 2, "PER".to_string()), (0, 3, 4, "LOC".to_string())];
+        let pred = vec![(0, 0, 2, "PER".to_string()), (0, 3, 5, "LOC".to_string())];
+        let (all, per) = entity_f1(&gold, &pred);
+        assert!((all.f1 - 0.5).abs() < 1e-12);
+        assert_eq!(per["PER"].f1, 1.0);
+        assert_eq!(per["LOC"].f1, 0.0);
+    }
+}
