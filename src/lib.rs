@@ -13,6 +13,7 @@ pub mod input;
 pub mod model;
 pub mod nn;
 pub mod parity;
+pub mod summary;
 pub mod tasks;
 
 /// The candle crates the layers are built on, for callers' convenience.

@@ -38,6 +38,17 @@ enum Command {
     List,
     /// One model's card summary (catalogue name, folder or Hub repo id).
     Info { model: String },
+    /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
+    Summary {
+        model: String,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// The rows as JSON Lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Options every `run` task takes.
@@ -211,6 +222,12 @@ fn main() -> ExitCode {
         Command::Devices => cli::devices(),
         Command::List => cli::list(),
         Command::Info { model } => cli::info(&model),
+        Command::Summary {
+            model,
+            batch,
+            steps,
+            json,
+        } => cli::summary(&model, batch, steps, json),
     };
     match result {
         Ok(code) => code,

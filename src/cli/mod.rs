@@ -14,7 +14,7 @@ mod translate;
 
 pub use ner::{eval_ner, run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
-pub use tools::{bench, devices, info, list, parity};
+pub use tools::{bench, devices, info, list, parity, summary};
 pub use translate::{eval_translate, run_translate};
 
 /// A mistake in how zoo was called (exit status 2).

@@ -192,3 +192,18 @@ pub fn info(spec: &str) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+pub fn summary(spec: &str, batch: usize, steps: usize, json: bool) -> Result<ExitCode> {
+    if batch == 0 || steps == 0 {
+        return Err(usage("--batch and --steps must be at least 1"));
+    }
+    let d = super::resolve_model(Some(spec), "", false)?;
+    if json {
+        for r in zoo::summary::rows(&d, batch, steps)? {
+            println!("{}", serde_json::to_string(&r)?);
+        }
+    } else {
+        print!("{}", zoo::summary::render(&d, batch, steps)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,357 @@
+//! `zoo summary`: a Keras-style table of a model's layers, with shapes for a
+//! given batch and length and the parameter formula of every layer.
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::model::ModelDir;
+use crate::tasks::ner::NerConfig;
+use crate::tasks::sentiment::SentimentConfig;
+use crate::tasks::translate::TranslateConfig;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub layer: String,
+    pub kind: String,
+    pub units: Option<usize>,
+    pub input: String,
+    pub output: String,
+    /// `h: [batch, units]`, `c: [batch, units]` per direction.
+    pub state: String,
+    pub return_sequences: Option<bool>,
+    pub params: usize,
+    pub formula: String,
+}
+
+fn embedding(layer: &str, vocab: usize, dim: usize, input: &str, output: &str) -> Row {
+    Row {
+        layer: layer.into(),
+        kind: "Embedding".into(),
+        units: None,
+        input: input.into(),
+        output: output.into(),
+        state: String::new(),
+        return_sequences: None,
+        params: vocab * dim,
+        formula: format!("vocab·dim = {vocab}·{dim}"),
+    }
+}
+
+fn linear(layer: &str, i: usize, o: usize, input: &str, output: &str, bias: bool) -> Row {
+    Row {
+        layer: layer.into(),
+        kind: "Linear".into(),
+        units: Some(o),
+        input: input.into(),
+        output: output.into(),
+        state: String::new(),
+        return_sequences: None,
+        params: i * o + if bias { o } else { 0 },
+        formula: if bias {
+            format!("(in + 1)·out = ({i} + 1)·{o}")
+        } else {
+            format!("in·out = {i}·{o}")
+        },
+    }
+}
+
+/// A PyTorch recurrent layer (two bias vectors per direction).
+#[allow(clippy::too_many_arguments)]
+fn recurrent(
+    layer: &str,
+    cell: &str,
+    input: usize,
+    units: usize,
+    dirs: usize,
+    in_shape: &str,
+    out_shape: &str,
+    return_sequences: bool,
+    batch: &str,
+) -> Row {
+    let (gates, name) = match cell {
+        "lstm" => (4, "LSTM"),
+        "gru" => (3, "GRU"),
+        _ => (1, "SimpleRNN"),
+    };
+    let g = if gates == 1 {
+        String::new()
+    } else {
+        format!("{gates}·")
+    };
+    let mut state = format!("h: [{batch}, {units}]");
+    if cell == "lstm" {
+        state.push_str(&format!(", c: [{batch}, {units}]"));
+    }
+    if dirs == 2 {
+        state.push_str(" ×2 directions");
+    }
+    let per_dir = gates * units * (input + units + 2);
+    Row {
+        layer: layer.into(),
+        kind: format!("{}{name}", if dirs == 2 { "Bi" } else { "" }),
+        units: Some(units),
+        input: in_shape.into(),
+        output: out_shape.into(),
+        state,
+        return_sequences: Some(return_sequences),
+        params: dirs * per_dir,
+        formula: format!(
+            "{}{g}units·(input + units + 2) = {}{g}{units}·({input} + {units} + 2)",
+            if dirs == 2 { "2 × " } else { "" },
+            if dirs == 2 { "2 × " } else { "" },
+        ),
+    }
+}
+
+/// The layers of a model folder for inputs of `batch` × `steps` tokens.
+pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
+    let (b, t) = (batch.to_string(), steps.to_string());
+    Ok(match dir.header.task.as_str() {
+        "sentiment" => {
+            let c: SentimentConfig = dir.config()?;
+            let dirs = if c.bidirectional { 2 } else { 1 };
+            let mut v = vec![embedding(
+                "embedding",
+                c.vocab_size,
+                c.embedding_dim,
+                &format!("[{b}, {t}]"),
+                &format!("[{b}, {t}, {}]", c.embedding_dim),
+            )];
+            let seq = c.pooling != "last";
+            for l in 0..c.num_layers {
+                let input = if l == 0 {
+                    c.embedding_dim
+                } else {
+                    dirs * c.units
+                };
+                let last = l + 1 == c.num_layers;
+                let out = if last && !seq {
+                    format!("[{b}, {}]", dirs * c.units)
+                } else {
+                    format!("[{b}, {t}, {}]", dirs * c.units)
+                };
+                v.push(recurrent(
+                    &format!("rnn.l{l}"),
+                    &c.cell,
+                    input,
+                    c.units,
+                    dirs,
+                    &format!("[{b}, {t}, {input}]"),
+                    &out,
+                    !last || seq,
+                    &b,
+                ));
+            }
+            let pooled = dirs * c.units * if c.pooling == "mean_max" { 2 } else { 1 };
+            let mut head_in = pooled;
+            if let Some(h) = c.hidden_dim {
+                v.push(linear(
+                    "hidden",
+                    pooled,
+                    h,
+                    &format!("[{b}, {pooled}]"),
+                    &format!("[{b}, {h}]"),
+                    true,
+                ));
+                head_in = h;
+            }
+            v.push(linear(
+                "classifier",
+                head_in,
+                c.labels.len(),
+                &format!("[{b}, {head_in}]"),
+                &format!("[{b}, {}]", c.labels.len()),
+                true,
+            ));
+            v
+        }
+        "ner" => {
+            let c: NerConfig = dir.config()?;
+            let words = format!("{b}·{t}");
+            let feat = c.word_dim + 2 * c.char_units + c.case_dim;
+            let n = c.tags.len();
+            vec![
+                embedding(
+                    "word_embedding",
+                    c.word_vocab_size,
+                    c.word_dim,
+                    &format!("[{b}, {t}]"),
+                    &format!("[{b}, {t}, {}]", c.word_dim),
+                ),
+                embedding(
+                    "char_embedding",
+                    c.char_vocab_size,
+                    c.char_dim,
+                    &format!("[{words}, chars]"),
+                    &format!("[{words}, chars, {}]", c.char_dim),
+                ),
+                recurrent(
+                    "char_rnn",
+                    "lstm",
+                    c.char_dim,
+                    c.char_units,
+                    2,
+                    &format!("[{words}, chars, {}]", c.char_dim),
+                    &format!("[{words}, {}]", 2 * c.char_units),
+                    false,
+                    &words,
+                ),
+                embedding(
+                    "case_embedding",
+                    c.case_classes.len(),
+                    c.case_dim,
+                    &format!("[{b}, {t}]"),
+                    &format!("[{b}, {t}, {}]", c.case_dim),
+                ),
+                recurrent(
+                    "rnn",
+                    "lstm",
+                    feat,
+                    c.units,
+                    2,
+                    &format!("[{b}, {t}, {feat}]"),
+                    &format!("[{b}, {t}, {}]", 2 * c.units),
+                    true,
+                    &b,
+                ),
+                linear(
+                    "emission",
+                    2 * c.units,
+                    n,
+                    &format!("[{b}, {t}, {}]", 2 * c.units),
+                    &format!("[{b}, {t}, {n}]"),
+                    true,
+                ),
+                Row {
+                    layer: "crf".into(),
+                    kind: "CRF".into(),
+                    units: None,
+                    input: format!("[{b}, {t}, {n}]"),
+                    output: format!("[{b}, {t}] tags"),
+                    state: String::new(),
+                    return_sequences: None,
+                    params: n * n + 2 * n,
+                    formula: format!("tags² + 2·tags = {n}² + 2·{n}"),
+                },
+            ]
+        }
+        "translate" => {
+            let c: TranslateConfig = dir.config()?;
+            let (e, h, d, a, v) = (
+                c.embedding_dim,
+                c.encoder_units,
+                c.decoder_units,
+                c.attention_dim,
+                c.vocab_size,
+            );
+            vec![
+                embedding(
+                    "src_embedding",
+                    v,
+                    e,
+                    &format!("[{b}, {t}]"),
+                    &format!("[{b}, {t}, {e}]"),
+                ),
+                recurrent(
+                    "encoder",
+                    "gru",
+                    e,
+                    h,
+                    2,
+                    &format!("[{b}, {t}, {e}]"),
+                    &format!("[{b}, {t}, {}]", 2 * h),
+                    true,
+                    &b,
+                ),
+                linear(
+                    "bridge",
+                    2 * h,
+                    d,
+                    &format!("[{b}, {}]", 2 * h),
+                    &format!("[{b}, {d}]"),
+                    true,
+                ),
+                Row {
+                    layer: "attention".into(),
+                    kind: "Additive attention".into(),
+                    units: Some(a),
+                    input: format!("s [{b}, {d}], enc [{b}, {t}, {}]", 2 * h),
+                    output: format!("context [{b}, {}], weights [{b}, {t}]", 2 * h),
+                    state: String::new(),
+                    return_sequences: None,
+                    params: a * (d + 2 * h) + a + a,
+                    formula: format!("A·(D + 2H) + A + A = {a}·({d} + {}) + 2·{a}", 2 * h),
+                },
+                embedding(
+                    "tgt_embedding",
+                    v,
+                    e,
+                    &format!("[{b}, 1] per step"),
+                    &format!("[{b}, {e}]"),
+                ),
+                recurrent(
+                    "decoder",
+                    "gru",
+                    e + 2 * h,
+                    d,
+                    1,
+                    &format!("[{b}, 1, {}] per step", e + 2 * h),
+                    &format!("[{b}, {d}]"),
+                    false,
+                    &b,
+                ),
+                linear(
+                    "out",
+                    d + 2 * h + e,
+                    v,
+                    &format!("[{b}, {}]", d + 2 * h + e),
+                    &format!("[{b}, {v}]"),
+                    true,
+                ),
+            ]
+        }
+        other => bail!("no summary for task `{other}`"),
+    })
+}
+
+/// Values stored in the model's safetensors file.
+pub fn stored_values(dir: &ModelDir) -> Result<usize> {
+    let bytes = std::fs::read(dir.weights_path()?)?;
+    let st = safetensors::SafeTensors::deserialize(&bytes)
+        .map_err(|e| anyhow::anyhow!("bad safetensors: {e}"))?;
+    Ok(st
+        .tensors()
+        .iter()
+        .map(|(_, v)| v.shape().iter().product::<usize>())
+        .sum())
+}
+
+/// The table, as `zoo summary` prints it.
+pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
+    let rows = rows(dir, batch, steps)?;
+    let total: usize = rows.iter().map(|r| r.params).sum();
+    let file = std::fs::metadata(dir.weights_path()?)?.len();
+    let mut s = format!(
+        "Model: {} ({}), batch {batch}, {steps} steps\n",
+        dir.header.name, dir.header.task
+    );
+    let w = [16, 20, 30, 32, 40, 11];
+    let line = "─".repeat(w.iter().sum::<usize>() + 6 * 2 + 30);
+    s.push_str(&format!(
+        "{line}\n{:<16}  {:<20}  {:<30}  {:<32}  {:<40}  {:>11}  formula\n{line}\n",
+        "layer", "type", "input", "output", "state", "params"
+    ));
+    for r in &rows {
+        let kind = match (r.units, r.return_sequences) {
+            (Some(u), Some(rs)) => format!("{}({u}{})", r.kind, if rs { ", seq" } else { "" }),
+            (Some(u), None) => format!("{}({u})", r.kind),
+            _ => r.kind.clone(),
+        };
+        s.push_str(&format!(
+            "{:<16}  {:<20}  {:<30}  {:<32}  {:<40}  {:>11}  {}\n",
+            r.layer, kind, r.input, r.output, r.state, r.params, r.formula
+        ));
+    }
+    s.push_str(&format!("{line}\nTotal params: {total}  (values in the weights file: {})\nFile size: {} bytes ({:.1} MiB)\n", stored_values(dir)?, file, file as f64 / (1 << 20) as f64));
+    Ok(s)
+}
