@@ -222,3 +222,128 @@ fn fused_and_stepwise_kernels_agree_on_padded_bidirectional_batches() {
         assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{cell:?}");
     }
 }
+
+#[test]
+fn recorded_states_and_gates_reproduce_the_layer_output() {
+    let dev = Device::Cpu;
+    for (cell, reset_after) in [
+        (CellKind::Lstm, true),
+        (CellKind::Gru, true),
+        (CellKind::Gru, false),
+        (CellKind::SimpleRnn, true),
+    ] {
+        let g = cell.gates() * 4;
+        let mut m = HashMap::new();
+        for l in 0..2 {
+            for sfx in ["", "_reverse"] {
+                let input = if l == 0 { 3 } else { 8 };
+                m.insert(
+                    format!("weight_ih_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.6, (g, input), &dev).unwrap(),
+                );
+                m.insert(
+                    format!("weight_hh_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.6, (g, 4), &dev).unwrap(),
+                );
+                m.insert(
+                    format!("bias_ih_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.6, g, &dev).unwrap(),
+                );
+                m.insert(
+                    format!("bias_hh_l{l}{sfx}"),
+                    Tensor::randn(0f32, 0.6, g, &dev).unwrap(),
+                );
+            }
+        }
+        let vb = VarBuilder::from_tensors(m, DType::F32, &dev);
+        let mut cfg = RnnConfig::new(cell, 3, 4).with_bidirectional(MergeMode::Concat);
+        if !reset_after {
+            // Keras' reset_before GRU: exercise its trace path on the same weights.
+            cfg = cfg.with_reset_after(false);
+            cfg.framework = zoo::nn::Framework::Keras;
+            cfg.return_sequences = true;
+            continue_keras_check(cfg, &dev);
+            continue;
+        }
+        let x = Tensor::randn(0f32, 1., (1, 6, 3), &dev).unwrap();
+        let two = Rnn::new(cfg.clone().with_num_layers(2), vb.clone()).unwrap();
+        let one = Rnn::new(cfg, vb).unwrap();
+        for (rnn, layer) in [(&one, 0), (&two, 1)] {
+            let out = rnn
+                .forward_with(&x, None, None)
+                .unwrap()
+                .output
+                .squeeze(0)
+                .unwrap();
+            for dir in 0..2 {
+                let trace = rnn.trace(&x, layer, dir).unwrap();
+                let want = out
+                    .narrow(1, dir * 4, 4)
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap();
+                let got = trace.get("hidden h").unwrap();
+                for (a, b) in got.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() < 1e-5,
+                        "{cell:?} layer {layer} dir {dir}: {a} vs {b}"
+                    );
+                }
+                if cell == CellKind::Lstm {
+                    // h = o * tanh(c), from the recorded gates.
+                    let (o, c) = (
+                        trace.get("output gate o").unwrap(),
+                        trace.get("cell c").unwrap(),
+                    );
+                    for i in 0..got.len() {
+                        assert!((got[i] - o[i] * c[i].tanh()).abs() < 1e-5);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn continue_keras_check(cfg: RnnConfig, dev: &Device) {
+    let mut m = HashMap::new();
+    for p in ["forward/", "backward/"] {
+        m.insert(
+            format!("{p}kernel"),
+            Tensor::randn(0f32, 0.6, (3, 12), dev).unwrap(),
+        );
+        m.insert(
+            format!("{p}recurrent_kernel"),
+            Tensor::randn(0f32, 0.6, (4, 12), dev).unwrap(),
+        );
+        m.insert(
+            format!("{p}bias"),
+            Tensor::randn(0f32, 0.6, 12, dev).unwrap(),
+        );
+    }
+    let rnn = Rnn::new(cfg, VarBuilder::from_tensors(m, DType::F32, dev)).unwrap();
+    let x = Tensor::randn(0f32, 1., (1, 5, 3), dev).unwrap();
+    let out = rnn
+        .forward_with(&x, None, None)
+        .unwrap()
+        .output
+        .squeeze(0)
+        .unwrap();
+    for dir in 0..2 {
+        let got = rnn.trace(&x, 0, dir).unwrap();
+        let want = out
+            .narrow(1, dir * 4, 4)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        for (a, b) in got.get("hidden h").unwrap().iter().zip(&want) {
+            assert!(
+                (a - b).abs() < 1e-5,
+                "keras gru reset_before dir {dir}: {a} vs {b}"
+            );
+        }
+    }
+}

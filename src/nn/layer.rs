@@ -75,13 +75,14 @@ pub struct RnnOutput {
     pub state: RnnState,
 }
 
-struct Layer {
-    input: usize,
+#[derive(Clone)]
+pub(super) struct Layer {
+    pub(super) input: usize,
     /// `[input, directions*gates*units]`: both directions project in one matmul.
-    wi_t: Vec<f32>,
-    bx: Vec<f32>,
-    wh_t: Vec<Vec<f32>>,
-    bhn: Vec<Option<Vec<f32>>>,
+    pub(super) wi_t: Vec<f32>,
+    pub(super) bx: Vec<f32>,
+    pub(super) wh_t: Vec<Vec<f32>>,
+    pub(super) bhn: Vec<Option<Vec<f32>>>,
     dev_wi_t: Tensor,
     dev_bx: Tensor,
     dev_dirs: Vec<DeviceDirection>,
@@ -89,9 +90,10 @@ struct Layer {
 
 /// A SimpleRNN, LSTM or GRU layer stack. `units` is the size of `h` (and
 /// `c`) and of each step's output, whatever the number of steps.
+#[derive(Clone)]
 pub struct Rnn {
-    cfg: RnnConfig,
-    layers: Vec<Layer>,
+    pub(super) cfg: RnnConfig,
+    pub(super) layers: Vec<Layer>,
     device: Device,
     dtype: DType,
     kernel: Kernel,

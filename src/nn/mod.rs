@@ -11,8 +11,10 @@ pub mod math;
 mod schedule;
 mod simple_rnn;
 mod stepwise;
+pub mod trace;
 mod weights;
 
 pub use config::{Activation, CellKind, Framework, MergeMode, RecurrentActivation, RnnConfig};
 pub use error::{Result, RnnError};
 pub use layer::{gru, lstm, simple_rnn, Kernel, Rnn, RnnOutput, RnnState};
+pub use trace::Trace;
