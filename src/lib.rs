@@ -10,6 +10,7 @@ pub mod device;
 pub mod eval;
 pub mod hub;
 pub mod input;
+pub mod inspect;
 pub mod model;
 pub mod nn;
 pub mod parity;

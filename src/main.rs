@@ -38,6 +38,8 @@ enum Command {
     List,
     /// One model's card summary (catalogue name, folder or Hub repo id).
     Info { model: String },
+    /// Look inside a memory cell: h, c and gates per token and unit, as a heatmap, JSON or CSV.
+    Inspect(cli::InspectArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
     Summary {
         model: String,
@@ -222,6 +224,7 @@ fn main() -> ExitCode {
         Command::Devices => cli::devices(),
         Command::List => cli::list(),
         Command::Info { model } => cli::info(&model),
+        Command::Inspect(a) => cli::inspect(&a),
         Command::Summary {
             model,
             batch,

@@ -7,11 +7,13 @@ use zoo::{catalog, device};
 
 use crate::Common;
 
+mod inspect;
 mod ner;
 mod sentiment;
 mod tools;
 mod translate;
 
+pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use tools::{bench, devices, info, list, parity, summary};

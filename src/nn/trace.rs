@@ -53,6 +53,18 @@ impl Rnn {
     /// quantity of layer `layer`, direction `dir` (0 forward, 1 backward),
     /// starting from a zero state.
     pub fn trace(&self, x: &Tensor, layer: usize, dir: usize) -> Result<Trace> {
+        self.trace_from(x, layer, dir, None)
+    }
+
+    /// [`Rnn::trace`] starting from hidden state `h0` (`[units]`), e.g. a
+    /// decoder's initial state.
+    pub fn trace_from(
+        &self,
+        x: &Tensor,
+        layer: usize,
+        dir: usize,
+        h0: Option<&[f32]>,
+    ) -> Result<Trace> {
         let cfg = &self.cfg;
         let bad = |m: String| Err(RnnError::Config(format!("{}: {m}", self.label())));
         if layer >= cfg.num_layers {
@@ -90,6 +102,15 @@ impl Rnn {
         let names = quantity_names(cfg.cell);
         let mut rec: Vec<Vec<f32>> = names.iter().map(|_| vec![0f32; steps * u]).collect();
         let (mut h, mut c) = (vec![0f32; u], vec![0f32; u]);
+        if let Some(h0) = h0 {
+            if h0.len() != u {
+                return bad(format!(
+                    "initial state has {} values, expected units = {u}",
+                    h0.len()
+                ));
+            }
+            h.copy_from_slice(h0);
+        }
         let schedule = Schedule::for_direction(cfg, dir);
         for k in 0..steps {
             let (t, _) = schedule.step(k, steps, steps);

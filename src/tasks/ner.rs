@@ -265,8 +265,77 @@ impl NerModel {
         }
     }
 
+    /// Records layer `layer`, direction `dir` of the word BiLSTM on a line.
+    pub fn inspect(
+        &self,
+        line: &str,
+        layer: usize,
+        dir: usize,
+    ) -> Result<crate::inspect::Inspection> {
+        let words = self.words(line)?;
+        if words.is_empty() {
+            bail!("empty text: nothing to inspect");
+        }
+        let x = self.features(&[&words[..]])?;
+        let trace = self.rnn.trace(&x.to_dtype(DType::F32)?, layer, dir)?;
+        let u = self.config.units;
+        let mut importance = None;
+        if layer + 1 == self.config.num_layers {
+            // Largest emission weight on an entity tag times mean |h|.
+            let w = self
+                .emission
+                .weight()
+                .to_dtype(DType::F32)?
+                .to_vec2::<f32>()?;
+            let h = trace.get("hidden h").expect("every cell records h");
+            importance = Some(
+                (0..u)
+                    .map(|j| {
+                        let f = dir * u + j;
+                        let wmax = w
+                            .iter()
+                            .zip(&self.config.tags)
+                            .filter(|(_, t)| *t != "O")
+                            .map(|(row, _)| row[f].abs())
+                            .fold(0f32, f32::max);
+                        let mean = (0..trace.steps).map(|t| h[t * u + j].abs()).sum::<f32>()
+                            / trace.steps as f32;
+                        wmax * mean
+                    })
+                    .collect(),
+            );
+        }
+        Ok(crate::inspect::Inspection {
+            model: self.config.name.clone(),
+            layer_name: "rnn".into(),
+            tokens: words.iter().map(|w| w.text.clone()).collect(),
+            trace,
+            importance,
+            importance_rule: "max |emission weight on an entity tag| · mean |h|".into(),
+            attention: None,
+        })
+    }
+
     /// Emission scores `[words, tags]` per sentence, in one padded batch.
     pub fn emissions(&self, sentences: &[&[Word]]) -> Result<Vec<Vec<f32>>> {
+        let lengths: Vec<usize> = sentences.iter().map(|s| s.len()).collect();
+        let x = self.features(sentences)?;
+        let out = self.rnn.forward_with(&x, Some(&lengths), None)?;
+        let em = self
+            .emission
+            .forward(&out.output)?
+            .to_dtype(DType::F32)?
+            .to_vec3::<f32>()?;
+        Ok(em
+            .into_iter()
+            .zip(&lengths)
+            .map(|(rows, &l)| rows.into_iter().take(l).flatten().collect())
+            .collect())
+    }
+
+    /// The word BiLSTM's input: word embedding, char BiLSTM state and casing
+    /// embedding per word, `[batch, words, features]`, zero-padded.
+    fn features(&self, sentences: &[&[Word]]) -> Result<Tensor> {
         let batch = sentences.len();
         let lengths: Vec<usize> = sentences.iter().map(|s| s.len()).collect();
         if lengths.contains(&0) {
@@ -311,18 +380,7 @@ impl NerModel {
         let case =
             self.case_embedding
                 .forward(&Tensor::from_vec(case_ids, (batch, steps), dev)?)?;
-        let x = Tensor::cat(&[words, char_feat, case], 2)?;
-        let out = self.rnn.forward_with(&x, Some(&lengths), None)?;
-        let em = self
-            .emission
-            .forward(&out.output)?
-            .to_dtype(DType::F32)?
-            .to_vec3::<f32>()?;
-        Ok(em
-            .into_iter()
-            .zip(&lengths)
-            .map(|(rows, &l)| rows.into_iter().take(l).flatten().collect())
-            .collect())
+        Ok(Tensor::cat(&[words, char_feat, case], 2)?)
     }
 
     /// Tags lines of raw text, batching by length; a line longer than

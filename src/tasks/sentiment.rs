@@ -192,6 +192,81 @@ impl SentimentModel {
         Ok(self.classifier.forward(&x)?)
     }
 
+    /// Records layer `layer`, direction `dir` of the encoder on `text`, with
+    /// each unit's pull on the decision when the head allows it.
+    pub fn inspect(
+        &self,
+        text: &str,
+        layer: usize,
+        dir: usize,
+    ) -> Result<crate::inspect::Inspection> {
+        let ids = self.encode(text)?;
+        if ids.is_empty() {
+            bail!("empty text: nothing to inspect");
+        }
+        let tokens = self.tokens(text)?;
+        let x = self.embedding.forward(&Tensor::from_vec(
+            ids.clone(),
+            (1, ids.len()),
+            &self.device,
+        )?)?;
+        let trace = self.rnn.trace(&x.to_dtype(DType::F32)?, layer, dir)?;
+        let c = &self.config;
+        let u = c.units;
+        let dirs = self.rnn.config().directions();
+        let mut importance = None;
+        if layer + 1 == c.num_layers && self.hidden.is_none() && c.labels.len() == 2 {
+            // The classifier reads pooled features; a unit's pull is the
+            // difference of its two class weights times its pooled value.
+            let w = self
+                .classifier
+                .weight()
+                .to_dtype(DType::F32)?
+                .to_vec2::<f32>()?;
+            let delta: Vec<f32> = w[1].iter().zip(&w[0]).map(|(p, n)| p - n).collect();
+            let h = trace.get("hidden h").expect("every cell records h");
+            let steps = trace.steps;
+            let col = |j: usize| (0..steps).map(move |t| h[t * u + j]);
+            let pooled = |kind: &str, j: usize| -> f32 {
+                match kind {
+                    "max" => col(j).fold(f32::NEG_INFINITY, f32::max),
+                    "mean" => col(j).sum::<f32>() / steps as f32,
+                    // `last`: the state after the final processed step.
+                    _ => {
+                        if dir == 0 {
+                            h[(steps - 1) * u + j]
+                        } else {
+                            h[j]
+                        }
+                    }
+                }
+            };
+            let f = |part: usize, j: usize| part * dirs * u + dir * u + j;
+            importance = Some(
+                (0..u)
+                    .map(|j| match c.pooling.as_str() {
+                        "mean_max" => {
+                            delta[f(0, j)] * pooled("mean", j) + delta[f(1, j)] * pooled("max", j)
+                        }
+                        p => delta[f(0, j)] * pooled(p, j),
+                    })
+                    .collect(),
+            );
+        }
+        Ok(crate::inspect::Inspection {
+            model: c.name.clone(),
+            layer_name: "rnn".into(),
+            tokens,
+            trace,
+            importance,
+            importance_rule: format!(
+                "(w[{}] − w[{}]) · {}-pooled h: > 0 pushes towards {}",
+                c.labels[1], c.labels[0], c.pooling, c.labels[1]
+            ),
+            attention: None,
+        })
+    }
+
     /// Classifies texts, batching by length. Each text gets its own result
     /// (an empty text is an error for that text only).
     pub fn predict(&self, texts: &[&str], batch_size: usize) -> Vec<Result<Prediction>> {

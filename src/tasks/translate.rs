@@ -227,6 +227,18 @@ impl Translator {
         prev: &[u32],
         s: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (logp, s_new, att, _) = self.step_with_input(enc, rows, prev, s)?;
+        Ok((logp, s_new, att))
+    }
+
+    /// [`Self::step`], also returning the decoder GRU's input `[n, 1, E+2H]`.
+    fn step_with_input(
+        &self,
+        enc: &Encoded,
+        rows: Option<&Tensor>,
+        prev: &[u32],
+        s: &Tensor,
+    ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
         let pick = |t: &Tensor| -> Result<Tensor> {
             Ok(match rows {
                 Some(r) => t.index_select(r, 0)?,
@@ -261,7 +273,12 @@ impl Translator {
         let logits = self
             .out
             .forward(&Tensor::cat(&[&s_new, &context, &emb], 1)?)?;
-        Ok((candle_nn::ops::log_softmax(&logits, D::Minus1)?, s_new, att))
+        Ok((
+            candle_nn::ops::log_softmax(&logits, D::Minus1)?,
+            s_new,
+            att,
+            input,
+        ))
     }
 
     /// Decoding always stops: after this many tokens at most.
@@ -381,6 +398,79 @@ impl Translator {
             ids,
             log_prob,
             score,
+        })
+    }
+
+    /// Records the encoder (direction `dir`) or the decoder on `text`, with
+    /// the greedy translation's attention matrix.
+    pub fn inspect(
+        &self,
+        text: &str,
+        part: &str,
+        dir: usize,
+    ) -> Result<crate::inspect::Inspection> {
+        let src = self.encode_text(text)?;
+        if src.is_empty() {
+            bail!("empty text: nothing to inspect");
+        }
+        let piece = |id: &u32| {
+            self.tokenizer
+                .id_to_token(*id)
+                .unwrap_or_else(|| format!("#{id}"))
+        };
+        let src_tokens: Vec<String> = src.iter().map(piece).collect();
+        // Greedy decoding, keeping each step's decoder input and attention.
+        let (enc, s0) = self.encode(&[&src])?;
+        let (mut s, mut prev) = (s0.clone(), self.config.bos_id);
+        let (mut inputs, mut rows, mut out) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..self.max_len(src.len()) {
+            let (logp, s_new, att, input) = self.step_with_input(&enc, None, &[prev], &s)?;
+            s = s_new;
+            prev = logp.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
+            inputs.push(input);
+            rows.push(att.to_dtype(DType::F32)?.squeeze(0)?.to_vec1::<f32>()?);
+            out.push(prev);
+            if prev == self.config.eos_id {
+                break;
+            }
+        }
+        let out_tokens: Vec<String> = out.iter().map(piece).collect();
+        let (layer_name, tokens, trace) = match part {
+            "encoder" => {
+                let x = self.src_embedding.forward(&Tensor::from_vec(
+                    src.clone(),
+                    (1, src.len()),
+                    &self.device,
+                )?)?;
+                (
+                    "encoder",
+                    src_tokens.clone(),
+                    self.encoder.trace(&x.to_dtype(DType::F32)?, 0, dir)?,
+                )
+            }
+            "decoder" => {
+                let x = Tensor::cat(&inputs, 1)?.to_dtype(DType::F32)?;
+                let h0 = s0.to_dtype(DType::F32)?.squeeze(0)?.to_vec1::<f32>()?;
+                (
+                    "decoder",
+                    out_tokens.clone(),
+                    self.decoder.trace_from(&x, 0, 0, Some(&h0))?,
+                )
+            }
+            other => bail!("no part `{other}` in a translator: use encoder or decoder"),
+        };
+        Ok(crate::inspect::Inspection {
+            model: self.config.name.clone(),
+            layer_name: layer_name.into(),
+            tokens,
+            trace,
+            importance: None,
+            importance_rule: "variance of h over the tokens".into(),
+            attention: Some(crate::inspect::Attention {
+                source: src_tokens,
+                target: out_tokens,
+                weights: rows,
+            }),
         })
     }
 

@@ -1,0 +1,109 @@
+//! `zoo inspect`: look inside a trained model's memory cells.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use candle_core::{DType, Device};
+
+use zoo::inspect::{self, Inspection};
+use zoo::tasks::{ner::NerModel, sentiment::SentimentModel, translate::Translator};
+
+use super::{resolve_model, usage};
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Model: catalogue name, folder or Hub repo id.
+    pub model: String,
+    /// The text to run.
+    pub text: String,
+    /// Recurrent layer (0 = first).
+    #[arg(long, default_value_t = 0)]
+    pub layer: usize,
+    /// forward or backward (bidirectional layers).
+    #[arg(long, default_value = "forward")]
+    pub direction: String,
+    /// Translator only: encoder or decoder.
+    #[arg(long, default_value = "encoder")]
+    pub part: String,
+    /// Units to show: a range 0..16 or a list 3,7,9.
+    #[arg(long, conflicts_with = "top")]
+    pub units: Option<String>,
+    /// The K units that move the output most (default 12).
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Write heatmaps to FILE.svg or FILE.png.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Raw values as JSON.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// Raw values as CSV (quantity, step, token, unit, value).
+    #[arg(long)]
+    pub csv: bool,
+    /// Only these quantities (comma-separated names as shown, e.g. "hidden h,cell c").
+    #[arg(long)]
+    pub quantities: Option<String>,
+}
+
+pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
+    let dir = match a.direction.as_str() {
+        "forward" | "fwd" | "0" => 0,
+        "backward" | "bwd" | "1" => 1,
+        other => {
+            return Err(usage(format!(
+                "unknown --direction `{other}`: forward or backward"
+            )))
+        }
+    };
+    let m = resolve_model(Some(&a.model), "", false)?;
+    let dev = Device::Cpu;
+    let ins: Inspection = match m.header.task.as_str() {
+        "sentiment" => {
+            SentimentModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?
+        }
+        "ner" => NerModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?,
+        "translate" => Translator::load(&m, &dev, DType::F32)?.inspect(&a.text, &a.part, dir)?,
+        other => return Err(usage(format!("cannot inspect a {other} model"))),
+    };
+    let units = match (&a.units, a.top) {
+        (Some(spec), _) => {
+            inspect::parse_units(spec, ins.trace.units).map_err(|e| usage(e.to_string()))?
+        }
+        (None, top) => {
+            let k = top.unwrap_or(12).clamp(1, ins.trace.units);
+            let mut v = inspect::ranked_units(&ins);
+            v.truncate(k);
+            v
+        }
+    };
+    let all = inspect::quantities(&ins);
+    let qs: Vec<&str> = match &a.quantities {
+        None => all.clone(),
+        Some(list) => {
+            let want: Vec<&str> = list.split(',').map(str::trim).collect();
+            if let Some(bad) = want.iter().find(|w| !all.contains(w)) {
+                return Err(usage(format!(
+                    "unknown quantity `{bad}`: this layer records {}",
+                    all.join(", ")
+                )));
+            }
+            want
+        }
+    };
+    if a.json {
+        println!("{}", inspect::to_json(&ins, &units));
+    } else if a.csv {
+        print!("{}", inspect::to_csv(&ins, &units));
+    } else if let Some(out) = &a.out {
+        inspect::render_plot(&ins, &units, &qs, out)?;
+        eprintln!("zoo: wrote {}", out.display());
+    } else {
+        print!(
+            "{}",
+            inspect::render_terminal(&ins, &units, &qs, std::io::stdout().is_terminal())
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

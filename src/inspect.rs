@@ -1,0 +1,426 @@
+//! `zoo inspect`: what a recurrent layer holds, token by token and unit by
+//! unit, as a terminal heatmap, JSON/CSV, or an SVG/PNG picture.
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Result};
+use plotters::prelude::*;
+use serde_json::json;
+
+use crate::nn::Trace;
+
+/// A traced layer with the tokens it read.
+#[derive(Debug, Clone)]
+pub struct Inspection {
+    pub model: String,
+    /// e.g. `rnn`, `encoder`, `decoder`.
+    pub layer_name: String,
+    pub tokens: Vec<String>,
+    pub trace: Trace,
+    /// How strongly each unit moves the model's output, when the model can
+    /// say (sentiment: classifier weight × pooled activation).
+    pub importance: Option<Vec<f32>>,
+    pub importance_rule: String,
+    /// Translation only: the greedy translation's attention.
+    pub attention: Option<Attention>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub source: Vec<String>,
+    pub target: Vec<String>,
+    /// `[target][source]`
+    pub weights: Vec<Vec<f32>>,
+}
+
+/// Units ranked by importance (or, without one, by how much `h` moves).
+pub fn ranked_units(ins: &Inspection) -> Vec<usize> {
+    let t = &ins.trace;
+    let score: Vec<f32> = match &ins.importance {
+        Some(v) => v.iter().map(|x| x.abs()).collect(),
+        None => {
+            let h = t.get("hidden h").unwrap_or(&[]);
+            (0..t.units)
+                .map(|j| {
+                    let col: Vec<f32> = (0..t.steps).map(|s| h[s * t.units + j]).collect();
+                    let mean = col.iter().sum::<f32>() / col.len().max(1) as f32;
+                    col.iter().map(|v| (v - mean).powi(2)).sum::<f32>()
+                })
+                .collect()
+        }
+    };
+    let mut idx: Vec<usize> = (0..t.units).collect();
+    idx.sort_by(|&a, &b| score[b].total_cmp(&score[a]));
+    idx
+}
+
+/// Parses `--units 0..16` (end exclusive) or `3,7,9`.
+pub fn parse_units(spec: &str, units: usize) -> Result<Vec<usize>> {
+    let bad = || {
+        anyhow!("bad --units `{spec}`: write a range like 0..16 or a list like 3,7,9 (the layer has {units} units)")
+    };
+    let v: Vec<usize> = if let Some((a, b)) = spec.split_once("..") {
+        let a: usize = if a.is_empty() {
+            0
+        } else {
+            a.trim().parse().map_err(|_| bad())?
+        };
+        let b: usize = if b.is_empty() {
+            units
+        } else {
+            b.trim().parse().map_err(|_| bad())?
+        };
+        (a..b.min(units)).collect()
+    } else {
+        spec.split(',')
+            .map(|s| s.trim().parse::<usize>().map_err(|_| bad()))
+            .collect::<Result<_>>()?
+    };
+    if v.is_empty() || v.iter().any(|&u| u >= units) {
+        return Err(bad());
+    }
+    Ok(v)
+}
+
+/// The quantities shown by default: all of them (gates included).
+pub fn quantities(ins: &Inspection) -> Vec<&str> {
+    ins.trace
+        .quantities
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect()
+}
+
+fn value(ins: &Inspection, q: &str, step: usize, unit: usize) -> f32 {
+    ins.trace
+        .get(q)
+        .map_or(f32::NAN, |v| v[step * ins.trace.units + unit])
+}
+
+pub fn to_json(ins: &Inspection, units: &[usize]) -> serde_json::Value {
+    let qs: serde_json::Map<String, serde_json::Value> = ins
+        .trace
+        .quantities
+        .iter()
+        .map(|(name, _)| {
+            let rows: Vec<Vec<f32>> = (0..ins.trace.steps)
+                .map(|s| units.iter().map(|&u| value(ins, name, s, u)).collect())
+                .collect();
+            (name.clone(), json!(rows))
+        })
+        .collect();
+    let mut o = json!({
+        "model": ins.model,
+        "layer": format!("{}.l{}", ins.layer_name, ins.trace.layer),
+        "direction": ins.trace.direction,
+        "tokens": ins.tokens,
+        "units": units,
+        "values": qs,
+        "values_layout": "[token][unit]",
+    });
+    if let Some(imp) = &ins.importance {
+        o["importance"] = json!(units.iter().map(|&u| imp[u]).collect::<Vec<_>>());
+        o["importance_rule"] = json!(ins.importance_rule);
+    }
+    if let Some(a) = &ins.attention {
+        o["attention"] = json!({"source_tokens": a.source, "target_tokens": a.target, "weights": a.weights, "layout": "[target][source]"});
+    }
+    o
+}
+
+pub fn to_csv(ins: &Inspection, units: &[usize]) -> String {
+    let mut s = String::from("quantity,step,token,unit,value\n");
+    for (name, _) in &ins.trace.quantities {
+        for (step, tok) in ins.tokens.iter().enumerate() {
+            for &u in units {
+                let tok = tok.replace('"', "\"\"");
+                s.push_str(&format!(
+                    "{name},{step},\"{tok}\",{u},{}\n",
+                    value(ins, name, step, u)
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// Value range of a quantity: gates live in [0, 1], states in [-1, 1]
+/// (wider when the data are).
+fn range(ins: &Inspection, q: &str) -> (f32, f32) {
+    let v = ins.trace.get(q).unwrap_or(&[]);
+    let m = v.iter().fold(0f32, |a, b| a.max(b.abs())).max(1e-6);
+    if q.contains("gate") {
+        (0.0, 1.0)
+    } else {
+        let m = m.max(1.0);
+        (-m, m)
+    }
+}
+
+/// Blue (low) – white – red (high).
+fn colour(v: f32, (lo, hi): (f32, f32)) -> (u8, u8, u8) {
+    let x = ((v - lo) / (hi - lo)).clamp(0.0, 1.0) * 2.0 - 1.0;
+    let f = |a: f32| (255.0 * a).round() as u8;
+    if x >= 0.0 {
+        (255, f(1.0 - x * 0.85), f(1.0 - x * 0.85))
+    } else {
+        (f(1.0 + x * 0.85), f(1.0 + x * 0.6), 255)
+    }
+}
+
+fn short(tok: &str, n: usize) -> String {
+    let t: String = tok.chars().filter(|c| !c.is_control()).take(n).collect();
+    if t.is_empty() {
+        "·".into()
+    } else {
+        t
+    }
+}
+
+/// A compact heatmap for the terminal: ANSI colours when `color`, else the
+/// values alone.
+pub fn render_terminal(ins: &Inspection, units: &[usize], qs: &[&str], color: bool) -> String {
+    let w = 5;
+    let mut s = format!(
+        "{} {}.l{} {} — rows: units, columns: tokens\n",
+        ins.model, ins.layer_name, ins.trace.layer, ins.trace.direction
+    );
+    for q in qs {
+        let r = range(ins, q);
+        s.push_str(&format!(
+            "\n{q}  (scale {:+.1} … {:+.1})\n{:>6} ",
+            r.0, r.1, "unit"
+        ));
+        for tok in &ins.tokens {
+            s.push_str(&format!("{:>w$} ", short(tok, w)));
+        }
+        s.push('\n');
+        for &u in units {
+            s.push_str(&format!("{u:>6} "));
+            for step in 0..ins.trace.steps {
+                let v = value(ins, q, step, u);
+                let cell = format!("{:>w$}", format!("{v:+.2}").replace("0.", "."));
+                if color {
+                    let (r8, g8, b8) = colour(v, r);
+                    s.push_str(&format!(
+                        "\x1b[48;2;{r8};{g8};{b8}m\x1b[38;2;0;0;0m{cell}\x1b[0m "
+                    ));
+                } else {
+                    s.push_str(&format!("{cell} "));
+                }
+            }
+            s.push('\n');
+        }
+    }
+    if let Some(imp) = &ins.importance {
+        s.push_str(&format!("\nimportance ({}):", ins.importance_rule));
+        for &u in units.iter().take(8) {
+            s.push_str(&format!(" unit {u}: {:+.3}", imp[u]));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn load_font() -> Result<()> {
+    use std::sync::OnceLock;
+    static DONE: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let mut candidates: Vec<String> = std::env::var("ZOO_FONT").ok().into_iter().collect();
+        candidates.extend(
+            [
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/TTF/DejaVuSans.ttf",
+                "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+                "/System/Library/Fonts/Supplemental/Arial.ttf",
+                "/Library/Fonts/Arial.ttf",
+                "C:\\Windows\\Fonts\\arial.ttf",
+            ]
+            .map(String::from),
+        );
+        for c in candidates {
+            if let Ok(bytes) = std::fs::read(&c) {
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                    return Ok(());
+                }
+            }
+        }
+        Err(
+            "no TrueType font found for the picture's labels: set ZOO_FONT=/path/to/font.ttf"
+                .to_string(),
+        )
+    })
+    .clone()
+    .map_err(|e| anyhow!(e))
+}
+
+/// Heatmaps (units × tokens, one panel per quantity, colour scale on the
+/// right) to `.svg` or `.png`.
+pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) -> Result<()> {
+    load_font()?;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let steps = ins
+        .tokens
+        .len()
+        .max(ins.attention.as_ref().map_or(0, |a| a.source.len()));
+    let cell = 26u32;
+    let width = 200 + cell * steps as u32 + 120;
+    let panel_h = 90 + cell * units.len() as u32;
+    let att_h = ins
+        .attention
+        .as_ref()
+        .map_or(0, |a| 120 + cell * a.target.len() as u32);
+    let height = panel_h * qs.len() as u32 + att_h + 40;
+    match ext.as_str() {
+        "svg" => draw(
+            SVGBackend::new(path, (width, height)).into_drawing_area(),
+            ins,
+            units,
+            qs,
+            panel_h,
+            cell,
+        ),
+        "png" => draw(
+            BitMapBackend::new(path, (width, height)).into_drawing_area(),
+            ins,
+            units,
+            qs,
+            panel_h,
+            cell,
+        ),
+        _ => bail!("--out must end in .svg or .png, got {}", path.display()),
+    }
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    ins: &Inspection,
+    units: &[usize],
+    qs: &[&str],
+    panel_h: u32,
+    cell: u32,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let e = |err: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {err:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let title = format!(
+        "{} — {}.l{} ({})",
+        ins.model, ins.layer_name, ins.trace.layer, ins.trace.direction
+    );
+    root.draw(&Text::new(title, (12, 8), ("sans-serif", 20).into_font()))
+        .map_err(e)?;
+    let steps = ins.tokens.len();
+    let x0 = 90i32;
+    for (pi, q) in qs.iter().enumerate() {
+        let top = 40 + (pi as u32 * panel_h) as i32;
+        let r = range(ins, q);
+        root.draw(&Text::new(
+            q.to_string(),
+            (x0, top),
+            ("sans-serif", 16).into_font().color(&BLACK),
+        ))
+        .map_err(e)?;
+        let grid_top = top + 60;
+        // Token labels, rotated, above the grid.
+        for (t, tok) in ins.tokens.iter().enumerate() {
+            let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
+            let style = ("sans-serif", 13)
+                .into_font()
+                .transform(FontTransform::Rotate270)
+                .color(&BLACK);
+            root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))
+                .map_err(e)?;
+        }
+        for (row, &u) in units.iter().enumerate() {
+            let y = grid_top + (row as u32 * cell) as i32;
+            root.draw(&Text::new(
+                format!("unit {u}"),
+                (12, y + 6),
+                ("sans-serif", 12).into_font(),
+            ))
+            .map_err(e)?;
+            for t in 0..steps {
+                let (r8, g8, b8) = colour(value(ins, q, t, u), r);
+                let x = x0 + (t as u32 * cell) as i32;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32 - 1, y + cell as i32 - 1)],
+                    RGBColor(r8, g8, b8).filled(),
+                ))
+                .map_err(e)?;
+            }
+        }
+        // Colour scale.
+        let sx = x0 + (steps as u32 * cell) as i32 + 30;
+        let sh = (units.len() as u32 * cell).max(60) as i32;
+        for i in 0..sh {
+            let v = r.1 - (r.1 - r.0) * i as f32 / sh as f32;
+            let (r8, g8, b8) = colour(v, r);
+            root.draw(&Rectangle::new(
+                [(sx, grid_top + i), (sx + 16, grid_top + i + 1)],
+                RGBColor(r8, g8, b8).filled(),
+            ))
+            .map_err(e)?;
+        }
+        let lab = |v: f32| format!("{v:+.1}");
+        root.draw(&Text::new(
+            lab(r.1),
+            (sx + 22, grid_top),
+            ("sans-serif", 12).into_font(),
+        ))
+        .map_err(e)?;
+        root.draw(&Text::new(
+            lab(r.0),
+            (sx + 22, grid_top + sh - 12),
+            ("sans-serif", 12).into_font(),
+        ))
+        .map_err(e)?;
+    }
+    if let Some(a) = &ins.attention {
+        let (out, att) = (&a.target, &a.weights);
+        let top = 40 + (qs.len() as u32 * panel_h) as i32;
+        root.draw(&Text::new(
+            "attention (rows: output tokens, columns: source tokens)",
+            (x0, top),
+            ("sans-serif", 16).into_font(),
+        ))
+        .map_err(e)?;
+        let grid_top = top + 90;
+        for (t, tok) in a.source.iter().enumerate() {
+            let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
+            let style = ("sans-serif", 13)
+                .into_font()
+                .transform(FontTransform::Rotate270)
+                .color(&BLACK);
+            root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))
+                .map_err(e)?;
+        }
+        for (row, (tok, weights)) in out.iter().zip(att).enumerate() {
+            let y = grid_top + (row as u32 * cell) as i32;
+            root.draw(&Text::new(
+                short(tok, 12),
+                (8, y + 6),
+                ("sans-serif", 12).into_font(),
+            ))
+            .map_err(e)?;
+            for (t, &w) in weights.iter().enumerate() {
+                let (r8, g8, b8) = colour(w, (-1.0, 1.0));
+                let x = x0 + (t as u32 * cell) as i32;
+                root.draw(&Rectangle::new(
+                    [(x, y), (x + cell as i32 - 1, y + cell as i32 - 1)],
+                    RGBColor(r8, g8, b8).filled(),
+                ))
+                .map_err(e)?;
+            }
+        }
+    }
+    root.present().map_err(e)?;
+    Ok(())
+}
