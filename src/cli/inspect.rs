@@ -64,7 +64,9 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             SentimentModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?
         }
         "ner" => NerModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?,
-        "translate" => Translator::load(&m, &dev, DType::F32)?.inspect(&a.text, &a.part, dir)?,
+        "translate" => {
+            Translator::load(&m, &dev, DType::F32)?.inspect(&a.text, &a.part, a.layer, dir)?
+        }
         other => return Err(usage(format!("cannot inspect a {other} model"))),
     };
     let units = match (&a.units, a.top) {

@@ -407,6 +407,7 @@ impl Translator {
         &self,
         text: &str,
         part: &str,
+        layer: usize,
         dir: usize,
     ) -> Result<crate::inspect::Inspection> {
         let src = self.encode_text(text)?;
@@ -445,7 +446,7 @@ impl Translator {
                 (
                     "encoder",
                     src_tokens.clone(),
-                    self.encoder.trace(&x.to_dtype(DType::F32)?, 0, dir)?,
+                    self.encoder.trace(&x.to_dtype(DType::F32)?, layer, dir)?,
                 )
             }
             "decoder" => {
@@ -454,7 +455,7 @@ impl Translator {
                 (
                     "decoder",
                     out_tokens.clone(),
-                    self.decoder.trace_from(&x, 0, 0, Some(&h0))?,
+                    self.decoder.trace_from(&x, layer, dir, Some(&h0))?,
                 )
             }
             other => bail!("no part `{other}` in a translator: use encoder or decoder"),
