@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Export the trained English->German translator into the zoo layout.
+
+Command (RUN = the --out folder of scripts/train_translate.py; uses RUN/best.pt,
+i.e. the weights with the best val greedy BLEU):
+  OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/main
+  options: --ckpt PATH (another checkpoint), --root DIR (write elsewhere than the repo, for tests),
+           --no-beam (skip the ~2-minute beam BLEU; keeps the beam metric at 0.0)
+
+Writes, relative to the repository root:
+  weights/translate-en-de.safetensors   state_dict (names below); src_embedding.weight,
+                                        tgt_embedding.weight and out.weight in f16, the rest f32
+  models/translate-en-de/config.json
+  models/translate-en-de/tokenizer.json (the tokenizer the checkpoint was trained with)
+  models/translate-en-de/README.md      model card
+  models/translate-en-de/model.safetensors -> ../../weights/translate-en-de.safetensors
+  tests/fixtures/translate/translate-en-de.json   parity fixture
+
+BLEU and the fixture are computed from the files as written (reloaded, f16 -> f32),
+so they describe exactly what the Rust side loads.
+"""
+import argparse
+import datetime
+import json
+import os
+import sys
+import time
+
+import torch
+from safetensors.torch import save_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from eval_translate import (F16_NAMES, beam_search, encode_source, eval_beam, eval_greedy,  # noqa: E402
+                            greedy, load_ckpt, load_model_dir, val_data)
+from train_translate import EOS, decode_text  # noqa: E402
+
+NAME = "translate-en-de"
+NAMES = [
+    "src_embedding.weight",
+    "encoder.weight_ih_l0", "encoder.weight_hh_l0", "encoder.bias_ih_l0", "encoder.bias_hh_l0",
+    "encoder.weight_ih_l0_reverse", "encoder.weight_hh_l0_reverse",
+    "encoder.bias_ih_l0_reverse", "encoder.bias_hh_l0_reverse",
+    "bridge.weight", "bridge.bias",
+    "attention.W.weight", "attention.W.bias", "attention.v.weight",
+    "tgt_embedding.weight",
+    "decoder.weight_ih_l0", "decoder.weight_hh_l0", "decoder.bias_ih_l0", "decoder.bias_hh_l0",
+    "out.weight", "out.bias",
+]
+MAX_SOURCE_TOKENS = 128
+MAX_LEN_A, MAX_LEN_B = 1.5, 10
+BEAM, ALPHA = 5, 1.0
+SIZE_LIMIT = 20 * 1024 * 1024
+
+FIXTURE_TEXTS = [
+    "A man is riding a bicycle down the street.",
+    "Two young children are playing soccer in a park.",
+    "A woman in a red dress is singing into a microphone while a band plays behind her on a stage.",
+    "Dogs run.",
+    "An elderly man sits on a bench reading a newspaper, and a little girl feeds the pigeons.",
+    "3 men in orange vests are working on the railroad tracks at night!",
+    "A young girl with brown hair smiles at the camera.",
+    "The café's chef prepares a colorful dish (with fresh vegetables) in the kitchen.",
+]
+
+
+def export_weights(model, path):
+    sd = model.state_dict()
+    assert sorted(sd.keys()) == sorted(NAMES), sorted(set(sd) ^ set(NAMES))
+    tensors = {}
+    for n in NAMES:
+        t = sd[n].detach().contiguous()
+        tensors[n] = t.half() if n in F16_NAMES else t.float()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file(tensors, path, metadata={"format": "pt", "model": NAME})
+    os.chmod(path, 0o644)
+
+
+def compact_json(obj):
+    """Indented JSON with lists of numbers (and [id, logit] pairs) kept on one line."""
+    import re
+    text = json.dumps(obj, indent=1, ensure_ascii=False)
+    num = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
+    # innermost lists of numbers -> one line
+    text = re.sub(r"\[\s*(" + num + r"(?:,\s*" + num + r")*)\s*\]",
+                  lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
+    # lists of such one-line lists -> one line
+    text = re.sub(r"\[\s*(\[[^\[\]]*\](?:,\s*\[[^\[\]]*\])*)\s*\]",
+                  lambda m: "[" + re.sub(r"\],\s*\[", "], [", m.group(1)) + "]", text)
+    assert json.loads(text) == obj
+    return text
+
+
+def make_fixture(model, tok):
+    cases = []
+    for text in FIXTURE_TEXTS:
+        src = encode_source(tok, text, MAX_SOURCE_TOKENS)
+        ids, first = greedy(model, src, MAX_LEN_A, MAX_LEN_B)
+        top = torch.topk(first, 5)
+        bids, bscore = beam_search(model, src, BEAM, ALPHA, MAX_LEN_A, MAX_LEN_B)
+        cases.append({
+            "text": text,
+            "source_ids": src,
+            "greedy_ids": ids,
+            "greedy_text": decode_text(tok, ids),
+            "first_step_logits_top5": [[int(i), float(v)] for v, i in zip(top.values, top.indices)],
+            "beam_ids": bids,
+            "beam_text": decode_text(tok, bids),
+            "beam_score": float(bscore),
+        })
+    return {"model": NAME, "cases": cases}
+
+
+CARD = """# translate-en-de
+
+English → German translation: a GRU encoder–decoder with additive (Bahdanau) attention,
+trained from scratch on Multi30k (image descriptions).  Part of the `zoo` model zoo;
+weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
+
+## Results (Multi30k val, 1,014 sentences)
+
+| decoding | sacreBLEU |
+| --- | --- |
+| greedy | {greedy:.2f} |
+| beam search, beam 5, length penalty α = {alpha} | {beam:.2f} |
+
+sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased),
+hypotheses = detokenised model output, references = the raw `val.de` lines.
+Computed from the exported weights (f16 embeddings/output matrix, f32 arithmetic).{best_line}
+
+Beam search: hypotheses scored by the sum of log-softmax probabilities; each step
+expands every live hypothesis, ranks all (hypothesis, token) candidates by score, and
+walks them best first: a candidate ending in `</s>` is finished with score / len^α
+(len = generated tokens including `</s>`), any other one stays live, until 5 are live;
+decoding stops once 5 hypotheses are finished or after the length limit (then the live
+ones are finished with score / len^α); the best normalised score wins.
+The full description is at the top of `scripts/eval_translate.py`.
+
+## Model
+
+| part | shape |
+| --- | --- |
+| tokenizer | joint BPE over train.en + train.de, {V} entries, case kept; NFC + whitespace normalisation, Metaspace + punctuation pre-tokeniser, Metaspace decoder; `<pad>`=0 `<unk>`=1 `<s>`=2 `</s>`=3 |
+| `src_embedding` | Embedding({V}, {E}) |
+| `encoder` | bidirectional GRU({E} → {H} per direction), PyTorch gate layout (r, z, n), `reset_after` form |
+| `bridge` | Linear({H2} → {D}); s₀ = tanh(bridge([h_fwd; h_bwd])) |
+| `attention` | additive: e_j = v · tanh(W [s_(t-1); h_j] + b), W: Linear({DA} → {A}), v: Linear({A} → 1, no bias); softmax over source tokens |
+| `tgt_embedding` | Embedding({V}, {E}) |
+| `decoder` | GRU([emb(y_(t-1)); c_t] ({EC}) → {D}) |
+| `out` | Linear([s_t; c_t; emb(y_(t-1))] ({DO}) → {V}) |
+
+Parameters: {nparams:,}.  `model.safetensors`: {size_mib:.2f} MiB (embeddings and
+`out.weight` stored as f16, everything else f32).
+
+Decoding: the source is `tokenizer.encode(text)` without special tokens (at most
+{max_src} tokens); the decoder starts from `<s>` and stops at `</s>` or after
+floor({a} × source tokens + {b}) tokens.
+
+## Training
+
+Data: Multi30k task 1 (Elliott et al., "Multi30K: Multilingual English-German Image
+Descriptions", Proceedings of the 5th Workshop on Vision and Language, 2016), 29,000
+English–German training pairs; val (1,014) for model selection and the numbers above.
+The test splits were not used.
+
+```
+python scripts/translate_tokenizer.py --out /work/runs/translate/tokenizer.json
+OMP_NUM_THREADS=1 python scripts/train_translate.py --tokenizer /work/runs/translate/tokenizer.json \\
+    --out /work/runs/translate/main --seed {seed}
+OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/main
+OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de
+```
+
+Seed {seed}.  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr {lr}, halved
+whenever the val loss did not improve, gradient-norm clip {clip}), batches of {bs}
+sentences, dropout {edrop} on embeddings, {encdrop} on encoder outputs, {odrop} on the
+output-layer input (training only).  These are the weights after epoch {epoch} (the best
+val greedy BLEU of the {epochs_done} epochs run so far), reached after {hours:.1f} h of
+training on one CPU thread.
+
+## Licence and limitations
+
+The weights are derived from Multi30k, whose English side comes from Flickr30k image
+captions (Young et al., 2014) and whose German side was written for Multi30k; the data
+are distributed by their authors for research, and the Flickr30k captions' terms limit
+them to non-commercial research use.  Treat this model the same way.
+
+- Domain: short, literal descriptions of photographs ("A man in a blue shirt is …").
+  Anything else (news, dialogue, questions, long or technical text) is translated
+  poorly, often as a fluent but unrelated image description.
+- Small data (29k pairs) and a small model: rare words are often mistranslated or
+  dropped, and the model can hallucinate or repeat phrases.  It does not copy
+  unknown names or numbers reliably.
+- Sentences only: one sentence in, one out; input longer than {max_src} subword tokens is
+  truncated.
+- Gender and other biases of the image captions are reproduced.
+"""
+
+
+def epochs_run(ck, run_dir):
+    """Number of finished epochs of the run (history.json next to the checkpoint)."""
+    try:
+        with open(os.path.join(run_dir, "history.json")) as f:
+            return len(json.load(f)["history"])
+    except (OSError, KeyError, ValueError):
+        return len(ck.get("history") or []) or ck.get("epoch", 0) + 1
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--run", default="/work/runs/translate/main")
+    ap.add_argument("--ckpt")
+    ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--no-beam", action="store_true")
+    ap.add_argument("--max-val", type=int, help="(pipeline tests only) evaluate on the first N val lines")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    ckpt = a.ckpt or os.path.join(a.run, "best.pt")
+    model, tok, ck = load_ckpt(ckpt)
+    V = tok.get_vocab_size()
+    mk = ck["model_kwargs"]
+    assert mk["vocab_size"] == V
+
+    wpath = os.path.join(a.root, "weights", f"{NAME}.safetensors")
+    mdir = os.path.join(a.root, "models", NAME)
+    os.makedirs(mdir, exist_ok=True)
+    export_weights(model, wpath)
+    size = os.path.getsize(wpath)
+    print(f"wrote {wpath}: {size / 2**20:.2f} MiB")
+    if size > SIZE_LIMIT:
+        print("WARNING: weights exceed 20 MiB")
+    link = os.path.join(mdir, "model.safetensors")
+    if os.path.islink(link) or os.path.exists(link):
+        os.remove(link)
+    os.symlink(f"../../weights/{NAME}.safetensors", link)
+    with open(os.path.join(mdir, "tokenizer.json"), "w", encoding="utf-8") as f:
+        f.write(ck["tokenizer_json"])
+
+    cfg = {"zoo_format": 1, "task": "translate", "name": NAME, "weights": "model.safetensors",
+           "source_lang": "en", "target_lang": "de", "vocab_size": V,
+           "embedding_dim": mk["embedding_dim"], "encoder_units": mk["encoder_units"],
+           "decoder_units": mk["decoder_units"], "attention_dim": mk["attention_dim"],
+           "pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3,
+           "max_source_tokens": MAX_SOURCE_TOKENS, "max_len_a": MAX_LEN_A, "max_len_b": MAX_LEN_B,
+           "beam_size": BEAM, "length_penalty": ALPHA,
+           "metrics": {"multi30k_val_bleu_greedy": 0.0, "multi30k_val_bleu_beam5": 0.0},
+           "seed": ck["args"]["seed"]}
+    cfg_path = os.path.join(mdir, "config.json")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+
+    # Everything below runs on the model as reloaded from the written files.
+    model, tok, _ = load_model_dir(mdir)
+    src, refs = val_data(a.max_val)
+    t0 = time.time()
+    g, _ = eval_greedy(model, tok, src, refs, MAX_SOURCE_TOKENS)
+    print(f"val BLEU greedy {g:.2f} ({time.time() - t0:.0f}s)", flush=True)
+    b = 0.0
+    if not a.no_beam:
+        t0 = time.time()
+        b, _ = eval_beam(model, tok, src, refs, BEAM, ALPHA, MAX_SOURCE_TOKENS)
+        print(f"val BLEU beam{BEAM} alpha={ALPHA} {b:.2f} ({time.time() - t0:.0f}s)", flush=True)
+    cfg["metrics"] = {"multi30k_val_bleu_greedy": round(g, 2), "multi30k_val_bleu_beam5": round(b, 2)}
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+
+    fx = make_fixture(model, tok)
+    fpath = os.path.join(a.root, "tests", "fixtures", "translate", f"{NAME}.json")
+    os.makedirs(os.path.dirname(fpath), exist_ok=True)
+    with open(fpath, "w", encoding="utf-8") as f:
+        f.write(compact_json(fx) + "\n")
+    for c in fx["cases"]:
+        print(f"  {c['text']}\n    greedy: {c['greedy_text']}\n    beam:   {c['beam_text']}")
+
+    import sacrebleu
+    args = ck["args"]
+    hist = ck.get("history") or []
+    nparams = sum(p.numel() for p in model.parameters())
+    E, H, D, A = mk["embedding_dim"], mk["encoder_units"], mk["decoder_units"], mk["attention_dim"]
+    card = CARD.format(
+        greedy=g, beam=b, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
+        best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),
+        V=V, E=E, H=H, H2=2 * H, D=D, A=A, DA=D + 2 * H, EC=E + 2 * H, DO=D + 2 * H + E,
+        nparams=nparams, size_mib=size / 2**20, max_src=MAX_SOURCE_TOKENS, a=MAX_LEN_A, b=MAX_LEN_B,
+        seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
+        bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
+        odrop=args["out_dropout"], epoch=ck.get("best_epoch", ck.get("epoch", 0)) + 1,
+        epochs_done=epochs_run(ck, os.path.dirname(os.path.abspath(ckpt))),
+        hours=ck.get("train_seconds", 0.0) / 3600)
+    with open(os.path.join(mdir, "README.md"), "w", encoding="utf-8") as f:
+        f.write(card)
+    print(json.dumps(cfg["metrics"]), f"params {nparams}", f"{size} bytes",
+          datetime.datetime.now().strftime("%H:%M"))
+
+
+if __name__ == "__main__":
+    main()
