@@ -1,0 +1,147 @@
+//! A bounded, seeded fuzz of the loading path: every shipped model folder's
+//! config.json, tokenizer and safetensors file, mutated thousands of ways
+//! (bit flips, truncation, splices, random bytes), must load or fail with an
+//! error, never panic. Longer runs: ZOO_FUZZ_ROUNDS=N multiplies the rounds.
+
+use std::path::Path;
+
+use zoo::candle::{DType, Device};
+use zoo::model::ModelDir;
+
+/// xorshift64*: reproducible without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
+    let mut d = data.to_vec();
+    match rng.below(6) {
+        0 => {
+            for _ in 0..1 + rng.below(8) {
+                let i = rng.below(d.len());
+                d[i] ^= 1 << rng.below(8);
+            }
+        }
+        1 => d.truncate(rng.below(d.len())),
+        2 => {
+            // Damage the header region, where lengths and offsets live.
+            let n = d.len().min(256);
+            for _ in 0..1 + rng.below(4) {
+                let i = rng.below(n);
+                d[i] = rng.next() as u8;
+            }
+        }
+        3 => {
+            let i = rng.below(d.len());
+            let junk: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
+            d.splice(i..i, junk);
+        }
+        4 => d = (0..rng.below(512)).map(|_| rng.next() as u8).collect(),
+        _ => {
+            let (a, b) = (rng.below(d.len()), rng.below(d.len()));
+            let (a, b) = (a.min(b), a.max(b));
+            d.drain(a..b);
+        }
+    }
+    d
+}
+
+/// Loads whatever task the folder holds.
+fn load(dir: &Path) -> anyhow::Result<()> {
+    let d = ModelDir::open(dir)?;
+    let dev = Device::Cpu;
+    match d.header.task.as_str() {
+        "sentiment" => drop(zoo::tasks::sentiment::SentimentModel::load(
+            &d,
+            &dev,
+            DType::F32,
+        )?),
+        "ner" => drop(zoo::tasks::ner::NerModel::load(&d, &dev, DType::F32)?),
+        "translate" => drop(zoo::tasks::translate::Translator::load(
+            &d,
+            &dev,
+            DType::F32,
+        )?),
+        other => anyhow::bail!("unknown task {other}"),
+    }
+    Ok(())
+}
+
+#[test]
+fn mutated_model_files_never_panic_the_loaders() {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut cases = 0;
+    for entry in std::fs::read_dir(&models).unwrap() {
+        let src = entry.unwrap().path();
+        let work = std::env::temp_dir().join(format!(
+            "zoo-fuzz-{}-{}",
+            std::process::id(),
+            src.file_name().unwrap().to_string_lossy()
+        ));
+        let files: Vec<String> = [
+            "config.json",
+            "tokenizer.json",
+            "model.safetensors",
+            "chars.json",
+        ]
+        .iter()
+        .filter(|f| src.join(f).exists())
+        .map(|f| f.to_string())
+        .collect();
+        let originals: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| std::fs::read(src.join(f)).unwrap())
+            .collect();
+        let reset = || {
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).unwrap();
+            for (f, data) in files.iter().zip(&originals) {
+                std::fs::write(work.join(f), data).unwrap();
+            }
+        };
+        reset();
+        load(&work).expect("the unmutated copy loads");
+        // The weights get the most rounds: they are the largest attack surface.
+        let rounds = [
+            ("config.json", 60),
+            ("tokenizer.json", 30),
+            ("model.safetensors", 80),
+            ("chars.json", 20),
+        ];
+        let scale: usize = std::env::var("ZOO_FUZZ_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        for (file, n) in rounds {
+            let n = n * scale;
+            let Some(i) = files.iter().position(|f| f == file) else {
+                continue;
+            };
+            for _ in 0..n {
+                reset();
+                std::fs::write(work.join(file), mutate(&mut rng, &originals[i])).unwrap();
+                let r = std::panic::catch_unwind(|| load(&work));
+                assert!(
+                    r.is_ok(),
+                    "loading {} with a mutated {file} panicked",
+                    src.display()
+                );
+                cases += 1;
+            }
+        }
+        std::fs::remove_dir_all(&work).ok();
+    }
+    assert!(cases > 0, "no model folders found in {}", models.display());
+    eprintln!("{cases} mutated loads, no panic");
+}
