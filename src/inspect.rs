@@ -271,7 +271,7 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
         .max(ins.attention.as_ref().map_or(0, |a| a.source.len()));
     let cell = 26u32;
     let width = 200 + cell * steps as u32 + 120;
-    let panel_h = 90 + cell * units.len() as u32;
+    let panel_h = 50 + label_height(ins) as u32 + cell * units.len() as u32;
     let att_h = ins
         .attention
         .as_ref()
@@ -296,6 +296,18 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
         ),
         _ => bail!("--out must end in .svg or .png, got {}", path.display()),
     }
+}
+
+/// Room for the rotated token labels above a grid.
+fn label_height(ins: &Inspection) -> i32 {
+    let longest = ins
+        .tokens
+        .iter()
+        .chain(ins.attention.iter().flat_map(|a| a.source.iter()))
+        .map(|t| short(t, 12).chars().count())
+        .max()
+        .unwrap_or(1);
+    8 * longest as i32 + 12
 }
 
 fn draw<DB: DrawingBackend>(
@@ -328,7 +340,7 @@ where
             ("sans-serif", 16).into_font().color(&BLACK),
         ))
         .map_err(e)?;
-        let grid_top = top + 60;
+        let grid_top = top + 24 + label_height(ins);
         // Token labels, rotated, above the grid.
         for (t, tok) in ins.tokens.iter().enumerate() {
             let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
@@ -392,7 +404,7 @@ where
             ("sans-serif", 16).into_font(),
         ))
         .map_err(e)?;
-        let grid_top = top + 90;
+        let grid_top = top + 24 + label_height(ins);
         for (t, tok) in a.source.iter().enumerate() {
             let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
             let style = ("sans-serif", 13)
