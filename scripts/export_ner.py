@@ -237,7 +237,11 @@ def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_
         ents = get_entities(c["tags"])
         return ", ".join(f"{' '.join(c['words'][a:b + 1])} ({t})" for t, a, b in ents) or "(none)"
 
-    examples = "\n".join(f"| {json.dumps(c['text'], ensure_ascii=False)[1:-1][:90]} | {show(c)} |" for c in cases)
+    def cell(text):
+        text = text.replace("\t", "\\t").replace("|", "\\|")
+        return "`" + text + "`" if text != text.strip() else text
+
+    examples = "\n".join(f"| {cell(c['text'])} | {show(c)} |" for c in cases)
     word_emb = sd["word_embedding.weight"]
     readme = f"""# {config['name']}
 

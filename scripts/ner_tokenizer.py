@@ -73,10 +73,10 @@ A = r"[\p{L}\p{M}\p{N}]"     # letter or digit
 # Stage 2: one word per match, leftmost-first alternation; `\S` catches the rest.
 TOKEN_ALTERNATIVES = [
     r"n't",                                               # negation clitic
-    r"'(?:s|re|ve|ll|d|m)",                              # clitics
+    r"'(?:s|re|ve|ll|d|m)\b",                           # clitics (not the start of 'single')
     r"(?:" + "|".join(sorted(ABBREVIATIONS, key=lambda a: (-len(a), a))) + r")\.",  # Inc. Calif.
-    L + r"(?:\." + L + r")+\.?(?:-" + A + r"+)*",        # U.S.  a.m.  n.a  U.S.-led
-    L + r"\.",                                            # initial: M.
+    L + r"(?:\." + L + r")+\.(?:-" + A + r"+)*",         # U.S.  a.m.  e.g.  U.S.-led
+    L + r"\.(?:" + A + r"+(?:[-'&.]" + A + r"+)*)?",     # initial M. (also T.O'Gorman, n.a, y.org)
     r"\p{L}{1,3}\$",                                      # US$ C$ HK$
     r"\+?\p{N}+(?:[.,:/]\p{N}+)*(?:-?" + A + r"+(?:[.,:/]\p{N}+)*)*",  # 3.5 1,000 1996-08-22 6-4 1/2 +44 10th 10-year-old
     r"\.\p{N}+",                                          # .500
@@ -221,9 +221,12 @@ CHECK_LINES = [
     "Leeds beat Arsenal 6-4 ; C$ 1.5 billion , US$ 2 ... vs. Aston Villa ( 1/2 ) .500 +44",
     "ÀÉÎÕÜ çãõ straße ǅemal ΣΟΦΙΑ",
     "“Quoted” — it’s Müller’s and they don’t know.",
+    "‘single’ 'dog' e.g. U.S.A. x@y.org n.a T.O'Gorman J. Smith",
 ]
 
 EXPECT = {
+    CHECK_LINES[8]: ["‘", "single", "’", "'", "dog", "'", "e.g.", "U.S.A.", "x", "@", "y.org", "n.a", "T.O'Gorman",
+                     "J.", "Smith"],
     CHECK_LINES[7]: ["“", "Quoted", "”", "—", "it", "’s", "Müller", "’s", "and", "they", "do", "n’t", "know", "."],
     CHECK_LINES[2]: ["Germany", "'s", "U.S.-born", "coach", "does", "n't", "think", "the", "German-born",
                      "striker", "(", "O'Brien", ")", "will", "play", "."],

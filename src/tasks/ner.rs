@@ -88,7 +88,7 @@ pub struct NerModel {
 /// The casing class of a word, as the training script computes it.
 pub fn casing(word: &str) -> &'static str {
     let n = word.chars().count();
-    let digits = word.chars().filter(|c| c.is_numeric()).count();
+    let digits = word.chars().filter(|c| c.is_ascii_digit()).count();
     let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
     if n > 0 && digits == n {
         "numeric"

@@ -319,18 +319,24 @@ impl Translator {
         Ok(outs)
     }
 
-    /// Beam search for one source; ranks finished hypotheses by
-    /// `log p / len^length_penalty` (len counts `</s>`).
+    /// Beam search for one source, as `scripts/eval_translate.py` runs it:
+    /// each step ranks the best `2·beam` (hypothesis, token) continuations
+    /// and walks them best first; one ending in `</s>` is finished with
+    /// score `log p / len^length_penalty` (len counts `</s>`), any other
+    /// stays live until `beam` are live. Stops once `beam` hypotheses are
+    /// finished or at the length limit (live ones are then finished too).
     pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
         let beam = beam.max(1);
         let (enc, s0) = self.encode(&[src])?;
         let limit = self.max_len(src.len());
-        let norm = |lp: f32, len: usize| lp / (len.max(1) as f32).powf(self.config.length_penalty);
-        // Live hypotheses: (tokens, log p); their states are rows of `s`.
+        let norm = |lp: f32, len: usize| {
+            (lp as f64 / (len.max(1) as f64).powf(self.config.length_penalty as f64)) as f32
+        };
         let mut live: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
         let mut s = s0;
-        let mut finished: Vec<(Vec<u32>, f32)> = Vec::new();
-        for t in 0..limit {
+        let mut finished: Vec<(Vec<u32>, f32, f32)> = Vec::new(); // ids, log p, score
+        let mut stopped = false;
+        for _ in 0..limit {
             let n = live.len();
             let rows = Tensor::zeros(n, DType::U32, &self.device)?;
             let prev: Vec<u32> = live
@@ -339,60 +345,58 @@ impl Translator {
                 .collect();
             let (logp, s_new, _) = self.step(&enc, Some(&rows), &prev, &s)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            // Best `beam` continuations of each hypothesis, then of all.
-            let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(n * beam);
+            // The global top 2·beam lies within each row's top 2·beam.
+            let k = 2 * beam;
+            let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(n * k);
             for (i, row) in logp.iter().enumerate() {
                 let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-                let k = beam.min(idx.len());
-                idx.select_nth_unstable_by(k - 1, |a, b| {
+                let kk = k.min(idx.len());
+                idx.select_nth_unstable_by(kk - 1, |a, b| {
                     row[*b as usize].total_cmp(&row[*a as usize])
                 });
-                for &tok in &idx[..k] {
+                for &tok in &idx[..kk] {
                     cands.push((i, tok, live[i].1 + row[tok as usize]));
                 }
             }
             cands.sort_by(|a, b| b.2.total_cmp(&a.2));
+            cands.truncate(k);
             let mut next: Vec<(Vec<u32>, f32)> = Vec::with_capacity(beam);
             let mut keep_rows: Vec<u32> = Vec::with_capacity(beam);
             for (i, tok, lp) in cands {
                 let mut toks = live[i].0.clone();
                 toks.push(tok);
-                if tok == self.config.eos_id || t + 1 >= limit {
-                    finished.push((toks, lp));
-                } else if next.len() < beam {
+                if tok == self.config.eos_id {
+                    let score = norm(lp, toks.len());
+                    finished.push((toks, lp, score));
+                } else {
                     next.push((toks, lp));
                     keep_rows.push(i as u32);
-                }
-                if next.len() >= beam && finished.len() >= beam {
-                    break;
+                    if next.len() == beam {
+                        break;
+                    }
                 }
             }
-            // Stop once no live hypothesis can beat the best finished one
-            // (log-probs only fall as hypotheses grow).
-            let best_done = finished
-                .iter()
-                .map(|(toks, lp)| norm(*lp, toks.len()))
-                .fold(f32::NEG_INFINITY, f32::max);
-            let best_live = next
-                .iter()
-                .map(|(toks, lp)| norm(*lp, limit.max(toks.len())))
-                .fold(f32::NEG_INFINITY, f32::max);
-            if next.is_empty()
-                || (finished.len() >= beam
-                    && best_live <= best_done
-                    && self.config.length_penalty <= 1.0)
-            {
+            live = next;
+            if finished.len() >= beam || live.is_empty() {
+                stopped = true;
                 break;
             }
-            s = s_new.index_select(&Tensor::from_vec(keep_rows, next.len(), &self.device)?, 0)?;
-            live = next;
+            s = s_new.index_select(&Tensor::from_vec(keep_rows, live.len(), &self.device)?, 0)?;
         }
-        let (ids, log_prob) = finished
-            .into_iter()
-            .chain(live)
-            .max_by(|a, b| norm(a.1, a.0.len()).total_cmp(&norm(b.1, b.0.len())))
-            .ok_or_else(|| anyhow!("beam search produced nothing"))?;
-        let score = norm(log_prob, ids.len());
+        if !stopped {
+            for (toks, lp) in live {
+                let score = norm(lp, toks.len());
+                finished.push((toks, lp, score));
+            }
+        }
+        // The first of the best, as Python's strict `>` keeps it.
+        let mut best: Option<(Vec<u32>, f32, f32)> = None;
+        for f in finished {
+            if best.as_ref().is_none_or(|b| f.2 > b.2) {
+                best = Some(f);
+            }
+        }
+        let (ids, log_prob, score) = best.ok_or_else(|| anyhow!("beam search produced nothing"))?;
         Ok(Translation {
             text: self.decode_ids(&ids)?,
             ids,
