@@ -1,0 +1,206 @@
+//! The shipped sentiment models: PyTorch parity on a dozen sentences and
+//! the command line's contract.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use zoo::candle::{DType, Device};
+use zoo::model::ModelDir;
+use zoo::tasks::sentiment::SentimentModel;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every shipped sentiment model (the LSTM default among them).
+fn models() -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(root().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("sentiment-"))
+        .collect();
+    v.sort();
+    assert!(
+        v.iter().any(|n| n == "sentiment-lstm"),
+        "the default model ships"
+    );
+    v
+}
+
+#[test]
+fn every_sentiment_model_matches_pytorch_logits() {
+    for name in models() {
+        let name = name.as_str();
+        let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
+        let model = SentimentModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
+        let fixture: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(root().join(format!("tests/fixtures/sentiment/{name}.json")))
+                .unwrap(),
+        )
+        .unwrap();
+        let cases = fixture["cases"].as_array().unwrap();
+        assert!(cases.len() >= 10, "{name}: a dozen cases expected");
+        let mut worst = 0f32;
+        for case in cases {
+            let text = case["text"].as_str().unwrap();
+            let ids: Vec<u32> = case["ids"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as u32)
+                .collect();
+            assert_eq!(
+                model.encode(text).unwrap(),
+                ids,
+                "{name}: token ids of {text:?}"
+            );
+            let logits = model
+                .logits(&[&ids])
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap()
+                .remove(0);
+            for (a, b) in logits.iter().zip(case["logits"].as_array().unwrap()) {
+                let b = b.as_f64().unwrap() as f32;
+                worst = worst.max((a - b).abs());
+                assert!(
+                    (a - b).abs() <= 1e-4,
+                    "{name}: {text:?}: logit {a} vs PyTorch {b}"
+                );
+            }
+        }
+        eprintln!(
+            "{name}: max |logit diff| {worst:.2e} over {} sentences",
+            cases.len()
+        );
+    }
+}
+
+#[test]
+fn batching_by_length_gives_the_same_answers_as_one_at_a_time() {
+    let dir = ModelDir::open(&root().join("models/sentiment-lstm")).unwrap();
+    let model = SentimentModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    let texts = [
+        "great",
+        "a dull, lifeless and far too long film",
+        "I loved it!",
+        "not good at all, sadly",
+    ];
+    let batched = model.predict(&texts, 3);
+    for (t, b) in texts.iter().zip(batched) {
+        let single = model.predict(&[t], 1).remove(0).unwrap();
+        let b = b.unwrap();
+        assert_eq!(single.label, b.label);
+        assert!((single.score - b.score).abs() < 1e-5, "{t}");
+    }
+}
+
+fn zoo(args: &[&str], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(data) = stdin {
+        child.stdin.take().unwrap().write_all(data).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn cli_gets_the_two_readme_sentences_right() {
+    let o = zoo(
+        &[
+            "run",
+            "sentiment",
+            "a gripping, beautiful film",
+            "I wanted to like it, but it's a dull mess.",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let labels: Vec<&str> = out.lines().map(|l| l.split('\t').next().unwrap()).collect();
+    assert_eq!(labels, ["positive", "negative"], "{out}");
+}
+
+#[test]
+fn file_input_keeps_one_result_per_line_in_order_despite_bad_lines() {
+    let input = b"a wonderful, moving film\n\n\xff\xfe broken\r\nthe worst movie of the year\n";
+    let o = zoo(&["run", "sentiment", "--json", "--file", "-"], Some(input));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "an invalid line makes the run fail, after all lines"
+    );
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 4, "{out}");
+    assert_eq!(rows[0]["label"], "positive");
+    assert!(rows[0]["score"].as_f64().unwrap() > 0.5);
+    assert!(rows[0]["probs"]["negative"].is_number() && rows[0]["probs"]["positive"].is_number());
+    assert_eq!(rows[1]["text"], "");
+    assert!(rows[1]["error"].as_str().unwrap().contains("empty"));
+    assert!(rows[2]["error"]
+        .as_str()
+        .unwrap()
+        .contains("line 3 is not valid UTF-8"));
+    assert_eq!(rows[3]["label"], "negative");
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(!err.contains("panicked"));
+}
+
+#[test]
+fn unknown_model_and_bad_flags_are_usage_errors() {
+    let o = zoo(
+        &["run", "sentiment", "--model", "no-such-model", "hi"],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert!(
+        err.starts_with("error: unknown model `no-such-model`") && err.lines().count() == 1,
+        "{err}"
+    );
+    let o = zoo(&["run", "sentiment", "--batch-size", "0", "hi"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let o = zoo(&["run", "sentiment", "--file", "/no/such/file.txt"], None);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8(o.stderr)
+        .unwrap()
+        .contains("cannot open /no/such/file.txt"));
+    let o = zoo(
+        &["run", "sentiment", "--model", "ner-bilstm-crf", "hi"],
+        None,
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a model of another task is refused"
+    );
+}
+
+#[test]
+fn a_huge_line_is_classified_not_dropped() {
+    let long = "a truly great film . ".repeat(20_000);
+    let o = zoo(
+        &["run", "sentiment", "--json", "--file", "-"],
+        Some(format!("{long}\nawful\n").as_bytes()),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["truncated"], true);
+    assert_eq!(rows[1]["label"], "negative");
+}
