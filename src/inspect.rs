@@ -144,11 +144,12 @@ pub fn to_csv(ins: &Inspection, units: &[usize]) -> String {
     s
 }
 
-/// Value range of a quantity: gates live in [0, 1], states in [-1, 1]
-/// (wider when the data are).
-fn range(ins: &Inspection, q: &str) -> (f32, f32) {
-    let v = ins.trace.get(q).unwrap_or(&[]);
-    let m = v.iter().fold(0f32, |a, b| a.max(b.abs())).max(1e-6);
+/// Value range of a quantity over the shown units: gates live in [0, 1],
+/// states in [-1, 1] (wider when the data are).
+fn range(ins: &Inspection, q: &str, units: &[usize]) -> (f32, f32) {
+    let m = (0..ins.trace.steps)
+        .flat_map(|s| units.iter().map(move |&u| value(ins, q, s, u)))
+        .fold(0f32, |a, b| a.max(b.abs()));
     if q.contains("gate") {
         (0.0, 1.0)
     } else {
@@ -186,7 +187,7 @@ pub fn render_terminal(ins: &Inspection, units: &[usize], qs: &[&str], color: bo
         ins.model, ins.layer_name, ins.trace.layer, ins.trace.direction
     );
     for q in qs {
-        let r = range(ins, q);
+        let r = range(ins, q, units);
         s.push_str(&format!(
             "\n{q}  (scale {:+.1} … {:+.1})\n{:>6} ",
             r.0, r.1, "unit"
@@ -270,7 +271,7 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
         .len()
         .max(ins.attention.as_ref().map_or(0, |a| a.source.len()));
     let cell = 26u32;
-    let width = 200 + cell * steps as u32 + 120;
+    let width = (200 + cell * steps as u32 + 120).max(640);
     let panel_h = 50 + label_height(ins) as u32 + cell * units.len() as u32;
     let att_h = ins
         .attention
@@ -333,7 +334,7 @@ where
     let x0 = 90i32;
     for (pi, q) in qs.iter().enumerate() {
         let top = 40 + (pi as u32 * panel_h) as i32;
-        let r = range(ins, q);
+        let r = range(ins, q, units);
         root.draw(&Text::new(
             q.to_string(),
             (x0, top),
