@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Does `cargo build --features cuda` compile here, with no GPU and no CUDA
 # toolkit installed? Installs NVIDIA's compiler and headers from the Python
-# package index (nvidia-cuda-nvcc-cu12 and friends) into a temporary folder,
+# package index (the CUDA 13 wheels nvidia-cuda-nvcc and friends; the -cu12
+# nvcc wheels ship only ptxas, not the nvcc driver) into a temporary folder,
 # points candle's build scripts at it and builds into target/cuda-check.
 #
 #   bash scripts/check_cuda_build.sh            # prints PASS or FAIL and the log path
@@ -15,8 +16,8 @@ log="$tmp/build.log"
 echo "installing nvcc into $tmp (log: $log)"
 python3 -m venv "$tmp/venv" >>"$log" 2>&1
 "$tmp/venv/bin/pip" install --quiet \
-    "nvidia-cuda-nvcc-cu12==12.*" "nvidia-cuda-runtime-cu12==12.*" "nvidia-cuda-cccl-cu12==12.*" \
-    "nvidia-cublas-cu12==12.*" "nvidia-curand-cu12==12.*" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
+    "nvidia-cuda-nvcc==13.*" "nvidia-cuda-runtime==13.*" "nvidia-cuda-cccl==13.*" \
+    "nvidia-cublas==13.*" "nvidia-curand" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
 site=$("$tmp/venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 # Merge the wheels' bin/include/lib folders into one CUDA_HOME-like tree.
 home="$tmp/cuda"
