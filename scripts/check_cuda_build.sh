@@ -9,6 +9,8 @@
 #
 # CUDA_COMPUTE_CAP picks the GPU generation the kernels are compiled for
 # (default 80 = A100; 90 = H100/H200), since there is no GPU to ask.
+# nvcc is pinned to 13.4: cudarc 0.19 (candle 0.11's CUDA bindings) knows
+# toolkits up to 13.4 and refuses newer ones.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d /tmp/zoo-cuda-XXXXXX)
@@ -16,8 +18,8 @@ log="$tmp/build.log"
 echo "installing nvcc into $tmp (log: $log)"
 python3 -m venv "$tmp/venv" >>"$log" 2>&1
 "$tmp/venv/bin/pip" install --quiet \
-    "nvidia-cuda-nvcc==13.*" "nvidia-cuda-runtime==13.*" "nvidia-cuda-cccl==13.*" \
-    "nvidia-cublas==13.*" "nvidia-curand" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
+    "nvidia-cuda-nvcc==13.4.*" "nvidia-cuda-runtime==13.4.*" "nvidia-cuda-cccl==13.3.*" \
+    "nvidia-cublas==13.4.*" "nvidia-curand" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
 site=$("$tmp/venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 # Merge the wheels' bin/include/lib folders into one CUDA_HOME-like tree.
 home="$tmp/cuda"

@@ -5,6 +5,7 @@ Command (RUN = the --out folder of scripts/train_translate.py; uses RUN/best.pt,
 i.e. the weights with the best val greedy BLEU):
   OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/main
   options: --ckpt PATH (another checkpoint), --root DIR (write elsewhere than the repo, for tests),
+           --average RUN/epochs/epNN.pt ... (export the average of those epochs' weights),
            --no-beam (skip the ~2-minute beam BLEU; keeps the beam metric at 0.0)
 
 Writes, relative to the repository root:
@@ -175,9 +176,9 @@ OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-d
 Seed {seed}.  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr {lr}, halved
 whenever the val loss did not improve, gradient-norm clip {clip}), batches of {bs}
 sentences, dropout {edrop} on embeddings, {encdrop} on encoder outputs, {odrop} on the
-output-layer input (training only).  These are the weights after epoch {epoch} (the best
-val greedy BLEU of the {epochs_done} epochs run so far), reached after {hours:.1f} h of
-training on one CPU thread.
+output-layer input (training only).  {weights_desc}, reached after {hours:.1f} h of
+wall-clock training on one CPU thread shared with other jobs (including time the run was
+paused){cpu_note}.
 
 ## Licence and limitations
 
@@ -207,17 +208,29 @@ def epochs_run(ck, run_dir):
         return len(ck.get("history") or []) or ck.get("epoch", 0) + 1
 
 
+def weights_desc(ck, ckpt):
+    n = epochs_run(ck, os.path.dirname(os.path.abspath(ckpt)))
+    if ck.get("averaged"):
+        eps = [int(x[2:4]) + 1 for x in ck["averaged"]]
+        return (f"These weights are the element-wise average of the weights after epochs "
+                f"{', '.join(map(str, eps))} (1-based; chosen by val greedy BLEU) of the {n} epochs run")
+    ep = ck.get("best_epoch", ck.get("epoch", 0)) + 1
+    return (f"These are the weights after epoch {ep} (the best val greedy BLEU of the {n} epochs "
+            f"run so far)")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--run", default="/work/runs/translate/main")
     ap.add_argument("--ckpt")
     ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--average", nargs="+", help="export the average of these RUN/epochs/epNN.pt weights")
     ap.add_argument("--no-beam", action="store_true")
     ap.add_argument("--max-val", type=int, help="(pipeline tests only) evaluate on the first N val lines")
     a = ap.parse_args()
     torch.set_num_threads(1)
     ckpt = a.ckpt or os.path.join(a.run, "best.pt")
-    model, tok, ck = load_ckpt(ckpt)
+    model, tok, ck = load_ckpt(ckpt, average=a.average)
     V = tok.get_vocab_size()
     mk = ck["model_kwargs"]
     assert mk["vocab_size"] == V
@@ -287,9 +300,10 @@ def main():
         nparams=nparams, size_mib=size / 2**20, max_src=MAX_SOURCE_TOKENS, a=MAX_LEN_A, b=MAX_LEN_B,
         seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
         bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
-        odrop=args["out_dropout"], epoch=ck.get("best_epoch", ck.get("epoch", 0)) + 1,
-        epochs_done=epochs_run(ck, os.path.dirname(os.path.abspath(ckpt))),
-        hours=ck.get("train_seconds", 0.0) / 3600)
+        odrop=args["out_dropout"], weights_desc=weights_desc(ck, ckpt),
+        hours=ck.get("train_seconds", 0.0) / 3600,
+        cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time (not counted before the first resume)"
+                  if ck.get("cpu_seconds") else ""))
     with open(os.path.join(mdir, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
     print(json.dumps(cfg["metrics"]), f"params {nparams}", f"{size} bytes",

@@ -34,7 +34,7 @@ The teacher-forced loop below computes exactly the formulas above, only rearrang
 for speed (the W and W_ih matrices are split by their input blocks); `Translator.step`
 is the plain step used for decoding.  Val greedy BLEU (sacreBLEU on the detokenised
 output vs the raw references) is computed after every epoch; the best weights are
-kept (in ckpt.pt and OUT/best.pt).  ckpt.pt is written every --ckpt-minutes and at
+kept (in ckpt.pt and OUT/best.pt); every epoch's weights also go to OUT/epochs/epNN.pt.  ckpt.pt is written every --ckpt-minutes and at
 each epoch end and is the only state --resume needs (model, optimizer, LR, RNG,
 position within the epoch, best weights, history, tokenizer).
 """
@@ -354,12 +354,12 @@ def main():
 
     state = dict(epoch=0, batch_in_epoch=0, step=0, best_bleu=-1.0, best_epoch=-1,
                  best_val_loss=float("inf"), bad_epochs=0, decays=0, lr=args.lr,
-                 history=[], train_seconds=0.0, best_state=None)
+                 history=[], train_seconds=0.0, cpu_seconds=0.0, best_state=None)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         for k in state:
-            state[k] = ck[k]
+            state[k] = ck.get(k, state[k])
         torch.set_rng_state(ck["torch_rng"])
     else:
         log(args.out, f"params {nparams}  vocab {V}  train pairs {len(pairs)}  val {len(val_pairs)}  "
@@ -373,14 +373,16 @@ def main():
                          model_kwargs=model_kwargs(args, V), **state), ckpt_path)
 
     t_start = time.time()
-    t_seg = time.time()  # start of the not-yet-accounted training time
+    t_seg = time.time()  # start of the not-yet-accounted training time (wall clock)
+    c_seg = time.process_time()  # same, process CPU time (excludes time the process was stopped)
     last_ckpt = time.time()
 
     def account():
-        nonlocal t_seg
-        now = time.time()
+        nonlocal t_seg, c_seg
+        now, cnow = time.time(), time.process_time()
         state["train_seconds"] += now - t_seg
-        t_seg = now
+        state["cpu_seconds"] += cnow - c_seg
+        t_seg, c_seg = now, cnow
 
     stop = False
     while state["epoch"] < args.epochs and not stop:
@@ -445,18 +447,24 @@ def main():
         account()
         log(args.out, f"END epoch {ep}: train loss {tot_loss / max(1, tot_tok):.4f} val nll {vl:.4f} "
                       f"val BLEU greedy {vbleu:.2f} (best {state['best_bleu']:.2f} @ {state['best_epoch']}) "
-                      f"lr {state['lr']:.2e} eval {ev_s:.0f}s train_time {state['train_seconds'] / 3600:.2f}h")
+                      f"lr {state['lr']:.2e} eval {ev_s:.0f}s train_time {state['train_seconds'] / 3600:.2f}h "
+                      f"cpu {state['cpu_seconds'] / 3600:.2f}h")
         for i in range(3):
             log(args.out, f"  sample: {hyps[i]}")
         save()
+        # per-epoch weights (for checkpoint averaging in export_translate.py --average)
+        os.makedirs(os.path.join(args.out, "epochs"), exist_ok=True)
+        atomic_save(dict(model=model.state_dict(), model_kwargs=model_kwargs(args, V), epoch=ep,
+                         val_bleu_greedy=vbleu), os.path.join(args.out, "epochs", f"ep{ep:02d}.pt"))
         if improved:
             atomic_save(dict(model=state["best_state"], model_kwargs=model_kwargs(args, V),
                              tokenizer_json=tok_json, args=vars(args), epoch=ep, val_bleu_greedy=vbleu,
-                             train_seconds=state["train_seconds"]),
+                             train_seconds=state["train_seconds"], cpu_seconds=state["cpu_seconds"]),
                         os.path.join(args.out, "best.pt"))
         with open(os.path.join(args.out, "history.json"), "w") as f:
             json.dump(dict(history=state["history"], best_bleu=state["best_bleu"],
-                           best_epoch=state["best_epoch"], train_seconds=state["train_seconds"]), f, indent=1)
+                           best_epoch=state["best_epoch"], train_seconds=state["train_seconds"],
+                           cpu_seconds=state["cpu_seconds"]), f, indent=1)
         last_ckpt = time.time()
         if state["decays"] >= args.stop_after_decays:
             log(args.out, "stopping: LR decayed enough times")
