@@ -23,9 +23,9 @@ python3 -m venv "$tmp/venv" >>"$log" 2>&1
 site=$("$tmp/venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 # Merge the wheels' bin/include/lib folders into one CUDA_HOME-like tree.
 home="$tmp/cuda"
-mkdir -p "$home/bin" "$home/include" "$home/lib64"
+mkdir -p "$home/bin" "$home/include" "$home/lib64" "$home/nvvm"
 for pkg in "$site"/nvidia/*/; do
-    for d in bin include lib; do
+    for d in bin include lib nvvm; do
         [ -d "$pkg$d" ] || continue
         target="$home/$d"; [ "$d" = lib ] && target="$home/lib64"
         cp -rs "$pkg$d/." "$target/" 2>/dev/null || true
