@@ -299,6 +299,25 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
     }
 }
 
+/// Tokens as rotated column labels above a grid starting at `x0`.
+fn column_labels<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    tokens: &[String],
+    x0: i32,
+    grid_top: i32,
+    cell: u32,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    for (t, tok) in tokens.iter().enumerate() {
+        let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
+        let style = ("sans-serif", 13)
+            .into_font()
+            .transform(FontTransform::Rotate270)
+            .color(&BLACK);
+        root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))?;
+    }
+    Ok(())
+}
+
 /// Room for the rotated token labels above a grid.
 fn label_height(ins: &Inspection) -> i32 {
     let longest = ins
@@ -342,16 +361,7 @@ where
         ))
         .map_err(e)?;
         let grid_top = top + 24 + label_height(ins);
-        // Token labels, rotated, above the grid.
-        for (t, tok) in ins.tokens.iter().enumerate() {
-            let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
-            let style = ("sans-serif", 13)
-                .into_font()
-                .transform(FontTransform::Rotate270)
-                .color(&BLACK);
-            root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))
-                .map_err(e)?;
-        }
+        column_labels(&root, &ins.tokens, x0, grid_top, cell).map_err(e)?;
         for (row, &u) in units.iter().enumerate() {
             let y = grid_top + (row as u32 * cell) as i32;
             root.draw(&Text::new(
@@ -406,15 +416,7 @@ where
         ))
         .map_err(e)?;
         let grid_top = top + 24 + label_height(ins);
-        for (t, tok) in a.source.iter().enumerate() {
-            let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
-            let style = ("sans-serif", 13)
-                .into_font()
-                .transform(FontTransform::Rotate270)
-                .color(&BLACK);
-            root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))
-                .map_err(e)?;
-        }
+        column_labels(&root, &a.source, x0, grid_top, cell).map_err(e)?;
         for (row, (tok, weights)) in out.iter().zip(att).enumerate() {
             let y = grid_top + (row as u32 * cell) as i32;
             root.draw(&Text::new(

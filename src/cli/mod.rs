@@ -88,6 +88,66 @@ pub(crate) fn resolve_model(
     Ok(dir)
 }
 
+/// Streams one text per line from `reader` in chunks of `chunk` lines, so
+/// memory stays flat and results come out as they are ready: `run` maps a
+/// chunk's readable texts to results (same order), `emit` writes one line's
+/// result and says whether it succeeded. Returns the number of failures.
+pub(crate) fn stream_lines<T>(
+    reader: Box<dyn std::io::BufRead>,
+    size: Option<u64>,
+    chunk: usize,
+    strict: bool,
+    out: &mut dyn std::io::Write,
+    mut run: impl FnMut(&[&str]) -> Vec<Result<T>>,
+    mut emit: impl FnMut(
+        &mut dyn std::io::Write,
+        usize,
+        &str,
+        std::result::Result<T, String>,
+    ) -> Result<bool>,
+) -> Result<usize> {
+    let bar = progress(size);
+    let mut lines = zoo::input::Lines::new(reader);
+    let mut failed = 0;
+    'outer: loop {
+        let lines_in: Vec<zoo::input::Line> = lines.by_ref().take(chunk).collect::<Result<_>>()?;
+        if lines_in.is_empty() {
+            break;
+        }
+        let ok: Vec<&str> = lines_in
+            .iter()
+            .filter_map(|l| l.text.as_deref().ok())
+            .collect();
+        let mut results = run(&ok).into_iter();
+        for l in &lines_in {
+            let (text, r) = match &l.text {
+                Ok(t) => (
+                    t.as_str(),
+                    results
+                        .next()
+                        .expect("one result per text")
+                        .map_err(|e| one_line(&e)),
+                ),
+                Err(e) => ("", Err(e.clone())),
+            };
+            if !emit(out, l.number, text, r)? {
+                failed += 1;
+                if strict {
+                    break 'outer;
+                }
+            }
+        }
+        out.flush()?;
+        match size {
+            Some(_) => bar.set_position(lines.bytes_read),
+            None => bar.inc(lines_in.len() as u64),
+        }
+    }
+    bar.finish_and_clear();
+    out.flush()?;
+    Ok(failed)
+}
+
 /// A spinner-or-bar on stderr; hidden when stderr is not a terminal.
 pub(crate) fn progress(total_bytes: Option<u64>) -> ProgressBar {
     match total_bytes {

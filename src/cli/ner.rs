@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use zoo::input::{self, Line};
+use zoo::input;
 use zoo::tasks::ner::{fill_text, to_bio, NerModel, Tagged};
 
-use super::{one_line, progress, resolve_model, select_device, select_dtype, usage};
+use super::{one_line, resolve_model, select_device, select_dtype, stream_lines, usage};
 use crate::Common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -94,49 +94,25 @@ pub fn run_ner(
     let model = NerModel::load(&dir, &device, select_dtype(common)?)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let bar = progress(size);
-    let mut lines = input::Lines::new(reader);
-    let mut failed = 0usize;
     // Small chunks: results come out as they are ready, memory stays flat.
-    const CHUNK: usize = 256;
-    'outer: loop {
-        let chunk: Vec<Line> = lines.by_ref().take(CHUNK).collect::<Result<_>>()?;
-        if chunk.is_empty() {
-            break;
-        }
-        let ok: Vec<&str> = chunk
-            .iter()
-            .filter_map(|l| l.text.as_deref().ok())
-            .collect();
-        let mut tagged = model.tag_lines(&ok, batch_size).into_iter();
-        for l in &chunk {
-            let (text, r) = match &l.text {
-                Ok(t) => (
-                    t.as_str(),
-                    tagged
-                        .next()
-                        .expect("one per line")
-                        .map_err(|e| one_line(&e)),
-                ),
-                Err(e) => ("", Err(e.clone())),
-            };
-            write_result(&mut out, format, l.number, text, &r)?;
-            if let Err(e) = &r {
-                failed += 1;
-                eprintln!("error: line {}: {e}", l.number);
-                if common.strict {
-                    break 'outer;
+    let failed = stream_lines(
+        reader,
+        size,
+        256,
+        common.strict,
+        &mut out,
+        |lines| model.tag_lines(lines, batch_size),
+        |out, number, text, r| {
+            write_result(out, format, number, text, &r)?;
+            match r {
+                Ok(_) => Ok(true),
+                Err(e) => {
+                    eprintln!("error: line {number}: {e}");
+                    Ok(false)
                 }
             }
-        }
-        out.flush()?;
-        match size {
-            Some(_) => bar.set_position(lines.bytes_read),
-            None => bar.inc(chunk.len() as u64),
-        }
-    }
-    bar.finish_and_clear();
-    out.flush()?;
+        },
+    )?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -10,7 +10,7 @@ use serde_json::json;
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
 use zoo::{device, input};
 
-use super::{one_line, progress, resolve_model, select_device, select_dtype, usage};
+use super::{one_line, resolve_model, select_device, select_dtype, stream_lines, usage};
 use crate::Common;
 
 pub fn run_sentiment(
@@ -97,49 +97,16 @@ pub fn run_sentiment(
     };
 
     let (reader, size) = input::open(path).map_err(|e| usage(one_line(&e)))?;
-    let bar = progress(size);
-    let mut lines = input::Lines::new(reader);
     // Chunks keep memory flat on huge files while still batching by length.
-    const CHUNK: usize = 4096;
-    'outer: loop {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for l in lines.by_ref().take(CHUNK) {
-            chunk.push(l?);
-        }
-        if chunk.is_empty() {
-            break;
-        }
-        let ok: Vec<&str> = chunk
-            .iter()
-            .filter_map(|l| l.text.as_deref().ok())
-            .collect();
-        let mut preds = model.predict(&ok, batch_size).into_iter();
-        for l in &chunk {
-            let (text, r) = match &l.text {
-                Ok(t) => (
-                    t.as_str(),
-                    preds
-                        .next()
-                        .expect("one per text")
-                        .map_err(|e| one_line(&e)),
-                ),
-                Err(e) => ("", Err(e.clone())),
-            };
-            if !emit(&mut out, l.number, text, r)? {
-                failed += 1;
-                if common.strict {
-                    break 'outer;
-                }
-            }
-        }
-        out.flush()?;
-        match size {
-            Some(_) => bar.set_position(lines.bytes_read),
-            None => bar.inc(chunk.len() as u64),
-        }
-    }
-    bar.finish_and_clear();
-    out.flush()?;
+    let failed = stream_lines(
+        reader,
+        size,
+        4096,
+        common.strict,
+        &mut out,
+        |texts| model.predict(texts, batch_size),
+        emit,
+    )?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
