@@ -19,7 +19,7 @@ echo "installing nvcc into $tmp (log: $log)"
 python3 -m venv "$tmp/venv" >>"$log" 2>&1
 "$tmp/venv/bin/pip" install --quiet \
     "nvidia-cuda-nvcc==13.4.*" "nvidia-cuda-runtime==13.4.*" "nvidia-cuda-cccl==13.3.*" \
-    "nvidia-cublas==13.4.*" "nvidia-curand" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
+    "nvidia-cublas==13.4.*" "nvidia-nvvm==13.4.*" "nvidia-cuda-crt==13.4.*" "nvidia-cuda-nvrtc==13.4.*" "nvidia-curand" >>"$log" 2>&1 || { echo "FAIL: pip install (see $log)"; exit 1; }
 site=$("$tmp/venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')
 # Merge the wheels' bin/include/lib folders into one CUDA_HOME-like tree.
 home="$tmp/cuda"
