@@ -6,6 +6,9 @@ Commands:
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de
   # a training checkpoint (best.pt or ckpt.pt of scripts/train_translate.py):
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt /work/runs/translate/main/best.pt
+  # checkpoint averaging of per-epoch weights:
+  OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt /work/runs/translate/main/best.pt \
+      --average /work/runs/translate/main/epochs/ep1{0,1,2}.pt --no-beam
   options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX
 
 BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score, hyps = detokenised output
@@ -58,11 +61,21 @@ from tokenizers import Tokenizer  # noqa: E402
 F16_NAMES = ("src_embedding.weight", "tgt_embedding.weight", "out.weight")
 
 
-def load_ckpt(path, round_f16=True):
+def load_ckpt(path, round_f16=True, average=None):
+    """Load best.pt / ckpt.pt (or an epochs/epNN.pt file, tokenizer then from the run's best.pt).
+    average: optional list of epochs/epNN.pt files whose weights are averaged instead."""
     ck = torch.load(path, map_location="cpu", weights_only=False)
     # best.pt holds the best weights in "model"; ckpt.pt holds them in "best_state"
     # (and the latest weights in "model", used only if no epoch has finished yet).
     sd = ck["best_state"] if ck.get("best_state") is not None else ck["model"]
+    if average:
+        sds = [torch.load(p, map_location="cpu", weights_only=False)["model"] for p in average]
+        sd = {k: sum(x[k].double() for x in sds).div(len(sds)).float() for k in sds[0]}
+        ck = dict(ck, averaged=[os.path.basename(p) for p in average])
+    if "tokenizer_json" not in ck:
+        run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+        ref = torch.load(os.path.join(run, "best.pt"), map_location="cpu", weights_only=False)
+        ck = dict(ref, **ck)
     model = Translator(**ck["model_kwargs"])
     model.load_state_dict(sd)
     if round_f16:
@@ -186,7 +199,8 @@ def eval_beam(model, tok, src_lines, refs, beam_size=5, alpha=1.0, max_source_to
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", help="model folder (config.json, tokenizer.json, model.safetensors)")
-    ap.add_argument("--ckpt", help="best.pt / ckpt.pt from train_translate.py (f16-rounded like the export)")
+    ap.add_argument("--ckpt", help="best.pt / ckpt.pt / epochs/epNN.pt from train_translate.py (f16-rounded like the export)")
+    ap.add_argument("--average", nargs="+", help="epochs/epNN.pt files to average (with --ckpt RUN/best.pt)")
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--no-beam", action="store_true")
@@ -197,7 +211,7 @@ def main():
     if a.model:
         model, tok, _ = load_model_dir(a.model)
     else:
-        model, tok, _ = load_ckpt(a.ckpt)
+        model, tok, _ = load_ckpt(a.ckpt, average=a.average)
     src, refs = val_data(a.max_val)
     t0 = time.time()
     g, gh = eval_greedy(model, tok, src, refs)

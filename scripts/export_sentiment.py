@@ -165,7 +165,7 @@ def main():
     wdir = os.path.join(args.root, "weights")
     os.makedirs(wdir, exist_ok=True)
     wpath = os.path.join(wdir, f"{name}.safetensors")
-    save_file(sd, wpath, metadata={"format": "pt", "name": name})
+    save_file(sd, wpath, metadata={"format": "pt"})  # one key: byte-for-byte reproducible header
     os.chmod(wpath, 0o644)
     back = load_file(wpath)
     assert set(back) == set(sd)
@@ -242,6 +242,8 @@ def main():
     layers_desc = (f"{cfg['num_layers']} layers (layer 1 reads the concatenated [forward; backward] "
                    f"outputs of layer 0; dropout {cfg['rnn_dropout']} between layers in training)"
                    if cfg["num_layers"] > 1 else "1 layer")
+    ema_note = (f" exponential moving average of the weights (decay {targs['ema']}/step) evaluated and exported,"
+                if targs.get("ema") else "")
     res_path = os.path.join(args.run, "result.json")
     cpu_note = ""
     if os.path.exists(res_path):
@@ -315,7 +317,7 @@ tokens cannot be classified.
   dev split (872 sentences), best-dev epoch kept, so the dev figure is slightly
   optimistic. The test split was not used.
 * AdamW (embedding: sparse Adam at {targs['emb_lr_scale']} x lr), lr {targs['lr']}, linear warm-up
-  and decay, batch {targs['batch_size']}, {targs['epochs']} epochs max, gradient clipping {targs['clip']},
+  and decay, batch {targs['batch_size']}, {targs['epochs']} epochs max, gradient clipping {targs['clip']},{ema_note}
   CPU, one thread{cpu_note}.
 * Command (from the repository root, after `python scripts/sentiment_tokenizer.py`):
 
@@ -358,11 +360,11 @@ OMP_NUM_THREADS=1 python scripts/export_sentiment.py --cell {args.cell} --run /w
 
 TRAIN_FLAGS = ["units", "layers", "pooling", "hidden_dim", "activation", "epochs", "batch_size", "lr",
                "emb_lr_scale", "weight_decay", "emb_dropout", "rnn_dropout", "out_dropout", "word_dropout",
-               "clip", "warmup_epochs", "time_budget_min"]
+               "clip", "warmup_epochs", "time_budget_min", "ema"]
 DEFAULTS = {"units": 150, "layers": 1, "pooling": "max", "hidden_dim": 0, "activation": "tanh",
             "epochs": 12, "batch_size": 64, "lr": 2e-3, "emb_lr_scale": 0.3, "weight_decay": 0.0,
             "emb_dropout": 0.3, "rnn_dropout": 0.3, "out_dropout": 0.5, "word_dropout": 0.05,
-            "clip": 5.0, "warmup_epochs": 0.3, "time_budget_min": 30.0}
+            "clip": 5.0, "warmup_epochs": 0.3, "time_budget_min": 30.0, "ema": 0.0}
 
 if __name__ == "__main__":
     main()
