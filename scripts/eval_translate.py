@@ -2,7 +2,7 @@
 """Greedy and beam-search BLEU of translate-en-de on Multi30k val (sacreBLEU).
 
 Commands:
-  # the exported model (weights as stored: f16 embeddings/out.weight):
+  # the exported model (weights as stored: f16 matrices, f32 biases):
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de
   # a training checkpoint (best.pt or ckpt.pt of scripts/train_translate.py):
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt /work/runs/translate/main/best.pt
@@ -58,7 +58,9 @@ from train_translate import (BOS, DATA, EOS, Translator, bleu, decode_text, gree
 
 from tokenizers import Tokenizer  # noqa: E402
 
-F16_NAMES = ("src_embedding.weight", "tgt_embedding.weight", "out.weight")
+def stored_f16(tensor):
+    """The export stores every matrix (2-D weight) as f16 and the biases as f32."""
+    return tensor.dim() == 2
 
 
 def load_ckpt(path, round_f16=True, average=None):
@@ -88,8 +90,9 @@ def round_to_f16(model):
     """Make the in-memory model equal to what the f16 export stores."""
     sd = model.state_dict()
     with torch.no_grad():
-        for n in F16_NAMES:
-            sd[n].copy_(sd[n].half().float())
+        for t in sd.values():
+            if stored_f16(t):
+                t.copy_(t.half().float())
 
 
 def load_model_dir(d):

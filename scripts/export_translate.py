@@ -9,8 +9,8 @@ i.e. the weights with the best val greedy BLEU):
            --no-beam (skip the ~2-minute beam BLEU; keeps the beam metric at 0.0)
 
 Writes, relative to the repository root:
-  weights/translate-en-de.safetensors   state_dict (names below); src_embedding.weight,
-                                        tgt_embedding.weight and out.weight in f16, the rest f32
+  weights/translate-en-de.safetensors   state_dict (names below); every matrix (2-D weight)
+                                        in f16, the biases in f32
   models/translate-en-de/config.json
   models/translate-en-de/tokenizer.json (the tokenizer the checkpoint was trained with)
   models/translate-en-de/README.md      model card
@@ -33,7 +33,7 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from eval_translate import (F16_NAMES, beam_search, encode_source, eval_beam, eval_greedy,  # noqa: E402
+from eval_translate import (beam_search, encode_source, eval_beam, eval_greedy, stored_f16,  # noqa: E402
                             greedy, load_ckpt, load_model_dir, val_data)
 from train_translate import EOS, decode_text  # noqa: E402
 
@@ -52,7 +52,7 @@ NAMES = [
 MAX_SOURCE_TOKENS = 128
 MAX_LEN_A, MAX_LEN_B = 1.5, 10
 BEAM, ALPHA = 5, 1.0
-SIZE_LIMIT = 20 * 1024 * 1024
+SIZE_LIMIT = 25 * 1024 * 1024
 
 FIXTURE_TEXTS = [
     "A man is riding a bicycle down the street.",
@@ -72,7 +72,7 @@ def export_weights(model, path):
     tensors = {}
     for n in NAMES:
         t = sd[n].detach().contiguous()
-        tensors[n] = t.half() if n in F16_NAMES else t.float()
+        tensors[n] = t.half() if stored_f16(t) else t.float()
     os.makedirs(os.path.dirname(path), exist_ok=True)
     save_file(tensors, path, metadata={"format": "pt", "model": NAME})
     os.chmod(path, 0o644)
@@ -128,7 +128,7 @@ weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
 
 sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased),
 hypotheses = detokenised model output, references = the raw `val.de` lines.
-Computed from the exported weights (f16 embeddings/output matrix, f32 arithmetic).{best_line}
+Computed from the exported weights (f16 matrices, f32 arithmetic).{best_line}
 
 Beam search: hypotheses scored by the sum of log-softmax probabilities; each step
 expands every live hypothesis, ranks all (hypothesis, token) candidates by score, and
@@ -151,8 +151,8 @@ The full description is at the top of `scripts/eval_translate.py`.
 | `decoder` | GRU([emb(y_(t-1)); c_t] ({EC}) → {D}) |
 | `out` | Linear([s_t; c_t; emb(y_(t-1))] ({DO}) → {V}) |
 
-Parameters: {nparams:,}.  `model.safetensors`: {size_mib:.2f} MiB (embeddings and
-`out.weight` stored as f16, everything else f32).
+Parameters: {nparams:,}.  `model.safetensors`: {size_mib:.2f} MiB (every weight matrix
+stored as f16, the biases as f32; all arithmetic in f32).
 
 Decoding: the source is `tokenizer.encode(text)` without special tokens (at most
 {max_src} tokens); the decoder starts from `<s>` and stops at `</s>` or after
@@ -166,13 +166,9 @@ English–German training pairs; val (1,014) for model selection and the numbers
 The test splits were not used.
 
 ```
-python scripts/translate_tokenizer.py --out /work/runs/translate/tokenizer.json
-OMP_NUM_THREADS=1 python scripts/train_translate.py --tokenizer /work/runs/translate/tokenizer.json \\
-    --out /work/runs/translate/main --seed {seed}
-OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/main
-OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de
+{commands}
 ```
-
+{init_note}
 Seed {seed}.  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr {lr}, halved
 whenever the val loss did not improve, gradient-norm clip {clip}), batches of {bs}
 sentences, dropout {edrop} on embeddings, {encdrop} on encoder outputs, {odrop} on the
@@ -206,6 +202,36 @@ def epochs_run(ck, run_dir):
             return len(json.load(f)["history"])
     except (OSError, KeyError, ValueError):
         return len(ck.get("history") or []) or ck.get("epoch", 0) + 1
+
+
+def train_commands(args, run_dir, average):
+    """The commands that reproduce this export, from the run's own arguments."""
+    a = argparse.Namespace(**args)
+    lines = []
+    if getattr(a, "init_from", None):
+        src = "--init-from {} --init-epochs {}".format(a.init_from, a.init_epochs)
+    else:
+        lines.append("python scripts/translate_tokenizer.py --out /work/runs/translate/tokenizer.json")
+        src = "--tokenizer /work/runs/translate/tokenizer.json"
+    flags = (f"--seed {a.seed} --embedding-dim {a.embedding_dim} --encoder-units {a.encoder_units} "
+             f"--decoder-units {a.decoder_units} --attention-dim {a.attention_dim} --lr {a.lr}")
+    if getattr(a, "warmup_steps", 0):
+        flags += f" --warmup-steps {a.warmup_steps}"
+    lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
+    avg = (" --average " + " ".join(os.path.join(run_dir, "epochs", x) for x in average)) if average else ""
+    lines.append(f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {run_dir}{avg}")
+    lines.append("OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de")
+    return "\n".join(lines)
+
+
+def init_note(args):
+    a = argparse.Namespace(**args)
+    if not getattr(a, "init_from", None):
+        return ""
+    return (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
+            f"(themselves {a.init_epochs} epochs of the same recipe from random weights, seed 1, lr 0.001), "
+            f"with a fresh Adam optimiser and a {a.warmup_steps}-step linear LR warm-up; "
+            f"the tokenizer is the one in that folder. Epoch numbers below count from the restart.\n")
 
 
 def weights_desc(ck, ckpt):
@@ -242,7 +268,7 @@ def main():
     size = os.path.getsize(wpath)
     print(f"wrote {wpath}: {size / 2**20:.2f} MiB")
     if size > SIZE_LIMIT:
-        print("WARNING: weights exceed 20 MiB")
+        print("WARNING: weights exceed 25 MiB")
     link = os.path.join(mdir, "model.safetensors")
     if os.path.islink(link) or os.path.exists(link):
         os.remove(link)
@@ -301,6 +327,8 @@ def main():
         seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
         bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
         odrop=args["out_dropout"], weights_desc=weights_desc(ck, ckpt),
+        commands=train_commands(args, os.path.dirname(os.path.abspath(ckpt)), ck.get("averaged")),
+        init_note=init_note(args),
         hours=ck.get("train_seconds", 0.0) / 3600,
         cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time (not counted before the first resume)"
                   if ck.get("cpu_seconds") else ""))

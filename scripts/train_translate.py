@@ -308,15 +308,22 @@ def main():
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many seconds")
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (not part of the recipe)")
+    ap.add_argument("--init-from", help="start from an exported model folder's weights and tokenizer "
+                                        "(e.g. models/translate-en-de) instead of random weights")
+    ap.add_argument("--init-epochs", type=int, default=0,
+                    help="epochs the --init-from weights had already been trained (for the model card)")
+    ap.add_argument("--warmup-steps", type=int, default=0,
+                    help="linear LR warm-up (useful with --init-from: a fresh Adam otherwise jolts the weights)")
     args = ap.parse_args()
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
     ckpt_path = os.path.join(args.out, "ckpt.pt")
     ck = None
     if args.resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        keep = {"out": args.out, "resume": True, "time_limit": args.time_limit}
+        keep = {"out": args.out, "resume": True, "time_limit": args.time_limit, "threads": args.threads}
         a = argparse.Namespace(**ck["args"])
         for k, v in keep.items():
             setattr(a, k, v)
@@ -325,7 +332,10 @@ def main():
         log(args.out, f"resume from epoch {ck['epoch']} batch {ck['batch_in_epoch']} "
                       f"(best val BLEU {ck['best_bleu']:.2f})")
     else:
-        tok = Tokenizer.from_file(args.tokenizer)
+        if args.init_from:
+            tok = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
+        else:
+            tok = Tokenizer.from_file(args.tokenizer)
         with open(os.path.join(args.out, "args.json"), "w") as f:
             json.dump(vars(args), f, indent=1)
     tok_json = tok.to_str()
@@ -362,6 +372,13 @@ def main():
             state[k] = ck.get(k, state[k])
         torch.set_rng_state(ck["torch_rng"])
     else:
+        if args.init_from:
+            from safetensors.torch import load_file
+            with open(os.path.join(args.init_from, "config.json")) as f:
+                cfg = json.load(f)
+            sd = {k: v.float() for k, v in load_file(os.path.join(args.init_from, cfg["weights"])).items()}
+            model.load_state_dict(sd, strict=True)
+            log(args.out, f"initialised from {args.init_from} ({args.init_epochs} epochs trained before)")
         log(args.out, f"params {nparams}  vocab {V}  train pairs {len(pairs)}  val {len(val_pairs)}  "
                       f"args {json.dumps(vars(args))}")
     for g in opt.param_groups:
@@ -398,8 +415,14 @@ def main():
             loss = F.cross_entropy(logits, tgt_out[m], label_smoothing=args.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if state["step"] < args.warmup_steps:
+                for g in opt.param_groups:
+                    g["lr"] = state["lr"] * (state["step"] + 1) / args.warmup_steps
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
             opt.step()
+            if state["step"] + 1 == args.warmup_steps:
+                for g in opt.param_groups:
+                    g["lr"] = state["lr"]
             ntok = int(m.sum())
             tot_loss += loss.item() * ntok
             tot_tok += ntok
