@@ -173,8 +173,8 @@ Seed {seed}.  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr
 whenever the val loss did not improve, gradient-norm clip {clip}), batches of {bs}
 sentences, dropout {edrop} on embeddings, {encdrop} on encoder outputs, {odrop} on the
 output-layer input (training only).  {weights_desc}, reached after {hours:.1f} h of
-wall-clock training on one CPU thread shared with other jobs (including time the run was
-paused){cpu_note}.
+wall-clock training on a 2-core CPU machine (one or two torch threads, shared with other
+jobs at times; including any time the run was paused){cpu_note}.
 
 ## Licence and limitations
 
@@ -330,7 +330,7 @@ def main():
         commands=train_commands(args, os.path.dirname(os.path.abspath(ckpt)), ck.get("averaged")),
         init_note=init_note(args),
         hours=ck.get("train_seconds", 0.0) / 3600,
-        cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time (not counted before the first resume)"
+        cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time"
                   if ck.get("cpu_seconds") else ""))
     with open(os.path.join(mdir, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
