@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Greedy and beam-search BLEU of translate-en-de on Multi30k val (sacreBLEU).
+"""Greedy and beam-search BLEU of translate-en-de (or -fr) on Multi30k val (sacreBLEU).
 
 Commands:
   # the exported model (weights as stored: f16 matrices, f32 biases):
@@ -12,7 +12,7 @@ Commands:
   options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX
 
 BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score, hyps = detokenised output
-(`tokenizer.decode(ids, skip_special_tokens=True)`), refs = raw val.de lines.
+(`tokenizer.decode(ids, skip_special_tokens=True)`), refs = raw val.de (val.fr) lines.
 
 Decoding (what the Rust side mirrors; source = tokenizer.encode(text).ids, no
 special tokens, truncated to max_source_tokens; max_len = floor(1.5 * len(source) + 10)):
@@ -176,8 +176,8 @@ def beam_search(model, src_ids, beam_size=5, alpha=1.0, max_len_a=1.5, max_len_b
     return best[0], best[1]
 
 
-def val_data(max_val=None, data=DATA):
-    return read_lines(os.path.join(data, "val.en"), max_val), read_lines(os.path.join(data, "val.de"), max_val)
+def val_data(max_val=None, data=DATA, tgt="de"):
+    return read_lines(os.path.join(data, "val.en"), max_val), read_lines(os.path.join(data, f"val.{tgt}"), max_val)
 
 
 def eval_greedy(model, tok, src_lines, refs, max_source_tokens=128, batch_size=100):
@@ -212,10 +212,12 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.model:
-        model, tok, _ = load_model_dir(a.model)
+        model, tok, cfg = load_model_dir(a.model)
+        tgt = cfg.get("target_lang", "de")
     else:
-        model, tok, _ = load_ckpt(a.ckpt, average=a.average)
-    src, refs = val_data(a.max_val)
+        model, tok, ck = load_ckpt(a.ckpt, average=a.average)
+        tgt = ck["args"].get("tgt", "de")
+    src, refs = val_data(a.max_val, tgt=tgt)
     t0 = time.time()
     g, gh = eval_greedy(model, tok, src, refs)
     print(f"val BLEU greedy {g:.2f}  ({time.time() - t0:.0f}s)", flush=True)
@@ -226,10 +228,10 @@ def main():
         print(f"val BLEU beam{a.beam} alpha={a.alpha} {b:.2f}  ({time.time() - t0:.0f}s)", flush=True)
         res[f"beam{a.beam}"] = b
     if a.hyps_out:
-        with open(a.hyps_out + ".greedy.de", "w") as f:
+        with open(a.hyps_out + f".greedy.{tgt}", "w") as f:
             f.write("\n".join(gh) + "\n")
         if not a.no_beam:
-            with open(a.hyps_out + f".beam{a.beam}.de", "w") as f:
+            with open(a.hyps_out + f".beam{a.beam}.{tgt}", "w") as f:
                 f.write("\n".join(bh) + "\n")
     print(json.dumps(res))
 

@@ -37,7 +37,12 @@ from eval_translate import (beam_search, encode_source, eval_beam, eval_greedy, 
                             greedy, load_ckpt, load_model_dir, val_data)
 from train_translate import EOS, decode_text  # noqa: E402
 
-NAME = "translate-en-de"
+LANGS = {  # target language -> (name, where that side of Multi30k comes from)
+    "de": ("German", "whose German side was written for Multi30k (Elliott et al., 2016)"),
+    "fr": ("French", "whose French side was added for the 2017 shared task (Elliott et al., "
+                     "\"Findings of the Second Shared Task on Multimodal Machine Translation and "
+                     "Multilingual Image Description\", WMT 2017)"),
+}
 NAMES = [
     "src_embedding.weight",
     "encoder.weight_ih_l0", "encoder.weight_hh_l0", "encoder.bias_ih_l0", "encoder.bias_hh_l0",
@@ -66,7 +71,7 @@ FIXTURE_TEXTS = [
 ]
 
 
-def export_weights(model, path):
+def export_weights(model, path, name):
     sd = model.state_dict()
     assert sorted(sd.keys()) == sorted(NAMES), sorted(set(sd) ^ set(NAMES))
     tensors = {}
@@ -74,7 +79,7 @@ def export_weights(model, path):
         t = sd[n].detach().contiguous()
         tensors[n] = t.half() if stored_f16(t) else t.float()
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    save_file(tensors, path, metadata={"format": "pt", "model": NAME})
+    save_file(tensors, path, metadata={"format": "pt", "model": name})
     os.chmod(path, 0o644)
 
 
@@ -93,7 +98,7 @@ def compact_json(obj):
     return text
 
 
-def make_fixture(model, tok):
+def make_fixture(model, tok, name):
     cases = []
     for text in FIXTURE_TEXTS:
         src = encode_source(tok, text, MAX_SOURCE_TOKENS)
@@ -110,12 +115,12 @@ def make_fixture(model, tok):
             "beam_text": decode_text(tok, bids),
             "beam_score": float(bscore),
         })
-    return {"model": NAME, "cases": cases}
+    return {"model": name, "cases": cases}
 
 
-CARD = """# translate-en-de
+CARD = """# {name}
 
-English → German translation: a GRU encoder–decoder with additive (Bahdanau) attention,
+English → {lang} translation: a GRU encoder–decoder with additive (Bahdanau) attention,
 trained from scratch on Multi30k (image descriptions).  Part of the `zoo` model zoo;
 weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
 
@@ -127,7 +132,7 @@ weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
 | beam search, beam 5, length penalty α = {alpha} | {beam:.2f} |
 
 sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased),
-hypotheses = detokenised model output, references = the raw `val.de` lines.
+hypotheses = detokenised model output, references = the raw `val.{tgt}` lines.
 Computed from the exported weights (f16 matrices, f32 arithmetic).{best_line}
 
 Beam search: hypotheses scored by the sum of log-softmax probabilities; each step
@@ -142,7 +147,7 @@ The full description is at the top of `scripts/eval_translate.py`.
 
 | part | shape |
 | --- | --- |
-| tokenizer | joint BPE over train.en + train.de, {V} entries, case kept; NFC + whitespace normalisation, Metaspace + punctuation pre-tokeniser, Metaspace decoder; `<pad>`=0 `<unk>`=1 `<s>`=2 `</s>`=3 |
+| tokenizer | joint BPE over train.en + train.{tgt}, {V} entries, case kept; NFC + whitespace normalisation, Metaspace + punctuation pre-tokeniser, Metaspace decoder; `<pad>`=0 `<unk>`=1 `<s>`=2 `</s>`=3 |
 | `src_embedding` | Embedding({V}, {E}) |
 | `encoder` | bidirectional GRU({E} → {H} per direction), PyTorch gate layout (r, z, n), `reset_after` form |
 | `bridge` | Linear({H2} → {D}); s₀ = tanh(bridge([h_fwd; h_bwd])) |
@@ -162,7 +167,7 @@ floor({a} × source tokens + {b}) tokens.
 
 Data: Multi30k task 1 (Elliott et al., "Multi30K: Multilingual English-German Image
 Descriptions", Proceedings of the 5th Workshop on Vision and Language, 2016), 29,000
-English–German training pairs; val (1,014) for model selection and the numbers above.
+English–{lang} training pairs; val (1,014) for model selection and the numbers above.
 The test splits were not used.
 
 ```
@@ -179,7 +184,7 @@ jobs at times; including any time the run was paused){cpu_note}.
 ## Licence and limitations
 
 The weights are derived from Multi30k, whose English side comes from Flickr30k image
-captions (Young et al., 2014) and whose German side was written for Multi30k; the data
+captions (Young et al., 2014) and {side}; the data
 are distributed by their authors for research, and the Flickr30k captions' terms limit
 them to non-commercial research use.  Treat this model the same way.
 
@@ -211,8 +216,10 @@ def train_commands(args, run_dir, average):
     if getattr(a, "init_from", None):
         src = "--init-from {} --init-epochs {}".format(a.init_from, a.init_epochs)
     else:
-        lines.append("python scripts/translate_tokenizer.py --out /work/runs/translate/tokenizer.json")
-        src = "--tokenizer /work/runs/translate/tokenizer.json"
+        tgt = getattr(a, "tgt", "de")
+        tj = "/work/runs/translate/tokenizer.json" if tgt == "de" else f"/work/runs/translate/tokenizer-{tgt}.json"
+        lines.append(f"python scripts/translate_tokenizer.py --tgt {tgt} --out {tj}")
+        src = f"--tgt {tgt} --tokenizer {tj}"
     flags = (f"--seed {a.seed} --embedding-dim {a.embedding_dim} --encoder-units {a.encoder_units} "
              f"--decoder-units {a.decoder_units} --attention-dim {a.attention_dim} --lr {a.lr}")
     if getattr(a, "warmup_steps", 0):
@@ -220,7 +227,7 @@ def train_commands(args, run_dir, average):
     lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
     avg = (" --average " + " ".join(os.path.join(run_dir, "epochs", x) for x in average)) if average else ""
     lines.append(f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {run_dir}{avg}")
-    lines.append("OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-de")
+    lines.append(f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-{getattr(a, 'tgt', 'de')}")
     return "\n".join(lines)
 
 
@@ -261,10 +268,12 @@ def main():
     mk = ck["model_kwargs"]
     assert mk["vocab_size"] == V
 
+    tgt = ck["args"].get("tgt", "de")
+    NAME = f"translate-en-{tgt}"
     wpath = os.path.join(a.root, "weights", f"{NAME}.safetensors")
     mdir = os.path.join(a.root, "models", NAME)
     os.makedirs(mdir, exist_ok=True)
-    export_weights(model, wpath)
+    export_weights(model, wpath, NAME)
     size = os.path.getsize(wpath)
     print(f"wrote {wpath}: {size / 2**20:.2f} MiB")
     if size > SIZE_LIMIT:
@@ -277,7 +286,7 @@ def main():
         f.write(ck["tokenizer_json"])
 
     cfg = {"zoo_format": 1, "task": "translate", "name": NAME, "weights": "model.safetensors",
-           "source_lang": "en", "target_lang": "de", "vocab_size": V,
+           "source_lang": "en", "target_lang": tgt, "vocab_size": V,
            "embedding_dim": mk["embedding_dim"], "encoder_units": mk["encoder_units"],
            "decoder_units": mk["decoder_units"], "attention_dim": mk["attention_dim"],
            "pad_id": 0, "unk_id": 1, "bos_id": 2, "eos_id": 3,
@@ -292,7 +301,7 @@ def main():
 
     # Everything below runs on the model as reloaded from the written files.
     model, tok, _ = load_model_dir(mdir)
-    src, refs = val_data(a.max_val)
+    src, refs = val_data(a.max_val, tgt=tgt)
     t0 = time.time()
     g, _ = eval_greedy(model, tok, src, refs, MAX_SOURCE_TOKENS)
     print(f"val BLEU greedy {g:.2f} ({time.time() - t0:.0f}s)", flush=True)
@@ -306,7 +315,7 @@ def main():
         json.dump(cfg, f, indent=2)
         f.write("\n")
 
-    fx = make_fixture(model, tok)
+    fx = make_fixture(model, tok, NAME)
     fpath = os.path.join(a.root, "tests", "fixtures", "translate", f"{NAME}.json")
     os.makedirs(os.path.dirname(fpath), exist_ok=True)
     with open(fpath, "w", encoding="utf-8") as f:
@@ -320,6 +329,7 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
     E, H, D, A = mk["embedding_dim"], mk["encoder_units"], mk["decoder_units"], mk["attention_dim"]
     card = CARD.format(
+        name=NAME, tgt=tgt, lang=LANGS[tgt][0], side=LANGS[tgt][1],
         greedy=g, beam=b, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
         best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),
         V=V, E=E, H=H, H2=2 * H, D=D, A=A, DA=D + 2 * H, EC=E + 2 * H, DO=D + 2 * H + E,

@@ -285,6 +285,7 @@ def main():
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--tokenizer")
     ap.add_argument("--data", default=DATA)
+    ap.add_argument("--tgt", default="de", choices=["de", "fr"], help="target language (Multi30k train/val.TGT)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--embedding-dim", type=int, default=128)
     ap.add_argument("--encoder-units", type=int, default=256)
@@ -346,9 +347,10 @@ def main():
     torch.manual_seed(args.seed)
 
     tr_en = read_lines(os.path.join(args.data, "train.en"), args.max_train)
-    tr_de = read_lines(os.path.join(args.data, "train.de"), args.max_train)
+    tgt = getattr(args, "tgt", "de")
+    tr_de = read_lines(os.path.join(args.data, f"train.{tgt}"), args.max_train)
     va_en = read_lines(os.path.join(args.data, "val.en"), args.max_val)
-    va_de = read_lines(os.path.join(args.data, "val.de"), args.max_val)
+    va_de = read_lines(os.path.join(args.data, f"val.{tgt}"), args.max_val)
     src_tr, tgt_tr = encode_all(tok, tr_en), encode_all(tok, tr_de)
     pairs = [(s[:args.max_src_tokens], t[:args.max_src_tokens]) for s, t in zip(src_tr, tgt_tr)
              if len(s) > 0 and len(t) > 0]

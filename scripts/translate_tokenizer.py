@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Build the joint English+German subword `tokenizer.json` for translate-en-de.
+"""Build the joint English+German (or +French) subword `tokenizer.json` for translate-en-de (-fr).
 
 Usage:
   python scripts/translate_tokenizer.py --out /work/runs/translate/tokenizer.json
   python scripts/translate_tokenizer.py --check /work/runs/translate/tokenizer.json
+  python scripts/translate_tokenizer.py --tgt fr --out /work/runs/translate/tokenizer-fr.json
 
 Pipeline (all of it is supported by the Rust `tokenizers` crate; no regexes):
 
@@ -11,7 +12,7 @@ Pipeline (all of it is supported by the Rust `tokenizers` crate; no regexes):
                 (every run of Unicode whitespace, incl. U+00A0, becomes one space)
   pre-tokenizer Metaspace(replacement="▁", prepend_scheme="always", split=True)
                 -> Punctuation(isolated)   (punctuation never merges with words)
-  model         BPE (vocab 6000, trained jointly on Multi30k train.en + train.de,
+  model         BPE (vocab 6000, trained jointly on Multi30k train.en + train.TGT,
                 case preserved, unk_token "<unk>")
   decoder       Metaspace(replacement="▁", prepend_scheme="always", split=True)
   post-proc.    none (the model adds <s>/</s> itself where it needs them)
@@ -38,7 +39,7 @@ SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 WS_CLASS = "[ \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
-def build(vocab_size, data):
+def build(vocab_size, data, tgt="de"):
     tok = Tokenizer(BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([
         normalizers.NFC(),
@@ -52,19 +53,19 @@ def build(vocab_size, data):
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     trainer = BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=2,
                          show_progress=False)
-    tok.train([os.path.join(data, "train.en"), os.path.join(data, "train.de")], trainer)
+    tok.train([os.path.join(data, "train.en"), os.path.join(data, f"train.{tgt}")], trainer)
     for i, s in enumerate(SPECIALS):
         assert tok.token_to_id(s) == i, (s, tok.token_to_id(s))
     return tok
 
 
-def check(tok, data):
+def check(tok, data, tgt="de"):
     bad = 0
     n = 0
     unk = 0
     ntok = 0
     for split in ("val", "train"):
-        for lang in ("en", "de"):
+        for lang in ("en", tgt):
             with open(os.path.join(data, f"{split}.{lang}"), encoding="utf-8") as f:
                 lines = [l.rstrip("\n") for l in f]
             if split == "train":
@@ -95,15 +96,16 @@ def main():
     ap.add_argument("--check")
     ap.add_argument("--vocab-size", type=int, default=6000)
     ap.add_argument("--data", default=DATA)
+    ap.add_argument("--tgt", default="de", choices=["de", "fr"])
     a = ap.parse_args()
     if a.out:
-        tok = build(a.vocab_size, a.data)
+        tok = build(a.vocab_size, a.data, a.tgt)
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         tok.save(a.out)
         print("vocab", tok.get_vocab_size(), "->", a.out)
-        ok = check(tok, a.data)
+        ok = check(tok, a.data, a.tgt)
     if a.check:
-        ok = check(Tokenizer.from_file(a.check), a.data)
+        ok = check(Tokenizer.from_file(a.check), a.data, a.tgt)
     sys.exit(0 if ok else 1)
 
 

@@ -107,8 +107,11 @@ enum RunTask {
         #[command(flatten)]
         common: Common,
     },
-    /// Translate English to German: one line in, one line out (stdin by default).
+    /// Translate English to German (or French, `--to fr`): one line in, one line out (stdin by default).
     Translate {
+        /// Target language: picks the shipped model `translate-en-LANG` (de or fr) when --model is not given.
+        #[arg(long)]
+        to: Option<String>,
         /// Read one sentence per line from PATH (`-` for stdin).
         #[arg(long, short)]
         file: Option<String>,
@@ -153,8 +156,12 @@ enum EvalTask {
     Translate {
         #[arg(long, default_value = "../shared/data/multi30k/val.en")]
         src: PathBuf,
-        #[arg(long = "ref", default_value = "../shared/data/multi30k/val.de")]
-        reference: PathBuf,
+        /// References; default: ../shared/data/multi30k/val.LANG for the model's target language.
+        #[arg(long = "ref")]
+        reference: Option<PathBuf>,
+        /// Target language (de or fr) when --model is not given.
+        #[arg(long)]
+        to: Option<String>,
         #[arg(long)]
         model: Option<String>,
         #[arg(long, default_value = "auto")]
@@ -194,12 +201,20 @@ fn main() -> ExitCode {
             &common,
         ),
         Command::Run(RunTask::Translate {
+            to,
             file,
             text,
             beam,
             max_len,
             common,
-        }) => cli::run_translate(file.as_deref(), text.as_deref(), beam, max_len, &common),
+        }) => cli::run_translate(
+            to.as_deref(),
+            file.as_deref(),
+            text.as_deref(),
+            beam,
+            max_len,
+            &common,
+        ),
         Command::Eval(EvalTask::Sentiment {
             data,
             model,
@@ -214,11 +229,20 @@ fn main() -> ExitCode {
         Command::Eval(EvalTask::Translate {
             src,
             reference,
+            to,
             model,
             device,
             beam,
             limit,
-        }) => cli::eval_translate(&src, &reference, model.as_deref(), &device, beam, limit),
+        }) => cli::eval_translate(
+            &src,
+            reference.as_deref(),
+            to.as_deref(),
+            model.as_deref(),
+            &device,
+            beam,
+            limit,
+        ),
         Command::Bench { iters } => cli::bench(iters),
         Command::Parity { paths } => cli::parity(&paths),
         Command::Devices => cli::devices(),

@@ -81,6 +81,11 @@ impl ModelDir {
         Ok(())
     }
 
+    /// A translator's output language (`target_lang` in config.json).
+    pub fn target_lang(&self) -> Option<&str> {
+        self.raw.get("target_lang").and_then(|v| v.as_str())
+    }
+
     pub fn file(&self, name: &str) -> Result<PathBuf> {
         let p = self.path.join(name);
         if !p.exists() {

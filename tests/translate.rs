@@ -14,14 +14,23 @@ fn root() -> &'static Path {
 }
 
 #[test]
-fn greedy_decoding_matches_pytorch_token_for_token() {
-    let dir = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
+fn greedy_and_beam_decoding_match_pytorch_token_for_token() {
+    // One fixture per shipped translator (en-de, and en-fr where present).
+    let mut names = Vec::new();
+    for e in std::fs::read_dir(root().join("tests/fixtures/translate")).unwrap() {
+        let path = e.unwrap().path();
+        let fixture: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = fixture["model"].as_str().unwrap().to_string();
+        check_fixture(&name, &fixture);
+        names.push(name);
+    }
+    assert!(names.iter().any(|n| n == "translate-en-de"), "{names:?}");
+}
+
+fn check_fixture(name: &str, fixture: &serde_json::Value) {
+    let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
     let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
-    let fixture: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root().join("tests/fixtures/translate/translate-en-de.json"))
-            .unwrap(),
-    )
-    .unwrap();
     let cases = fixture["cases"].as_array().unwrap();
     assert!(cases.len() >= 5);
     let ids = |v: &serde_json::Value| -> Vec<u32> {
@@ -37,10 +46,14 @@ fn greedy_decoding_matches_pytorch_token_for_token() {
         assert_eq!(
             model.encode_text(text).unwrap(),
             src,
-            "source ids of {text:?}"
+            "{name}: source ids of {text:?}"
         );
         let out = model.greedy(&[&src]).unwrap().remove(0);
-        assert_eq!(out, ids(&case["greedy_ids"]), "greedy ids of {text:?}");
+        assert_eq!(
+            out,
+            ids(&case["greedy_ids"]),
+            "{name}: greedy ids of {text:?}"
+        );
         assert_eq!(
             model.decode_ids(&out).unwrap(),
             case["greedy_text"].as_str().unwrap()
@@ -48,7 +61,7 @@ fn greedy_decoding_matches_pytorch_token_for_token() {
         // Beam search (width 5, score / len^alpha) as scripts/eval_translate.py runs it.
         if let Some(beam) = case.get("beam_ids") {
             let t = model.beam(&src, 5).unwrap();
-            assert_eq!(t.ids, ids(beam), "beam ids of {text:?}");
+            assert_eq!(t.ids, ids(beam), "{name}: beam ids of {text:?}");
         }
     }
 }
@@ -109,4 +122,43 @@ fn json_output_and_long_inputs_always_terminate() {
     assert!(rows[0]["translation"].as_str().unwrap().len() > 20);
     assert_eq!(rows[1]["text"], "A woman sings.");
     assert!(rows[1]["translation"].is_string());
+}
+
+#[test]
+fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
+    let o = zoo(
+        &["run", "translate", "--to", "xx", "--text", "A dog runs."],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: unknown target language `xx`"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let o = zoo(
+        &[
+            "run",
+            "translate",
+            "--to",
+            "fr",
+            "--model",
+            "translate-en-de",
+            "--text",
+            "A dog runs.",
+        ],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("translates into `de`, not `fr`"), "{err}");
+
+    let o = zoo(
+        &["run", "translate", "--to", "de", "--text", "A dog runs."],
+        b"",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Hund"));
 }

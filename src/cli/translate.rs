@@ -1,5 +1,5 @@
-//! `zoo run translate`: one English line in, one German line out, flushed
-//! line by line so it works in a pipe.
+//! `zoo run translate`: one English line in, one German (or French) line
+//! out, flushed line by line so it works in a pipe.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -56,7 +56,42 @@ fn translate_line(model: &Translator, text: &str, beam: usize) -> Result<Transla
     })
 }
 
+/// The translator for `--model` / `--to`: `--to LANG` alone picks the
+/// shipped `translate-en-LANG`; with `--model` it must match the model.
+fn resolve_translator(
+    model: Option<&str>,
+    to: Option<&str>,
+    verbose: bool,
+) -> Result<zoo::model::ModelDir> {
+    let named;
+    let spec = match (model, to) {
+        (Some(m), _) => Some(m),
+        (None, Some(lang)) => {
+            if !matches!(lang, "de" | "fr") {
+                return Err(usage(format!(
+                    "unknown target language `{lang}`: the shipped translators are --to de and --to fr"
+                )));
+            }
+            named = format!("translate-en-{lang}");
+            Some(named.as_str())
+        }
+        (None, None) => None,
+    };
+    let dir = resolve_model(spec, "translate", verbose)?;
+    if let (Some(lang), Some(_)) = (to, model) {
+        let target = dir.target_lang().unwrap_or_default();
+        if target != lang {
+            return Err(usage(format!(
+                "model {} translates into `{target}`, not `{lang}`: drop --to or pick another --model",
+                dir.header.name
+            )));
+        }
+    }
+    Ok(dir)
+}
+
 pub fn run_translate(
+    to: Option<&str>,
     file: Option<&str>,
     text: Option<&str>,
     beam: Option<usize>,
@@ -83,7 +118,7 @@ pub fn run_translate(
         }
     };
     let device = select_device(common)?;
-    let dir = resolve_model(common.model.as_deref(), "translate", common.verbose)?;
+    let dir = resolve_translator(common.model.as_deref(), to, common.verbose)?;
     let mut model = Translator::load(&dir, &device, select_dtype(common)?)?;
     if let Some(m) = max_len {
         model.set_max_output(m);
@@ -142,7 +177,8 @@ pub fn run_translate(
 /// decoding on aligned source/reference files, and sentences per second.
 pub fn eval_translate(
     src: &std::path::Path,
-    reference: &std::path::Path,
+    reference: Option<&std::path::Path>,
+    to: Option<&str>,
     model: Option<&str>,
     device: &str,
     beam: Option<usize>,
@@ -150,8 +186,10 @@ pub fn eval_translate(
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
-    let dir = resolve_model(model, "translate", false)?;
+    let dir = resolve_translator(model, to, false)?;
     let model = Translator::load(&dir, &d, candle_core::DType::F32)?;
+    let default_ref = src.with_file_name(format!("val.{}", model.config.target_lang));
+    let reference = reference.unwrap_or(&default_ref);
     let read = |p: &std::path::Path| -> Result<Vec<String>> {
         Ok(std::fs::read_to_string(p)
             .with_context(|| {
