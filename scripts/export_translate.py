@@ -209,7 +209,15 @@ def epochs_run(ck, run_dir):
         return len(ck.get("history") or []) or ck.get("epoch", 0) + 1
 
 
-def train_commands(args, run_dir, average):
+def manual_lrs(run_dir):
+    """LR changes made by hand (train_translate.py --resume --set-lr), from the run's ckpt.pt."""
+    path = os.path.join(run_dir, "ckpt.pt")
+    if not os.path.exists(path):
+        return []
+    return torch.load(path, map_location="cpu", weights_only=False).get("manual_lr") or []
+
+
+def train_commands(args, run_dir, average, manual=()):
     """The commands that reproduce this export, from the run's own arguments."""
     a = argparse.Namespace(**args)
     lines = []
@@ -225,17 +233,23 @@ def train_commands(args, run_dir, average):
     if getattr(a, "warmup_steps", 0):
         flags += f" --warmup-steps {a.warmup_steps}"
     lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
+    for m in manual:
+        lines.append(f"# at the start of epoch {m['epoch'] + 1} (1-based): stop the run, then")
+        lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume --set-lr {m['lr']}")
     avg = (" --average " + " ".join(os.path.join(run_dir, "epochs", x) for x in average)) if average else ""
     lines.append(f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {run_dir}{avg}")
     lines.append(f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-{getattr(a, 'tgt', 'de')}")
     return "\n".join(lines)
 
 
-def init_note(args):
+def init_note(args, manual=()):
     a = argparse.Namespace(**args)
+    note = "".join(f"\nThe LR was set by hand to {m['lr']} at the start of epoch {m['epoch'] + 1} (1-based), "
+                   f"to reach a lower LR sooner than the val-loss rule would have in the time left.\n"
+                   for m in manual)
     if not getattr(a, "init_from", None):
-        return ""
-    return (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
+        return note
+    return note + (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
             f"(themselves {a.init_epochs} epochs of the same recipe from random weights, seed 1, lr 0.001), "
             f"with a fresh Adam optimiser and a {a.warmup_steps}-step linear LR warm-up; "
             f"the tokenizer is the one in that folder. Epoch numbers below count from the restart.\n")
@@ -337,8 +351,9 @@ def main():
         seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
         bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
         odrop=args["out_dropout"], weights_desc=weights_desc(ck, ckpt),
-        commands=train_commands(args, os.path.dirname(os.path.abspath(ckpt)), ck.get("averaged")),
-        init_note=init_note(args),
+        commands=train_commands(args, os.path.dirname(os.path.abspath(ckpt)), ck.get("averaged"),
+                                manual_lrs(os.path.dirname(os.path.abspath(ckpt)))),
+        init_note=init_note(args, manual_lrs(os.path.dirname(os.path.abspath(ckpt)))),
         hours=ck.get("train_seconds", 0.0) / 3600,
         cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time"
                   if ck.get("cpu_seconds") else ""))

@@ -310,6 +310,8 @@ def main():
     ap.add_argument("--time-limit", type=float, help="stop (after checkpointing) after this many seconds")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (not part of the recipe)")
+    ap.add_argument("--set-lr", type=float,
+                    help="with --resume: set the LR by hand from here on (recorded in the checkpoint's manual_lr)")
     ap.add_argument("--init-from", help="start from an exported model folder's weights and tokenizer "
                                         "(e.g. models/translate-en-de) instead of random weights")
     ap.add_argument("--init-epochs", type=int, default=0,
@@ -324,7 +326,8 @@ def main():
     ck = None
     if args.resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        keep = {"out": args.out, "resume": True, "time_limit": args.time_limit, "threads": args.threads}
+        keep = {"out": args.out, "resume": True, "time_limit": args.time_limit, "threads": args.threads,
+                "set_lr": args.set_lr}
         a = argparse.Namespace(**ck["args"])
         for k, v in keep.items():
             setattr(a, k, v)
@@ -366,7 +369,7 @@ def main():
 
     state = dict(epoch=0, batch_in_epoch=0, step=0, best_bleu=-1.0, best_epoch=-1,
                  best_val_loss=float("inf"), bad_epochs=0, decays=0, lr=args.lr,
-                 history=[], train_seconds=0.0, cpu_seconds=0.0, best_state=None)
+                 history=[], manual_lr=[], train_seconds=0.0, cpu_seconds=0.0, best_state=None)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -383,6 +386,10 @@ def main():
             log(args.out, f"initialised from {args.init_from} ({args.init_epochs} epochs trained before)")
         log(args.out, f"params {nparams}  vocab {V}  train pairs {len(pairs)}  val {len(val_pairs)}  "
                       f"args {json.dumps(vars(args))}")
+    if ck is not None and args.set_lr:
+        state["lr"] = args.set_lr
+        log(args.out, f"LR set by hand to {args.set_lr:.2e} at epoch {state['epoch']} batch {state['batch_in_epoch']}")
+        state["manual_lr"].append(dict(epoch=state["epoch"], batch=state["batch_in_epoch"], lr=args.set_lr))
     for g in opt.param_groups:
         g["lr"] = state["lr"]
 

@@ -161,4 +161,11 @@ fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Hund"));
+
+    let o = zoo(
+        &["run", "translate", "--to", "fr", "--text", "A dog runs."],
+        b"",
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("chien"));
 }
