@@ -342,6 +342,8 @@ def main():
     hist = ck.get("history") or []
     nparams = sum(p.numel() for p in model.parameters())
     E, H, D, A = mk["embedding_dim"], mk["encoder_units"], mk["decoder_units"], mk["attention_dim"]
+    run_dir = os.path.dirname(os.path.abspath(ckpt))
+    manual = manual_lrs(run_dir)  # reads the run's ckpt.pt once
     card = CARD.format(
         name=NAME, tgt=tgt, lang=LANGS[tgt][0], side=LANGS[tgt][1],
         greedy=g, beam=b, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
@@ -351,9 +353,8 @@ def main():
         seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
         bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
         odrop=args["out_dropout"], weights_desc=weights_desc(ck, ckpt),
-        commands=train_commands(args, os.path.dirname(os.path.abspath(ckpt)), ck.get("averaged"),
-                                manual_lrs(os.path.dirname(os.path.abspath(ckpt)))),
-        init_note=init_note(args, manual_lrs(os.path.dirname(os.path.abspath(ckpt)))),
+        commands=train_commands(args, run_dir, ck.get("averaged"), manual),
+        init_note=init_note(args, manual),
         hours=ck.get("train_seconds", 0.0) / 3600,
         cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time"
                   if ck.get("cpu_seconds") else ""))

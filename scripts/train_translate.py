@@ -351,13 +351,13 @@ def main():
 
     tr_en = read_lines(os.path.join(args.data, "train.en"), args.max_train)
     tgt = getattr(args, "tgt", "de")
-    tr_de = read_lines(os.path.join(args.data, f"train.{tgt}"), args.max_train)
+    tr_tgt = read_lines(os.path.join(args.data, f"train.{tgt}"), args.max_train)
     va_en = read_lines(os.path.join(args.data, "val.en"), args.max_val)
-    va_de = read_lines(os.path.join(args.data, f"val.{tgt}"), args.max_val)
-    src_tr, tgt_tr = encode_all(tok, tr_en), encode_all(tok, tr_de)
+    va_tgt = read_lines(os.path.join(args.data, f"val.{tgt}"), args.max_val)
+    src_tr, tgt_tr = encode_all(tok, tr_en), encode_all(tok, tr_tgt)
     pairs = [(s[:args.max_src_tokens], t[:args.max_src_tokens]) for s, t in zip(src_tr, tgt_tr)
              if len(s) > 0 and len(t) > 0]
-    src_va, tgt_va = encode_all(tok, va_en), encode_all(tok, va_de)
+    src_va, tgt_va = encode_all(tok, va_en), encode_all(tok, va_tgt)
     val_pairs = [(s, t) for s, t in zip(src_va, tgt_va)]
     vb_order = sorted(range(len(val_pairs)), key=lambda i: len(val_pairs[i][1]))
     val_batches = [make_batch([val_pairs[i] for i in vb_order[k:k + 100]])
@@ -456,7 +456,7 @@ def main():
         # ---- end of epoch: evaluate
         t_ev = time.time()
         vl = val_loss(model, val_batches)
-        vbleu, hyps = evaluate(model, tok, src_va, va_de)
+        vbleu, hyps = evaluate(model, tok, src_va, va_tgt)
         ev_s = time.time() - t_ev
         improved = vbleu > state["best_bleu"]
         if improved:

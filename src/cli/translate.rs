@@ -67,12 +67,25 @@ fn resolve_translator(
     let spec = match (model, to) {
         (Some(m), _) => Some(m),
         (None, Some(lang)) => {
-            if !matches!(lang, "de" | "fr") {
-                return Err(usage(format!(
-                    "unknown target language `{lang}`: the shipped translators are --to de and --to fr"
-                )));
-            }
-            named = format!("translate-en-{lang}");
+            // The languages on offer are whatever translators the catalogue holds.
+            let dirs = zoo::catalog::list()?;
+            let mut langs: Vec<&str> = dirs
+                .iter()
+                .filter(|d| d.header.task == "translate")
+                .filter_map(|d| d.target_lang())
+                .collect();
+            langs.sort_unstable();
+            langs.dedup();
+            named = dirs
+                .iter()
+                .find(|d| d.header.task == "translate" && d.target_lang() == Some(lang))
+                .map(|d| d.header.name.clone())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "unknown target language `{lang}`: the catalogue has --to {}",
+                        langs.join(", --to ")
+                    ))
+                })?;
             Some(named.as_str())
         }
         (None, None) => None,
