@@ -9,6 +9,8 @@ Commands:
   # checkpoint averaging of per-epoch weights:
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt /work/runs/translate/main/best.pt \
       --average /work/runs/translate/main/epochs/ep1{0,1,2}.pt --no-beam
+  # an ensemble (members share the tokenizer; see Ensemble below):
+  OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt RUN1/best.pt RUN2/best.pt
   options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX
 
 BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score, hyps = detokenised output
@@ -99,13 +101,52 @@ def load_model_dir(d):
     from safetensors.torch import load_file
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
-    model = Translator(vocab_size=cfg["vocab_size"], embedding_dim=cfg["embedding_dim"],
-                       encoder_units=cfg["encoder_units"], decoder_units=cfg["decoder_units"],
-                       attention_dim=cfg["attention_dim"])
-    sd = {k: v.float() for k, v in load_file(os.path.join(d, cfg["weights"])).items()}
-    model.load_state_dict(sd, strict=True)
-    model.eval()
+    files = cfg["weights"] if isinstance(cfg["weights"], list) else [cfg["weights"]]
+    models = []
+    for name in files:
+        model = Translator(vocab_size=cfg["vocab_size"], embedding_dim=cfg["embedding_dim"],
+                           encoder_units=cfg["encoder_units"], decoder_units=cfg["decoder_units"],
+                           attention_dim=cfg["attention_dim"])
+        sd = {k: v.float() for k, v in load_file(os.path.join(d, name)).items()}
+        model.load_state_dict(sd, strict=True)
+        models.append(model.eval())
+    model = models[0] if len(models) == 1 else Ensemble(models).eval()
     return model, Tokenizer.from_file(os.path.join(d, "tokenizer.json")), cfg
+
+
+class Ensemble(torch.nn.Module):
+    """Several translators sharing one vocabulary, decoded as one model: each
+    step's distribution is the renormalised geometric mean of the members'
+    (log_softmax of the mean of their log-probabilities). States and encoder
+    outputs of the members travel concatenated on the feature axis, so the
+    greedy and beam code above runs unchanged."""
+
+    def __init__(self, models):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+        self.V = models[0].V
+        assert all(m.V == self.V for m in models), "ensemble members need one vocabulary"
+
+    def encode(self, src, src_len):
+        outs = [m.encode(src, src_len) for m in self.members]
+        self.enc_sizes = [o[0].shape[-1] for o in outs]
+        self.state_sizes = [o[1].shape[-1] for o in outs]
+        return torch.cat([o[0] for o in outs], -1), torch.cat([o[1] for o in outs], -1), outs[0][2]
+
+    def step(self, y_prev, s, enc_out, mask):
+        parts = zip(self.members, s.split(self.state_sizes, -1), enc_out.split(self.enc_sizes, -1))
+        res = [m.step(y_prev, si, ei, mask) for m, si, ei in parts]
+        mean = torch.stack([F.log_softmax(r[0], dim=-1) for r in res]).mean(0)
+        att = torch.stack([r[2] for r in res]).mean(0)
+        return F.log_softmax(mean, dim=-1), torch.cat([r[1] for r in res], -1), att
+
+
+def load_any(path, average=None):
+    """A model folder, or a checkpoint (f16-rounded like the export)."""
+    if os.path.isdir(path):
+        return load_model_dir(path)
+    model, tok, ck = load_ckpt(path, average=average)
+    return model, tok, {"target_lang": ck["args"].get("tgt", "de")}
 
 
 def encode_source(tok, text, max_source_tokens=128):
@@ -201,9 +242,10 @@ def eval_beam(model, tok, src_lines, refs, beam_size=5, alpha=1.0, max_source_to
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", help="model folder (config.json, tokenizer.json, model.safetensors)")
-    ap.add_argument("--ckpt", help="best.pt / ckpt.pt / epochs/epNN.pt from train_translate.py (f16-rounded like the export)")
-    ap.add_argument("--average", nargs="+", help="epochs/epNN.pt files to average (with --ckpt RUN/best.pt)")
+    ap.add_argument("--model", nargs="+", help="model folder(s) (config.json, tokenizer.json, weights); several: an ensemble")
+    ap.add_argument("--ckpt", nargs="+", help="best.pt / ckpt.pt / epochs/epNN.pt from train_translate.py "
+                    "(f16-rounded like the export); several: an ensemble")
+    ap.add_argument("--average", nargs="+", help="epochs/epNN.pt files to average (with one --ckpt RUN/best.pt)")
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--alpha", type=float, default=1.0)
     ap.add_argument("--no-beam", action="store_true")
@@ -211,12 +253,12 @@ def main():
     ap.add_argument("--hyps-out")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    if a.model:
-        model, tok, cfg = load_model_dir(a.model)
-        tgt = cfg.get("target_lang", "de")
-    else:
-        model, tok, ck = load_ckpt(a.ckpt, average=a.average)
-        tgt = ck["args"].get("tgt", "de")
+    loaded = [load_any(p, a.average) for p in (a.model or a.ckpt)]
+    model, tok, cfg = loaded[0]
+    tgt = cfg.get("target_lang", "de")
+    if len(loaded) > 1:
+        assert all(x[1].to_str() == tok.to_str() for x in loaded), "ensemble members need one tokenizer"
+        model = Ensemble([x[0] for x in loaded]).eval()
     src, refs = val_data(a.max_val, tgt=tgt)
     t0 = time.time()
     g, gh = eval_greedy(model, tok, src, refs)

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""Export the trained English->German translator into the zoo layout.
+"""Export a trained English->German (or ->French) translator into the zoo layout.
 
 Command (RUN = the --out folder of scripts/train_translate.py; uses RUN/best.pt,
 i.e. the weights with the best val greedy BLEU):
   OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/main
-  options: --ckpt PATH (another checkpoint), --root DIR (write elsewhere than the repo, for tests),
-           --average RUN/epochs/epNN.pt ... (export the average of those epochs' weights),
-           --no-beam (skip the ~2-minute beam BLEU; keeps the beam metric at 0.0)
+  several runs (same recipe, other seeds, one tokenizer) export an ensemble decoded as one model:
+  OMP_NUM_THREADS=1 python scripts/export_translate.py --run /work/runs/translate/big /work/runs/translate/s2
+  options: --ckpt PATH ... (other checkpoints instead of RUN/best.pt),
+           --root DIR (write elsewhere than the repo, for tests),
+           --average RUN/epochs/epNN.pt ... (one run: export the average of those epochs' weights),
+           --no-beam (skip the beam BLEU; keeps the beam metric at 0.0)
 
-Writes, relative to the repository root:
-  weights/translate-en-de.safetensors   state_dict (names below); every matrix (2-D weight)
+Writes, relative to the repository root (NAME = translate-en-de or translate-en-fr):
+  weights/NAME.safetensors              state_dict (names below); every matrix (2-D weight)
                                         in f16, the biases in f32
-  models/translate-en-de/config.json
-  models/translate-en-de/tokenizer.json (the tokenizer the checkpoint was trained with)
-  models/translate-en-de/README.md      model card
-  models/translate-en-de/model.safetensors -> ../../weights/translate-en-de.safetensors
-  tests/fixtures/translate/translate-en-de.json   parity fixture
+  weights/NAME-seedS.safetensors        the same for each further ensemble member (seed S)
+  models/NAME/config.json               "weights": one file name, or the list of members' files
+  models/NAME/tokenizer.json            (the tokenizer the checkpoints were trained with)
+  models/NAME/README.md                 model card
+  models/NAME/model.safetensors -> ../../weights/NAME.safetensors (model-seedS.safetensors likewise)
+  tests/fixtures/translate/NAME.json    parity fixture
 
 BLEU and the fixture are computed from the files as written (reloaded, f16 -> f32),
 so they describe exactly what the Rust side loads.
@@ -33,8 +37,8 @@ from safetensors.torch import save_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from eval_translate import (beam_search, encode_source, eval_beam, eval_greedy, stored_f16,  # noqa: E402
-                            greedy, load_ckpt, load_model_dir, val_data)
+from eval_translate import (Ensemble, beam_search, encode_source, eval_beam, eval_greedy,  # noqa: E402
+                            greedy, load_ckpt, load_model_dir, stored_f16, val_data)
 from train_translate import EOS, decode_text  # noqa: E402
 
 LANGS = {  # target language -> (name, where that side of Multi30k comes from)
@@ -120,9 +124,9 @@ def make_fixture(model, tok, name):
 
 CARD = """# {name}
 
-English → {lang} translation: a GRU encoder–decoder with additive (Bahdanau) attention,
+English → {lang} translation: {what},
 trained from scratch on Multi30k (image descriptions).  Part of the `zoo` model zoo;
-weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
+weights in {files}, joint subword tokenizer in `tokenizer.json`.{ensemble_note}
 
 ## Results (Multi30k val, 1,014 sentences)
 
@@ -130,7 +134,7 @@ weights in `model.safetensors`, joint subword tokenizer in `tokenizer.json`.
 | --- | --- |
 | greedy | {greedy:.2f} |
 | beam search, beam 5, length penalty α = {alpha} | {beam:.2f} |
-
+{member_rows}
 sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased),
 hypotheses = detokenised model output, references = the raw `val.{tgt}` lines.
 Computed from the exported weights (f16 matrices, f32 arithmetic).{best_line}
@@ -156,7 +160,7 @@ The full description is at the top of `scripts/eval_translate.py`.
 | `decoder` | GRU([emb(y_(t-1)); c_t] ({EC}) → {D}) |
 | `out` | Linear([s_t; c_t; emb(y_(t-1))] ({DO}) → {V}) |
 
-Parameters: {nparams:,}.  `model.safetensors`: {size_mib:.2f} MiB (every weight matrix
+Parameters: {nparams}.  {sizes} (every weight matrix
 stored as f16, the biases as f32; all arithmetic in f32).
 
 Decoding: the source is `tokenizer.encode(text)` without special tokens (at most
@@ -174,12 +178,12 @@ The test splits were not used.
 {commands}
 ```
 {init_note}
-Seed {seed}.  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr {lr}, halved
+{seed_line}  Teacher forcing, cross entropy with label smoothing {ls}, Adam (lr {lr}, halved
 whenever the val loss did not improve, gradient-norm clip {clip}), batches of {bs}
 sentences, dropout {edrop} on embeddings, {encdrop} on encoder outputs, {odrop} on the
-output-layer input (training only).  {weights_desc}, reached after {hours:.1f} h of
-wall-clock training on a 2-core CPU machine (one or two torch threads, shared with other
-jobs at times; including any time the run was paused){cpu_note}.
+output-layer input (training only).  {weights_desc}  Wall-clock training on a 2-core CPU
+machine (one or two torch threads, shared with other jobs at times; including any time a
+run was paused): {hours}.
 
 ## Licence and limitations
 
@@ -209,16 +213,18 @@ def epochs_run(ck, run_dir):
         return len(ck.get("history") or []) or ck.get("epoch", 0) + 1
 
 
-def manual_lrs(run_dir):
-    """LR changes made by hand (train_translate.py --resume --set-lr), from the run's ckpt.pt."""
+def manual_lrs(run_dir, last_epoch):
+    """LR changes made by hand (train_translate.py --resume --set-lr) up to the exported
+    epoch (0-based), from the run's ckpt.pt."""
     path = os.path.join(run_dir, "ckpt.pt")
     if not os.path.exists(path):
         return []
-    return torch.load(path, map_location="cpu", weights_only=False).get("manual_lr") or []
+    manual = torch.load(path, map_location="cpu", weights_only=False).get("manual_lr") or []
+    return [m for m in manual if m["epoch"] <= last_epoch]
 
 
-def train_commands(args, run_dir, average, manual=()):
-    """The commands that reproduce this export, from the run's own arguments."""
+def train_commands(args, run_dir, manual=(), tokenizer_step=True):
+    """The commands that train one run of this export, from the run's own arguments."""
     a = argparse.Namespace(**args)
     lines = []
     if getattr(a, "init_from", None):
@@ -226,7 +232,8 @@ def train_commands(args, run_dir, average, manual=()):
     else:
         tgt = getattr(a, "tgt", "de")
         tj = "/work/runs/translate/tokenizer.json" if tgt == "de" else f"/work/runs/translate/tokenizer-{tgt}.json"
-        lines.append(f"python scripts/translate_tokenizer.py --tgt {tgt} --out {tj}")
+        if tokenizer_step:
+            lines.append(f"python scripts/translate_tokenizer.py --tgt {tgt} --out {tj}")
         src = f"--tgt {tgt} --tokenizer {tj}"
     flags = (f"--seed {a.seed} --embedding-dim {a.embedding_dim} --encoder-units {a.encoder_units} "
              f"--decoder-units {a.decoder_units} --attention-dim {a.attention_dim} --lr {a.lr}")
@@ -236,10 +243,13 @@ def train_commands(args, run_dir, average, manual=()):
     for m in manual:
         lines.append(f"# at the start of epoch {m['epoch'] + 1} (1-based): stop the run, then")
         lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume --set-lr {m['lr']}")
-    avg = (" --average " + " ".join(os.path.join(run_dir, "epochs", x) for x in average)) if average else ""
-    lines.append(f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {run_dir}{avg}")
-    lines.append(f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-{getattr(a, 'tgt', 'de')}")
-    return "\n".join(lines)
+    return lines
+
+
+def export_commands(run_dirs, tgt, average):
+    avg = (" --average " + " ".join(os.path.join(run_dirs[0], "epochs", x) for x in average)) if average else ""
+    return [f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {' '.join(run_dirs)}{avg}",
+            f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-{tgt}"]
 
 
 def init_note(args, manual=()):
@@ -259,47 +269,66 @@ def weights_desc(ck, ckpt):
     n = epochs_run(ck, os.path.dirname(os.path.abspath(ckpt)))
     if ck.get("averaged"):
         eps = [int(x[2:4]) + 1 for x in ck["averaged"]]
-        return (f"These weights are the element-wise average of the weights after epochs "
+        return (f"the element-wise average of the weights after epochs "
                 f"{', '.join(map(str, eps))} (1-based; chosen by val greedy BLEU) of the {n} epochs run")
     ep = ck.get("best_epoch", ck.get("epoch", 0)) + 1
-    return (f"These are the weights after epoch {ep} (the best val greedy BLEU of the {n} epochs "
-            f"run so far)")
+    return f"the weights after epoch {ep} (the best val greedy BLEU of the {n} epochs run)"
+
+
+def member_file(name, i, seed):
+    """(weights/ file name, link name in the model folder) of member i."""
+    if i == 0:
+        return f"{name}.safetensors", "model.safetensors"
+    return f"{name}-seed{seed}.safetensors", f"model-seed{seed}.safetensors"
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", default="/work/runs/translate/main")
-    ap.add_argument("--ckpt")
+    ap.add_argument("--run", nargs="+", default=["/work/runs/translate/main"],
+                    help="training run folder(s); several: an ensemble of their best.pt")
+    ap.add_argument("--ckpt", nargs="+", help="checkpoint file(s) instead of RUN/best.pt")
     ap.add_argument("--root", default=ROOT)
     ap.add_argument("--average", nargs="+", help="export the average of these RUN/epochs/epNN.pt weights")
     ap.add_argument("--no-beam", action="store_true")
     ap.add_argument("--max-val", type=int, help="(pipeline tests only) evaluate on the first N val lines")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    ckpt = a.ckpt or os.path.join(a.run, "best.pt")
-    model, tok, ck = load_ckpt(ckpt, average=a.average)
+    ckpts = a.ckpt or [os.path.join(r, "best.pt") for r in a.run]
+    assert not (a.average and len(ckpts) > 1), "--average takes one run"
+    loaded = [load_ckpt(c, average=a.average) for c in ckpts]
+    _, tok, ck = loaded[0]
     V = tok.get_vocab_size()
     mk = ck["model_kwargs"]
     assert mk["vocab_size"] == V
+    for _, t, c in loaded[1:]:
+        assert c["model_kwargs"] == mk, "ensemble members need one architecture"
+        assert t.to_str() == tok.to_str(), "ensemble members need one tokenizer"
+    seeds = [c["args"]["seed"] for _, _, c in loaded]
+    assert len(set(seeds)) == len(seeds), f"ensemble members need distinct seeds: {seeds}"
 
     tgt = ck["args"].get("tgt", "de")
     NAME = f"translate-en-{tgt}"
-    wpath = os.path.join(a.root, "weights", f"{NAME}.safetensors")
     mdir = os.path.join(a.root, "models", NAME)
     os.makedirs(mdir, exist_ok=True)
-    export_weights(model, wpath, NAME)
-    size = os.path.getsize(wpath)
-    print(f"wrote {wpath}: {size / 2**20:.2f} MiB")
-    if size > SIZE_LIMIT:
-        print("WARNING: weights exceed 25 MiB")
-    link = os.path.join(mdir, "model.safetensors")
-    if os.path.islink(link) or os.path.exists(link):
-        os.remove(link)
-    os.symlink(f"../../weights/{NAME}.safetensors", link)
+    for old in os.listdir(mdir):  # links of an earlier export
+        if old.startswith("model") and old.endswith(".safetensors"):
+            os.remove(os.path.join(mdir, old))
+    links, sizes = [], []
+    for i, ((model, _, c), seed) in enumerate(zip(loaded, seeds)):
+        wname, link = member_file(NAME, i, seed)
+        wpath = os.path.join(a.root, "weights", wname)
+        export_weights(model, wpath, NAME)
+        sizes.append(os.path.getsize(wpath))
+        print(f"wrote {wpath}: {sizes[-1] / 2**20:.2f} MiB")
+        if sizes[-1] > SIZE_LIMIT:
+            print("WARNING: weights exceed 25 MiB")
+        os.symlink(f"../../weights/{wname}", os.path.join(mdir, link))
+        links.append(link)
     with open(os.path.join(mdir, "tokenizer.json"), "w", encoding="utf-8") as f:
         f.write(ck["tokenizer_json"])
 
-    cfg = {"zoo_format": 1, "task": "translate", "name": NAME, "weights": "model.safetensors",
+    cfg = {"zoo_format": 1, "task": "translate", "name": NAME,
+           "weights": links[0] if len(links) == 1 else links,
            "source_lang": "en", "target_lang": tgt, "vocab_size": V,
            "embedding_dim": mk["embedding_dim"], "encoder_units": mk["encoder_units"],
            "decoder_units": mk["decoder_units"], "attention_dim": mk["attention_dim"],
@@ -307,7 +336,7 @@ def main():
            "max_source_tokens": MAX_SOURCE_TOKENS, "max_len_a": MAX_LEN_A, "max_len_b": MAX_LEN_B,
            "beam_size": BEAM, "length_penalty": ALPHA,
            "metrics": {"multi30k_val_bleu_greedy": 0.0, "multi30k_val_bleu_beam5": 0.0},
-           "seed": ck["args"]["seed"]}
+           "seed": seeds[0] if len(seeds) == 1 else seeds}
     cfg_path = os.path.join(mdir, "config.json")
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2)
@@ -316,14 +345,21 @@ def main():
     # Everything below runs on the model as reloaded from the written files.
     model, tok, _ = load_model_dir(mdir)
     src, refs = val_data(a.max_val, tgt=tgt)
-    t0 = time.time()
-    g, _ = eval_greedy(model, tok, src, refs, MAX_SOURCE_TOKENS)
-    print(f"val BLEU greedy {g:.2f} ({time.time() - t0:.0f}s)", flush=True)
-    b = 0.0
-    if not a.no_beam:
+
+    def score(m, label):
         t0 = time.time()
-        b, _ = eval_beam(model, tok, src, refs, BEAM, ALPHA, MAX_SOURCE_TOKENS)
-        print(f"val BLEU beam{BEAM} alpha={ALPHA} {b:.2f} ({time.time() - t0:.0f}s)", flush=True)
+        g, _ = eval_greedy(m, tok, src, refs, MAX_SOURCE_TOKENS)
+        print(f"{label}: val BLEU greedy {g:.2f} ({time.time() - t0:.0f}s)", flush=True)
+        b = 0.0
+        if not a.no_beam:
+            t0 = time.time()
+            b, _ = eval_beam(m, tok, src, refs, BEAM, ALPHA, MAX_SOURCE_TOKENS)
+            print(f"{label}: val BLEU beam{BEAM} alpha={ALPHA} {b:.2f} ({time.time() - t0:.0f}s)", flush=True)
+        return g, b
+
+    g, b = score(model, NAME)
+    member_scores = ([score(m, f"member seed {s}") for m, s in zip(model.members, seeds)]
+                     if isinstance(model, Ensemble) else [])
     cfg["metrics"] = {"multi30k_val_bleu_greedy": round(g, 2), "multi30k_val_bleu_beam5": round(b, 2)}
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2)
@@ -339,28 +375,58 @@ def main():
 
     import sacrebleu
     args = ck["args"]
-    hist = ck.get("history") or []
-    nparams = sum(p.numel() for p in model.parameters())
+    nparams = sum(p.numel() for p in loaded[0][0].parameters())
     E, H, D, A = mk["embedding_dim"], mk["encoder_units"], mk["decoder_units"], mk["attention_dim"]
-    run_dir = os.path.dirname(os.path.abspath(ckpt))
-    manual = manual_lrs(run_dir)  # reads the run's ckpt.pt once
+    run_dirs = [os.path.dirname(os.path.abspath(c)) for c in ckpts]
+    n = len(loaded)
+    commands = []
+    descs = []
+    manuals = []
+    for i, ((_, _, c), ckpt, run_dir) in enumerate(zip(loaded, ckpts, run_dirs)):
+        last = max(int(x[2:4]) for x in c["averaged"]) if c.get("averaged") else c.get("best_epoch", 1 << 30)
+        manual = manual_lrs(run_dir, last)  # reads the run's ckpt.pt once
+        manuals.append(manual)
+        commands += train_commands(c["args"], run_dir, manual, tokenizer_step=(i == 0))
+        desc = weights_desc(c, ckpt)
+        descs.append(desc[0].upper() + desc[1:] + "." if n == 1 else f"Seed {seeds[i]}: {desc}.")
+    commands += export_commands(run_dirs, tgt, ck.get("averaged"))
+    hours = [c.get("train_seconds", 0.0) / 3600 for _, _, c in loaded]
+    cpu = [c.get("cpu_seconds") for _, _, c in loaded]
+    hours_text = " + ".join(f"{h:.1f} h" for h in hours)
+    if all(cpu):
+        hours_text += "; process CPU time " + " + ".join(f"{x / 3600:.1f} h" for x in cpu)
+    files = " and ".join(f"`{l}`" for l in links)
     card = CARD.format(
         name=NAME, tgt=tgt, lang=LANGS[tgt][0], side=LANGS[tgt][1],
+        what=("a GRU encoder–decoder with additive (Bahdanau) attention" if n == 1 else
+              f"an ensemble of {n} GRU encoder–decoders with additive (Bahdanau) attention, "
+              f"the same recipe trained with seeds {', '.join(map(str, seeds))}"),
+        files=files,
+        ensemble_note=("" if n == 1 else
+                       "\n\nThe members are decoded together, as one model: at every step each reads the "
+                       "same output prefix and the next-token distribution is the renormalised geometric "
+                       "mean of theirs (`log_softmax` of the mean of their log-probabilities).  Each "
+                       "member file is a complete model: a folder whose `config.json` names one of them "
+                       "is a single translator."),
+        member_rows=("" if n == 1 else "".join(
+            f"| seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} |\n"
+            for s, (mg, mb) in zip(seeds, member_scores))),
         greedy=g, beam=b, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
         best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),
         V=V, E=E, H=H, H2=2 * H, D=D, A=A, DA=D + 2 * H, EC=E + 2 * H, DO=D + 2 * H + E,
-        nparams=nparams, size_mib=size / 2**20, max_src=MAX_SOURCE_TOKENS, a=MAX_LEN_A, b=MAX_LEN_B,
-        seed=args["seed"], ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
+        nparams=(f"{nparams:,}" if n == 1 else f"{nparams:,} per member, {n * nparams:,} in all"),
+        sizes=", ".join(f"`{l}`: {sz / 2**20:.2f} MiB" for l, sz in zip(links, sizes)),
+        max_src=MAX_SOURCE_TOKENS, a=MAX_LEN_A, b=MAX_LEN_B,
+        seed_line=(f"Seed {seeds[0]}." if n == 1 else f"Seeds {', '.join(map(str, seeds))} (one run each)."),
+        ls=args["label_smoothing"], lr=args["lr"], clip=args["clip"],
         bs=args["batch_size"], edrop=args["emb_dropout"], encdrop=args["enc_dropout"],
-        odrop=args["out_dropout"], weights_desc=weights_desc(ck, ckpt),
-        commands=train_commands(args, run_dir, ck.get("averaged"), manual),
-        init_note=init_note(args, manual),
-        hours=ck.get("train_seconds", 0.0) / 3600,
-        cpu_note=(f"; {ck['cpu_seconds'] / 3600:.1f} h of process CPU time"
-                  if ck.get("cpu_seconds") else ""))
+        odrop=args["out_dropout"], weights_desc=" ".join(descs),
+        commands="\n".join(commands),
+        init_note="".join(init_note(c["args"], m) for (_, _, c), m in zip(loaded, manuals)),
+        hours=hours_text)
     with open(os.path.join(mdir, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
-    print(json.dumps(cfg["metrics"]), f"params {nparams}", f"{size} bytes",
+    print(json.dumps(cfg["metrics"]), f"params {nparams} x {n}", f"{sum(sizes)} bytes",
           datetime.datetime.now().strftime("%H:%M"))
 
 

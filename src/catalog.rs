@@ -69,12 +69,7 @@ pub fn task_files(dir: &ModelDir) -> Vec<String> {
     if dir.header.task == "ner" {
         v.push("chars.json".into());
     }
-    v.push(
-        dir.header
-            .weights
-            .clone()
-            .unwrap_or_else(|| "model.safetensors".into()),
-    );
+    v.extend(dir.header.weights_files());
     v
 }
 

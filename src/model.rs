@@ -16,7 +16,27 @@ pub struct Header {
     pub task: String,
     pub name: String,
     #[serde(default)]
-    pub weights: Option<String>,
+    pub weights: Option<Weights>,
+}
+
+/// `weights` in config.json: one safetensors file, or several (a translator
+/// ensemble: one complete network per file, each file small).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Weights {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Header {
+    /// The weights files, `model.safetensors` when config.json names none.
+    pub fn weights_files(&self) -> Vec<String> {
+        match &self.weights {
+            None => vec!["model.safetensors".into()],
+            Some(Weights::One(f)) => vec![f.clone()],
+            Some(Weights::Many(v)) => v.clone(),
+        }
+    }
 }
 
 /// A resolved model folder and its parsed header.
@@ -98,28 +118,64 @@ impl ModelDir {
         Ok(p)
     }
 
+    /// The weights file of a single-network model (the first of an ensemble).
     pub fn weights_path(&self) -> Result<PathBuf> {
-        self.file(
-            self.header
-                .weights
-                .as_deref()
-                .unwrap_or("model.safetensors"),
-        )
+        Ok(self.weights_paths()?.remove(0))
+    }
+
+    pub fn weights_paths(&self) -> Result<Vec<PathBuf>> {
+        let files = self.header.weights_files();
+        if files.is_empty() {
+            bail!(
+                "config.json of model `{}` lists no weights files: re-download the model",
+                self.header.name
+            );
+        }
+        files.iter().map(|f| self.file(f)).collect()
+    }
+
+    /// Bytes of all weights files together.
+    pub fn weights_bytes(&self) -> Result<u64> {
+        let mut total = 0;
+        for p in self.weights_paths()? {
+            total += std::fs::metadata(&p)
+                .with_context(|| format!("cannot read {}", p.display()))?
+                .len();
+        }
+        Ok(total)
     }
 
     /// Reads and checks the weights; candle converts stored f16 to `dtype`.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-        let path = self.weights_path()?;
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        // Validate before candle sees it: a truncated file is a clear error.
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-            anyhow!(
-                "{} is not a valid safetensors file ({e}): re-download the model",
-                path.display()
-            )
-        })?;
-        Ok(VarBuilder::from_buffered_safetensors(bytes, dtype, device)?)
+        let mut vbs = self.var_builders(dtype, device)?;
+        if vbs.len() != 1 {
+            bail!(
+                "model `{}` lists {} weights files, a {} model reads one: fix `weights` in its config.json",
+                self.header.name,
+                vbs.len(),
+                self.header.task
+            );
+        }
+        Ok(vbs.remove(0))
+    }
+
+    /// One var builder per weights file (an ensemble has several).
+    pub fn var_builders(&self, dtype: DType, device: &Device) -> Result<Vec<VarBuilder<'static>>> {
+        self.weights_paths()?
+            .iter()
+            .map(|path| {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                // Validate before candle sees it: a truncated file is a clear error.
+                safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
+                    anyhow!(
+                        "{} is not a valid safetensors file ({e}): re-download the model",
+                        path.display()
+                    )
+                })?;
+                Ok(VarBuilder::from_buffered_safetensors(bytes, dtype, device)?)
+            })
+            .collect()
     }
 
     pub fn tokenizer(&self, name: &str) -> Result<tokenizers::Tokenizer> {

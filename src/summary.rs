@@ -314,23 +314,27 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
     })
 }
 
-/// Values stored in the model's safetensors file.
+/// Values stored in the model's safetensors file(s).
 pub fn stored_values(dir: &ModelDir) -> Result<usize> {
-    let bytes = std::fs::read(dir.weights_path()?)?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
-        .map_err(|e| anyhow::anyhow!("bad safetensors: {e}"))?;
-    Ok(st
-        .tensors()
-        .iter()
-        .map(|(_, v)| v.shape().iter().product::<usize>())
-        .sum())
+    let mut total = 0;
+    for path in dir.weights_paths()? {
+        let bytes = std::fs::read(path)?;
+        let st = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| anyhow::anyhow!("bad safetensors: {e}"))?;
+        total += st
+            .tensors()
+            .iter()
+            .map(|(_, v)| v.shape().iter().product::<usize>())
+            .sum::<usize>();
+    }
+    Ok(total)
 }
 
 /// The table, as `zoo summary` prints it.
 pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
     let rows = rows(dir, batch, steps)?;
     let total: usize = rows.iter().map(|r| r.params).sum();
-    let file = std::fs::metadata(dir.weights_path()?)?.len();
+    let file = dir.weights_bytes()?;
     let mut s = format!(
         "Model: {} ({}), batch {batch}, {steps} steps\n",
         dir.header.name, dir.header.task
@@ -352,6 +356,12 @@ pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
             r.layer, kind, r.input, r.output, r.state, r.params, r.formula
         ));
     }
-    s.push_str(&format!("{line}\nTotal params: {total}  (values in the weights file: {})\nFile size: {} bytes ({:.1} MiB)\n", stored_values(dir)?, file, file as f64 / (1 << 20) as f64));
+    let networks = dir.header.weights_files().len();
+    let total = if networks == 1 {
+        format!("{total}")
+    } else {
+        format!("{total} per network × {networks} networks (an ensemble) = {}", total * networks)
+    };
+    s.push_str(&format!("{line}\nTotal params: {total}  (values in the weights files: {})\nFile size: {} bytes ({:.1} MiB)\n", stored_values(dir)?, file, file as f64 / (1 << 20) as f64));
     Ok(s)
 }

@@ -24,7 +24,9 @@ fn summary_totals_equal_the_values_in_each_weights_file() {
     for p in model_dirs() {
         let d = ModelDir::open(&p).unwrap();
         let rows = zoo::summary::rows(&d, 4, 9).unwrap();
-        let total: usize = rows.iter().map(|r| r.params).sum();
+        // An ensemble stores one network per weights file.
+        let networks = d.header.weights_files().len();
+        let total: usize = rows.iter().map(|r| r.params).sum::<usize>() * networks;
         assert_eq!(
             total,
             zoo::summary::stored_values(&d).unwrap(),
@@ -50,6 +52,29 @@ fn summary_totals_equal_the_values_in_each_weights_file() {
             d.header.name
         );
     }
+}
+
+#[test]
+fn a_single_network_task_refuses_a_list_of_weights_files_with_one_line() {
+    let src = ModelDir::open(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/sentiment-rnn"))
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("zoo-two-weights-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["tokenizer.json", "model.safetensors"] {
+        std::fs::copy(src.path.join(f), dir.join(f)).unwrap();
+    }
+    let mut cfg = src.raw_config().clone();
+    cfg["weights"] = serde_json::json!(["model.safetensors", "model.safetensors"]);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    let o = zoo(&["run", "sentiment", "--model", dir.to_str().unwrap(), "a fine film"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("error:") && err.contains("lists 2 weights files, a sentiment model reads one"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 fn zoo(args: &[&str]) -> std::process::Output {

@@ -62,6 +62,12 @@ fn check_fixture(name: &str, fixture: &serde_json::Value) {
         if let Some(beam) = case.get("beam_ids") {
             let t = model.beam(&src, 5).unwrap();
             assert_eq!(t.ids, ids(beam), "{name}: beam ids of {text:?}");
+            let score = case["beam_score"].as_f64().unwrap() as f32;
+            assert!(
+                (t.score - score).abs() < 1e-3,
+                "{name}: beam score of {text:?}: {} vs PyTorch {score}",
+                t.score
+            );
         }
     }
 }
@@ -168,4 +174,54 @@ fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("chien"));
+}
+
+/// A folder whose config.json lists `files` (copies of translate-en-de's
+/// first weights file) as the ensemble's members.
+fn ensemble_folder(tag: &str, files: &[&str]) -> std::path::PathBuf {
+    let src = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
+    let dir = std::env::temp_dir().join(format!("zoo-ensemble-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(src.path.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+    for f in files {
+        std::fs::copy(src.weights_path().unwrap(), dir.join(f)).unwrap();
+    }
+    let mut cfg = src.raw_config().clone();
+    cfg["weights"] = serde_json::json!(files);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    dir
+}
+
+#[test]
+fn an_ensemble_of_one_network_twice_translates_like_that_network() {
+    // The mean of two equal distributions is that distribution, so greedy
+    // and beam ids must equal the single network's, and each network's
+    // parameters count once per member.
+    let dir = ensemble_folder("twice", &["a.safetensors", "b.safetensors"]);
+    let single = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
+    let single = Translator::load(&single, &Device::Cpu, DType::F32).unwrap();
+    let pair = Translator::load(&ModelDir::open(&dir).unwrap(), &Device::Cpu, DType::F32).unwrap();
+    assert_eq!(single.members(), 1);
+    assert_eq!(pair.members(), 2);
+    assert_eq!(pair.param_count(), 2 * single.param_count());
+    for text in [
+        "A man is riding a bicycle down the street.",
+        "Two dogs play in the snow.",
+    ] {
+        let src = single.encode_text(text).unwrap();
+        assert_eq!(
+            pair.greedy(&[&src]).unwrap(),
+            single.greedy(&[&src]).unwrap()
+        );
+        let (a, b) = (pair.beam(&src, 5).unwrap(), single.beam(&src, 5).unwrap());
+        assert_eq!(a.ids, b.ids, "{text}");
+        assert!((a.score - b.score).abs() < 1e-4, "{} vs {}", a.score, b.score);
+    }
+    // Every member file must be there.
+    std::fs::remove_file(dir.join("b.safetensors")).unwrap();
+    let err = Translator::load(&ModelDir::open(&dir).unwrap(), &Device::Cpu, DType::F32)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("b.safetensors is missing"), "{err:#}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

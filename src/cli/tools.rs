@@ -131,13 +131,9 @@ pub fn list() -> Result<ExitCode> {
     for d in models {
         let cfg = d.raw_config();
         let (cell, units) = cell_and_units(cfg);
-        let size = d
-            .weights_path()
-            .ok()
-            .and_then(|p| std::fs::metadata(p).ok())
-            .map_or("-".into(), |m| {
-                format!("{:.1} MiB", m.len() as f64 / (1 << 20) as f64)
-            });
+        let size = d.weights_bytes().map_or("-".into(), |b| {
+            format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
+        });
         println!(
             "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} {}",
             d.header.name,
@@ -160,7 +156,7 @@ pub fn info(spec: &str) -> Result<ExitCode> {
     println!("folder:  {}", d.path.display());
     let (cell, units) = cell_and_units(cfg);
     println!("cell:    {cell} (units {units})");
-    if let Ok(p) = d.weights_path() {
+    for p in d.weights_paths().unwrap_or_default() {
         let bytes = std::fs::metadata(&p)?.len();
         println!(
             "weights: {} ({:.1} MiB)",

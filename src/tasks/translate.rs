@@ -48,19 +48,17 @@ pub struct Translation {
     pub score: f32,
 }
 
-/// The encoder's results a decoder step needs.
+/// One member's encoder results that its decoder steps need.
 struct Encoded {
     /// `[batch, src, 2H]`
     out: Tensor,
     /// `[batch, src, A]`: the source half of the attention energy.
     keys: Tensor,
-    /// `[batch, src]`: 0 at real tokens, -inf at padding.
-    mask: Tensor,
 }
 
-pub struct Translator {
-    pub config: TranslateConfig,
-    tokenizer: tokenizers::Tokenizer,
+/// One encoder-decoder network. A translator holds one, or several trained
+/// with other seeds (an ensemble) that share the vocabulary.
+struct Member {
     src_embedding: Embedding,
     encoder: Rnn,
     bridge: Linear,
@@ -72,28 +70,10 @@ pub struct Translator {
     tgt_embedding: Embedding,
     decoder: Rnn,
     out: Linear,
-    device: Device,
-    /// `--max-len`: an absolute cap on output tokens.
-    max_output: Option<usize>,
 }
 
-impl Translator {
-    /// Loads a model folder; weights are converted to `dtype` on `device`.
-    pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
-        dir.expect_task("translate")?;
-        let config: TranslateConfig = dir.config()?;
-        let tokenizer = dir.tokenizer("tokenizer.json")?;
-        let vb = dir.var_builder(dtype, device)?;
-        Self::from_parts(config, tokenizer, vb, device)
-    }
-
-    fn from_parts(
-        config: TranslateConfig,
-        tokenizer: tokenizers::Tokenizer,
-        vb: VarBuilder,
-        device: &Device,
-    ) -> Result<Self> {
-        let c = &config;
+impl Member {
+    fn new(c: &TranslateConfig, name: &str, vb: VarBuilder) -> Result<Self> {
         let (e, h, d, a, v) = (
             c.embedding_dim,
             c.encoder_units,
@@ -104,7 +84,7 @@ impl Translator {
         let src_embedding = candle_nn::embedding(v, e, vb.pp("src_embedding"))?;
         let encoder = Rnn::new(
             RnnConfig::new(CellKind::Gru, e, h)
-                .with_name(format!("{}.encoder", c.name))
+                .with_name(format!("{name}.encoder"))
                 .with_bidirectional(MergeMode::Concat),
             vb.pp("encoder"),
         )?;
@@ -121,13 +101,11 @@ impl Translator {
             .contiguous()?;
         let tgt_embedding = candle_nn::embedding(v, e, vb.pp("tgt_embedding"))?;
         let decoder = Rnn::new(
-            RnnConfig::new(CellKind::Gru, e + 2 * h, d).with_name(format!("{}.decoder", c.name)),
+            RnnConfig::new(CellKind::Gru, e + 2 * h, d).with_name(format!("{name}.decoder")),
             vb.pp("decoder"),
         )?;
         let out = candle_nn::linear(d + 2 * h + e, v, vb.pp("out"))?;
         Ok(Self {
-            config,
-            tokenizer,
             src_embedding,
             encoder,
             bridge,
@@ -138,20 +116,10 @@ impl Translator {
             tgt_embedding,
             decoder,
             out,
-            device: device.clone(),
-            max_output: None,
         })
     }
 
-    pub fn encoder(&self) -> &Rnn {
-        &self.encoder
-    }
-
-    pub fn decoder(&self) -> &Rnn {
-        &self.decoder
-    }
-
-    pub fn param_count(&self) -> usize {
+    fn param_count(&self) -> usize {
         let lin = |l: &Linear| l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count());
         self.src_embedding.embeddings().elem_count()
             + self.encoder.param_count()
@@ -165,39 +133,10 @@ impl Translator {
             + lin(&self.out)
     }
 
-    /// Source token ids (without special tokens).
-    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, false)
-            .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
-        Ok(enc.get_ids().to_vec())
-    }
-
-    pub fn decode_ids(&self, ids: &[u32]) -> Result<String> {
-        self.tokenizer
-            .decode(ids, true)
-            .map_err(|e| anyhow!("detokenizer failed: {e}"))
-    }
-
-    /// Encodes a padded batch; returns the encoder results and `s0`.
-    fn encode(&self, srcs: &[&[u32]]) -> Result<(Encoded, Tensor)> {
-        let batch = srcs.len();
-        let lengths: Vec<usize> = srcs.iter().map(|s| s.len()).collect();
-        let steps = *lengths.iter().max().unwrap_or(&0);
-        if steps == 0 || lengths.contains(&0) {
-            bail!("cannot translate an empty input");
-        }
-        let mut ids = vec![self.config.pad_id; batch * steps];
-        let mut mask = vec![f32::NEG_INFINITY; batch * steps];
-        for (b, s) in srcs.iter().enumerate() {
-            ids[b * steps..b * steps + s.len()].copy_from_slice(s);
-            mask[b * steps..b * steps + s.len()].fill(0.0);
-        }
-        let x =
-            self.src_embedding
-                .forward(&Tensor::from_vec(ids, (batch, steps), &self.device)?)?;
-        let enc = self.encoder.forward_with(&x, Some(&lengths), None)?;
+    /// Encodes padded ids `[batch, src]`; returns the encoder results and `s0`.
+    fn encode(&self, ids: &Tensor, lengths: &[usize]) -> Result<(Encoded, Tensor)> {
+        let x = self.src_embedding.forward(ids)?;
+        let enc = self.encoder.forward_with(&x, Some(lengths), None)?;
         let s0 = self
             .bridge
             .forward(&Tensor::cat(&enc.state.h, 1)?)?
@@ -206,37 +145,25 @@ impl Translator {
             .output
             .broadcast_matmul(&self.att_h)?
             .broadcast_add(&self.att_b)?;
-        let mask = Tensor::from_vec(mask, (batch, steps), &self.device)?.to_dtype(keys.dtype())?;
         Ok((
             Encoded {
                 out: enc.output,
                 keys,
-                mask,
             },
             s0,
         ))
     }
 
-    /// One decoder step for `prev` tokens `[n]` with states `s` `[n, D]`
+    /// One decoder step for embedded `prev` tokens with states `s` `[n, D]`
     /// over rows `rows` of the encoded batch. Returns log-probs `[n, V]`,
-    /// the new states and the attention weights `[n, src]`.
+    /// the new states, the attention weights `[n, src]` and the decoder
+    /// GRU's input `[n, 1, E+2H]`.
     fn step(
         &self,
         enc: &Encoded,
+        mask: &Tensor,
         rows: Option<&Tensor>,
-        prev: &[u32],
-        s: &Tensor,
-    ) -> Result<(Tensor, Tensor, Tensor)> {
-        let (logp, s_new, att, _) = self.step_with_input(enc, rows, prev, s)?;
-        Ok((logp, s_new, att))
-    }
-
-    /// [`Self::step`], also returning the decoder GRU's input `[n, 1, E+2H]`.
-    fn step_with_input(
-        &self,
-        enc: &Encoded,
-        rows: Option<&Tensor>,
-        prev: &[u32],
+        prev: &Tensor,
         s: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
         let pick = |t: &Tensor| -> Result<Tensor> {
@@ -245,11 +172,8 @@ impl Translator {
                 None => t.clone(),
             })
         };
-        let (keys, out, mask) = (pick(&enc.keys)?, pick(&enc.out)?, pick(&enc.mask)?);
-        let n = prev.len();
-        let emb = self
-            .tgt_embedding
-            .forward(&Tensor::from_vec(prev.to_vec(), n, &self.device)?)?;
+        let (keys, out, mask) = (pick(&enc.keys)?, pick(&enc.out)?, pick(mask)?);
+        let emb = self.tgt_embedding.forward(prev)?;
         let energy = keys
             .broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?
             .tanh()?;
@@ -280,6 +204,144 @@ impl Translator {
             input,
         ))
     }
+}
+
+/// The encoded source batch: each member's results and the shared mask.
+struct Source {
+    members: Vec<Encoded>,
+    /// `[batch, src]`: 0 at real tokens, -inf at padding.
+    mask: Tensor,
+}
+
+pub struct Translator {
+    pub config: TranslateConfig,
+    tokenizer: tokenizers::Tokenizer,
+    members: Vec<Member>,
+    device: Device,
+    /// `--max-len`: an absolute cap on output tokens.
+    max_output: Option<usize>,
+}
+
+impl Translator {
+    /// Loads a model folder; weights are converted to `dtype` on `device`.
+    /// A folder listing several weights files is an ensemble of them.
+    pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
+        dir.expect_task("translate")?;
+        let config: TranslateConfig = dir.config()?;
+        let tokenizer = dir.tokenizer("tokenizer.json")?;
+        let vbs = dir.var_builders(dtype, device)?;
+        let n = vbs.len();
+        let members = vbs
+            .into_iter()
+            .enumerate()
+            .map(|(i, vb)| {
+                let name = if n == 1 {
+                    config.name.clone()
+                } else {
+                    format!("{}.member{}", config.name, i + 1)
+                };
+                Member::new(&config, &name, vb)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            config,
+            tokenizer,
+            members,
+            device: device.clone(),
+            max_output: None,
+        })
+    }
+
+    /// The first member's encoder (what `zoo inspect` records).
+    pub fn encoder(&self) -> &Rnn {
+        &self.members[0].encoder
+    }
+
+    /// The first member's decoder.
+    pub fn decoder(&self) -> &Rnn {
+        &self.members[0].decoder
+    }
+
+    /// How many networks are decoded together (1 unless an ensemble).
+    pub fn members(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Parameters of all members together.
+    pub fn param_count(&self) -> usize {
+        self.members.iter().map(Member::param_count).sum()
+    }
+
+    /// Source token ids (without special tokens).
+    pub fn encode_text(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizer failed: {e}"))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode_ids(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, true)
+            .map_err(|e| anyhow!("detokenizer failed: {e}"))
+    }
+
+    /// Encodes a padded batch; returns the source and each member's `s0`.
+    fn encode(&self, srcs: &[&[u32]]) -> Result<(Source, Vec<Tensor>)> {
+        let batch = srcs.len();
+        let lengths: Vec<usize> = srcs.iter().map(|s| s.len()).collect();
+        let steps = *lengths.iter().max().unwrap_or(&0);
+        if steps == 0 || lengths.contains(&0) {
+            bail!("cannot translate an empty input");
+        }
+        let mut ids = vec![self.config.pad_id; batch * steps];
+        let mut mask = vec![f32::NEG_INFINITY; batch * steps];
+        for (b, s) in srcs.iter().enumerate() {
+            ids[b * steps..b * steps + s.len()].copy_from_slice(s);
+            mask[b * steps..b * steps + s.len()].fill(0.0);
+        }
+        let ids = Tensor::from_vec(ids, (batch, steps), &self.device)?;
+        let (mut members, mut s0) = (Vec::new(), Vec::new());
+        for m in &self.members {
+            let (enc, s) = m.encode(&ids, &lengths)?;
+            members.push(enc);
+            s0.push(s);
+        }
+        let mask = Tensor::from_vec(mask, (batch, steps), &self.device)?.to_dtype(s0[0].dtype())?;
+        Ok((Source { members, mask }, s0))
+    }
+
+    /// One decoder step for `prev` tokens `[n]` with each member's states
+    /// `[n, D]` over rows `rows` of the encoded batch. Returns log-probs
+    /// `[n, V]` (an ensemble's: the renormalised mean of its members'), the
+    /// new states, and the first member's attention weights `[n, src]` and
+    /// decoder input (for `inspect`).
+    fn step(
+        &self,
+        src: &Source,
+        rows: Option<&Tensor>,
+        prev: &[u32],
+        s: &[Tensor],
+    ) -> Result<(Tensor, Vec<Tensor>, (Tensor, Tensor))> {
+        let prev = Tensor::from_vec(prev.to_vec(), prev.len(), &self.device)?;
+        let mut logps = Vec::with_capacity(self.members.len());
+        let mut states = Vec::with_capacity(self.members.len());
+        let mut first = None;
+        for ((m, enc), s) in self.members.iter().zip(&src.members).zip(s) {
+            let (logp, s_new, att, input) = m.step(enc, &src.mask, rows, &prev, s)?;
+            logps.push(logp);
+            states.push(s_new);
+            first.get_or_insert((att, input));
+        }
+        let logp = if logps.len() == 1 {
+            logps.remove(0)
+        } else {
+            let mean = (Tensor::stack(&logps, 0)?.sum(0)? / logps.len() as f64)?;
+            candle_nn::ops::log_softmax(&mean, D::Minus1)?
+        };
+        Ok((logp, states, first.expect("a translator has a member")))
+    }
 
     /// Decoding always stops: after this many tokens at most.
     fn max_len(&self, src_len: usize) -> usize {
@@ -295,13 +357,13 @@ impl Translator {
     /// Greedy decoding of a batch; each result's ids end with `</s>` when
     /// the model produced it before the length limit.
     pub fn greedy(&self, srcs: &[&[u32]]) -> Result<Vec<Vec<u32>>> {
-        let (enc, mut s) = self.encode(srcs)?;
+        let (src, mut s) = self.encode(srcs)?;
         let limit: Vec<usize> = srcs.iter().map(|x| self.max_len(x.len())).collect();
         let mut outs: Vec<Vec<u32>> = vec![Vec::new(); srcs.len()];
         let mut done = vec![false; srcs.len()];
         let mut prev = vec![self.config.bos_id; srcs.len()];
         for t in 0..*limit.iter().max().unwrap_or(&0) {
-            let (logp, s_new, _) = self.step(&enc, None, &prev, &s)?;
+            let (logp, s_new, _) = self.step(&src, None, &prev, &s)?;
             s = s_new;
             let best = logp.argmax(D::Minus1)?.to_vec1::<u32>()?;
             for (b, &tok) in best.iter().enumerate() {
@@ -327,8 +389,8 @@ impl Translator {
     /// finished or at the length limit (live ones are then finished too).
     pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
         let beam = beam.max(1);
-        let (enc, s0) = self.encode(&[src])?;
         let limit = self.max_len(src.len());
+        let (src, s0) = self.encode(&[src])?;
         let norm = |lp: f32, len: usize| {
             (lp as f64 / (len.max(1) as f64).powf(self.config.length_penalty as f64)) as f32
         };
@@ -343,7 +405,7 @@ impl Translator {
                 .iter()
                 .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
                 .collect();
-            let (logp, s_new, _) = self.step(&enc, Some(&rows), &prev, &s)?;
+            let (logp, s_new, _) = self.step(&src, Some(&rows), &prev, &s)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             // The global top 2·beam lies within each row's top 2·beam.
             let k = 2 * beam;
@@ -381,7 +443,11 @@ impl Translator {
                 stopped = true;
                 break;
             }
-            s = s_new.index_select(&Tensor::from_vec(keep_rows, live.len(), &self.device)?, 0)?;
+            let keep = Tensor::from_vec(keep_rows, live.len(), &self.device)?;
+            s = s_new
+                .iter()
+                .map(|t| t.index_select(&keep, 0))
+                .collect::<candle_core::Result<_>>()?;
         }
         if !stopped {
             for (toks, lp) in live {
@@ -406,7 +472,8 @@ impl Translator {
     }
 
     /// Records the encoder (direction `dir`) or the decoder on `text`, with
-    /// the greedy translation's attention matrix.
+    /// the greedy translation's attention matrix. In an ensemble this is the
+    /// first member, fed the ensemble's output tokens.
     pub fn inspect(
         &self,
         text: &str,
@@ -425,11 +492,11 @@ impl Translator {
         };
         let src_tokens: Vec<String> = src.iter().map(piece).collect();
         // Greedy decoding, keeping each step's decoder input and attention.
-        let (enc, s0) = self.encode(&[&src])?;
+        let (source, s0) = self.encode(&[&src])?;
         let (mut s, mut prev) = (s0.clone(), self.config.bos_id);
         let (mut inputs, mut rows, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.max_len(src.len()) {
-            let (logp, s_new, att, input) = self.step_with_input(&enc, None, &[prev], &s)?;
+            let (logp, s_new, (att, input)) = self.step(&source, None, &[prev], &s)?;
             s = s_new;
             prev = logp.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
             inputs.push(input);
@@ -442,7 +509,7 @@ impl Translator {
         let out_tokens: Vec<String> = out.iter().map(piece).collect();
         let (layer_name, tokens, trace) = match part {
             "encoder" => {
-                let x = self.src_embedding.forward(&Tensor::from_vec(
+                let x = self.members[0].src_embedding.forward(&Tensor::from_vec(
                     src.clone(),
                     (1, src.len()),
                     &self.device,
@@ -450,16 +517,16 @@ impl Translator {
                 (
                     "encoder",
                     src_tokens.clone(),
-                    self.encoder.trace(&x.to_dtype(DType::F32)?, layer, dir)?,
+                    self.encoder().trace(&x.to_dtype(DType::F32)?, layer, dir)?,
                 )
             }
             "decoder" => {
                 let x = Tensor::cat(&inputs, 1)?.to_dtype(DType::F32)?;
-                let h0 = s0.to_dtype(DType::F32)?.squeeze(0)?.to_vec1::<f32>()?;
+                let h0 = s0[0].to_dtype(DType::F32)?.squeeze(0)?.to_vec1::<f32>()?;
                 (
                     "decoder",
                     out_tokens.clone(),
-                    self.decoder.trace_from(&x, layer, dir, Some(&h0))?,
+                    self.decoder().trace_from(&x, layer, dir, Some(&h0))?,
                 )
             }
             other => bail!("no part `{other}` in a translator: use encoder or decoder"),
