@@ -223,9 +223,9 @@ pub fn render_terminal(ins: &Inspection, units: &[usize], qs: &[&str], color: bo
     s
 }
 
-fn load_font() -> Result<()> {
+fn load_font() -> Result<&'static [u8]> {
     use std::sync::OnceLock;
-    static DONE: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    static DONE: OnceLock<std::result::Result<&'static [u8], String>> = OnceLock::new();
     DONE.get_or_init(|| {
         let mut candidates: Vec<String> = std::env::var("ZOO_FONT").ok().into_iter().collect();
         candidates.extend(
@@ -244,7 +244,7 @@ fn load_font() -> Result<()> {
             if let Ok(bytes) = std::fs::read(&c) {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
                 if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return Ok(());
+                    return Ok(bytes);
                 }
             }
         }
@@ -260,7 +260,7 @@ fn load_font() -> Result<()> {
 /// Heatmaps (units × tokens, one panel per quantity, colour scale on the
 /// right) to `.svg` or `.png`.
 pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) -> Result<()> {
-    load_font()?;
+    let font = load_font()?;
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
@@ -281,6 +281,7 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
     match ext.as_str() {
         "svg" => draw(
             SVGBackend::new(path, (width, height)).into_drawing_area(),
+            &Labels { glyphs: None },
             ins,
             units,
             qs,
@@ -289,6 +290,12 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
         ),
         "png" => draw(
             BitMapBackend::new(path, (width, height)).into_drawing_area(),
+            &Labels {
+                glyphs: Some(
+                    ab_glyph::FontRef::try_from_slice(font)
+                        .map_err(|e| anyhow!("unreadable font for the labels ({e}): set ZOO_FONT"))?,
+                ),
+            },
             ins,
             units,
             qs,
@@ -299,9 +306,53 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
     }
 }
 
+/// How labels are drawn. plotters' bitmap text drops each glyph's left
+/// bearing, so letters overlap ("all" reads "al"): bitmaps get their labels
+/// placed glyph by glyph with the font's own metrics.
+struct Labels {
+    glyphs: Option<ab_glyph::FontRef<'static>>,
+}
+
+/// Draws `text` with its top-left at `pos`, reading upwards if `rotated`.
+fn label<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: &Labels,
+    text: &str,
+    pos: (i32, i32),
+    size: u32,
+    rotated: bool,
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    use ab_glyph::{Font, ScaleFont};
+    let mut style = ("sans-serif", size).into_font();
+    if rotated {
+        style = style.transform(FontTransform::Rotate270);
+    }
+    let style = style.color(&BLACK);
+    let Some(font) = &labels.glyphs else {
+        return root.draw(&Text::new(text.to_string(), pos, style));
+    };
+    let scaled = font.as_scaled(size as f32);
+    let (mut pen, mut prev) = (0f32, None);
+    for c in text.chars() {
+        let id = scaled.glyph_id(c);
+        if let Some(p) = prev {
+            pen += scaled.kern(p, id);
+        }
+        prev = Some(id);
+        if let Some(g) = scaled.outline_glyph(scaled.scaled_glyph(c)) {
+            let o = (pen + g.px_bounds().min.x).round() as i32;
+            let at = if rotated { (pos.0, pos.1 - o) } else { (pos.0 + o, pos.1) };
+            root.draw(&Text::new(c.to_string(), at, style.clone()))?;
+        }
+        pen += scaled.h_advance(id);
+    }
+    Ok(())
+}
+
 /// Tokens as rotated column labels above a grid starting at `x0`.
 fn column_labels<DB: DrawingBackend>(
     root: &DrawingArea<DB, plotters::coord::Shift>,
+    labels: &Labels,
     tokens: &[String],
     x0: i32,
     grid_top: i32,
@@ -309,11 +360,7 @@ fn column_labels<DB: DrawingBackend>(
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     for (t, tok) in tokens.iter().enumerate() {
         let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
-        let style = ("sans-serif", 13)
-            .into_font()
-            .transform(FontTransform::Rotate270)
-            .color(&BLACK);
-        root.draw(&Text::new(short(tok, 12), (x - 6, grid_top - 4), style))?;
+        label(root, labels, &short(tok, 12), (x - 6, grid_top - 4), 13, true)?;
     }
     Ok(())
 }
@@ -332,6 +379,7 @@ fn label_height(ins: &Inspection) -> i32 {
 
 fn draw<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
+    labels: &Labels,
     ins: &Inspection,
     units: &[usize],
     qs: &[&str],
@@ -347,29 +395,18 @@ where
         "{} — {}.l{} ({})",
         ins.model, ins.layer_name, ins.trace.layer, ins.trace.direction
     );
-    root.draw(&Text::new(title, (12, 8), ("sans-serif", 20).into_font()))
-        .map_err(e)?;
+    label(&root, labels, &title, (12, 8), 20, false).map_err(e)?;
     let steps = ins.tokens.len();
     let x0 = 90i32;
     for (pi, q) in qs.iter().enumerate() {
         let top = 40 + (pi as u32 * panel_h) as i32;
         let r = range(ins, q, units);
-        root.draw(&Text::new(
-            q.to_string(),
-            (x0, top),
-            ("sans-serif", 16).into_font().color(&BLACK),
-        ))
-        .map_err(e)?;
+        label(&root, labels, q, (x0, top), 16, false).map_err(e)?;
         let grid_top = top + 24 + label_height(ins);
-        column_labels(&root, &ins.tokens, x0, grid_top, cell).map_err(e)?;
+        column_labels(&root, labels, &ins.tokens, x0, grid_top, cell).map_err(e)?;
         for (row, &u) in units.iter().enumerate() {
             let y = grid_top + (row as u32 * cell) as i32;
-            root.draw(&Text::new(
-                format!("unit {u}"),
-                (12, y + 6),
-                ("sans-serif", 12).into_font(),
-            ))
-            .map_err(e)?;
+            label(&root, labels, &format!("unit {u}"), (12, y + 6), 12, false).map_err(e)?;
             for t in 0..steps {
                 let (r8, g8, b8) = colour(value(ins, q, t, u), r);
                 let x = x0 + (t as u32 * cell) as i32;
@@ -393,38 +430,19 @@ where
             .map_err(e)?;
         }
         let lab = |v: f32| format!("{v:+.1}");
-        root.draw(&Text::new(
-            lab(r.1),
-            (sx + 22, grid_top),
-            ("sans-serif", 12).into_font(),
-        ))
-        .map_err(e)?;
-        root.draw(&Text::new(
-            lab(r.0),
-            (sx + 22, grid_top + sh - 12),
-            ("sans-serif", 12).into_font(),
-        ))
-        .map_err(e)?;
+        label(&root, labels, &lab(r.1), (sx + 22, grid_top), 12, false).map_err(e)?;
+        label(&root, labels, &lab(r.0), (sx + 22, grid_top + sh - 12), 12, false).map_err(e)?;
     }
     if let Some(a) = &ins.attention {
         let (out, att) = (&a.target, &a.weights);
         let top = 40 + (qs.len() as u32 * panel_h) as i32;
-        root.draw(&Text::new(
-            "attention (rows: output tokens, columns: source tokens)",
-            (x0, top),
-            ("sans-serif", 16).into_font(),
-        ))
-        .map_err(e)?;
+        let heading = "attention (rows: output tokens, columns: source tokens)";
+        label(&root, labels, heading, (x0, top), 16, false).map_err(e)?;
         let grid_top = top + 24 + label_height(ins);
-        column_labels(&root, &a.source, x0, grid_top, cell).map_err(e)?;
+        column_labels(&root, labels, &a.source, x0, grid_top, cell).map_err(e)?;
         for (row, (tok, weights)) in out.iter().zip(att).enumerate() {
             let y = grid_top + (row as u32 * cell) as i32;
-            root.draw(&Text::new(
-                short(tok, 12),
-                (8, y + 6),
-                ("sans-serif", 12).into_font(),
-            ))
-            .map_err(e)?;
+            label(&root, labels, &short(tok, 12), (8, y + 6), 12, false).map_err(e)?;
             for (t, &w) in weights.iter().enumerate() {
                 let (r8, g8, b8) = colour(w, (-1.0, 1.0));
                 let x = x0 + (t as u32 * cell) as i32;
@@ -438,4 +456,38 @@ where
     }
     root.present().map_err(e)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs of dark pixel columns in a bitmap of `text` drawn by `label`
+    /// (`fixed`: glyph by glyph, as PNGs are; else by plotters alone).
+    fn strokes(text: &str, size: u32, fixed: bool) -> usize {
+        let font = load_font().unwrap();
+        let labels = Labels {
+            glyphs: Some(ab_glyph::FontRef::try_from_slice(font).unwrap()).filter(|_| fixed),
+        };
+        let (w, h) = (120u32, 60u32);
+        let mut buf = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            label(&root, &labels, text, (10, 5), size, false).unwrap();
+            root.present().unwrap();
+        }
+        let dark = |x: u32| (0..h).any(|y| buf[((y * w + x) * 3) as usize] < 128);
+        (0..w).filter(|&x| dark(x) && (x == 0 || !dark(x - 1))).count()
+    }
+
+    #[test]
+    fn bitmap_labels_keep_each_glyphs_left_bearing_so_letters_do_not_overlap() {
+        // plotters 0.3.7 alone draws "all" at 13 px as two strokes: the
+        // l's land on the a's columns.
+        for size in 10..=24 {
+            for (text, n) in [("all", 3), ("ll", 2), ("ill", 3), ("lil", 3)] {
+                assert_eq!(strokes(text, size, true), n, "{text:?} at {size} px");
+            }
+        }
+    }
 }
