@@ -288,20 +288,21 @@ pub fn render_plot(ins: &Inspection, units: &[usize], qs: &[&str], path: &Path) 
             panel_h,
             cell,
         ),
-        "png" => draw(
-            BitMapBackend::new(path, (width, height)).into_drawing_area(),
-            &Labels {
-                glyphs: Some(
-                    ab_glyph::FontRef::try_from_slice(font)
-                        .map_err(|e| anyhow!("unreadable font for the labels ({e}): set ZOO_FONT"))?,
-                ),
-            },
-            ins,
-            units,
-            qs,
-            panel_h,
-            cell,
-        ),
+        "png" => {
+            draw(
+                BitMapBackend::new(path, (width, height)).into_drawing_area(),
+                &Labels {
+                    glyphs: Some(ab_glyph::FontRef::try_from_slice(font).map_err(|e| {
+                        anyhow!("unreadable font for the labels ({e}): set ZOO_FONT")
+                    })?),
+                },
+                ins,
+                units,
+                qs,
+                panel_h,
+                cell,
+            )
+        }
         _ => bail!("--out must end in .svg or .png, got {}", path.display()),
     }
 }
@@ -341,7 +342,11 @@ fn label<DB: DrawingBackend>(
         prev = Some(id);
         if let Some(g) = scaled.outline_glyph(scaled.scaled_glyph(c)) {
             let o = (pen + g.px_bounds().min.x).round() as i32;
-            let at = if rotated { (pos.0, pos.1 - o) } else { (pos.0 + o, pos.1) };
+            let at = if rotated {
+                (pos.0, pos.1 - o)
+            } else {
+                (pos.0 + o, pos.1)
+            };
             root.draw(&Text::new(c.to_string(), at, style.clone()))?;
         }
         pen += scaled.h_advance(id);
@@ -360,7 +365,14 @@ fn column_labels<DB: DrawingBackend>(
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     for (t, tok) in tokens.iter().enumerate() {
         let x = x0 + (t as u32 * cell) as i32 + cell as i32 / 2;
-        label(root, labels, &short(tok, 12), (x - 6, grid_top - 4), 13, true)?;
+        label(
+            root,
+            labels,
+            &short(tok, 12),
+            (x - 6, grid_top - 4),
+            13,
+            true,
+        )?;
     }
     Ok(())
 }
@@ -431,7 +443,15 @@ where
         }
         let lab = |v: f32| format!("{v:+.1}");
         label(&root, labels, &lab(r.1), (sx + 22, grid_top), 12, false).map_err(e)?;
-        label(&root, labels, &lab(r.0), (sx + 22, grid_top + sh - 12), 12, false).map_err(e)?;
+        label(
+            &root,
+            labels,
+            &lab(r.0),
+            (sx + 22, grid_top + sh - 12),
+            12,
+            false,
+        )
+        .map_err(e)?;
     }
     if let Some(a) = &ins.attention {
         let (out, att) = (&a.target, &a.weights);
@@ -477,7 +497,9 @@ mod tests {
             root.present().unwrap();
         }
         let dark = |x: u32| (0..h).any(|y| buf[((y * w + x) * 3) as usize] < 128);
-        (0..w).filter(|&x| dark(x) && (x == 0 || !dark(x - 1))).count()
+        (0..w)
+            .filter(|&x| dark(x) && (x == 0 || !dark(x - 1)))
+            .count()
     }
 
     #[test]

@@ -360,7 +360,10 @@ pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
     let total = if networks == 1 {
         format!("{total}")
     } else {
-        format!("{total} per network × {networks} networks (an ensemble) = {}", total * networks)
+        format!(
+            "{total} per network × {networks} networks (an ensemble) = {}",
+            total * networks
+        )
     };
     s.push_str(&format!("{line}\nTotal params: {total}  (values in the weights files: {})\nFile size: {} bytes ({:.1} MiB)\n", stored_values(dir)?, file, file as f64 / (1 << 20) as f64));
     Ok(s)

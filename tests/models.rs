@@ -66,12 +66,19 @@ fn a_single_network_task_refuses_a_list_of_weights_files_with_one_line() {
     let mut cfg = src.raw_config().clone();
     cfg["weights"] = serde_json::json!(["model.safetensors", "model.safetensors"]);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
-    let o = zoo(&["run", "sentiment", "--model", dir.to_str().unwrap(), "a fine film"]);
+    let o = zoo(&[
+        "run",
+        "sentiment",
+        "--model",
+        dir.to_str().unwrap(),
+        "a fine film",
+    ]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("error:") && err.contains("lists 2 weights files, a sentiment model reads one"),
+        err.starts_with("error:")
+            && err.contains("lists 2 weights files, a sentiment model reads one"),
         "{err}"
     );
     std::fs::remove_dir_all(&dir).unwrap();

@@ -215,13 +215,21 @@ fn an_ensemble_of_one_network_twice_translates_like_that_network() {
         );
         let (a, b) = (pair.beam(&src, 5).unwrap(), single.beam(&src, 5).unwrap());
         assert_eq!(a.ids, b.ids, "{text}");
-        assert!((a.score - b.score).abs() < 1e-4, "{} vs {}", a.score, b.score);
+        assert!(
+            (a.score - b.score).abs() < 1e-4,
+            "{} vs {}",
+            a.score,
+            b.score
+        );
     }
     // Every member file must be there.
     std::fs::remove_file(dir.join("b.safetensors")).unwrap();
     let err = Translator::load(&ModelDir::open(&dir).unwrap(), &Device::Cpu, DType::F32)
         .err()
         .unwrap();
-    assert!(format!("{err:#}").contains("b.safetensors is missing"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("b.safetensors is missing"),
+        "{err:#}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -287,6 +287,17 @@ impl Translator {
             .map_err(|e| anyhow!("detokenizer failed: {e}"))
     }
 
+    /// `f(i)` for every member `i`, in order; an ensemble's members run on
+    /// parallel CPU threads (their small per-step matmuls leave cores idle).
+    fn per_member<T: Send>(&self, f: impl Fn(usize) -> Result<T> + Sync + Send) -> Vec<Result<T>> {
+        use rayon::prelude::*;
+        if self.members.len() > 1 && self.device.is_cpu() {
+            (0..self.members.len()).into_par_iter().map(f).collect()
+        } else {
+            (0..self.members.len()).map(f).collect()
+        }
+    }
+
     /// Encodes a padded batch; returns the source and each member's `s0`.
     fn encode(&self, srcs: &[&[u32]]) -> Result<(Source, Vec<Tensor>)> {
         let batch = srcs.len();
@@ -303,8 +314,8 @@ impl Translator {
         }
         let ids = Tensor::from_vec(ids, (batch, steps), &self.device)?;
         let (mut members, mut s0) = (Vec::new(), Vec::new());
-        for m in &self.members {
-            let (enc, s) = m.encode(&ids, &lengths)?;
+        for r in self.per_member(|i| self.members[i].encode(&ids, &lengths)) {
+            let (enc, s) = r?;
             members.push(enc);
             s0.push(s);
         }
@@ -328,8 +339,10 @@ impl Translator {
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
         let mut first = None;
-        for ((m, enc), s) in self.members.iter().zip(&src.members).zip(s) {
-            let (logp, s_new, att, input) = m.step(enc, &src.mask, rows, &prev, s)?;
+        let steps = self
+            .per_member(|i| self.members[i].step(&src.members[i], &src.mask, rows, &prev, &s[i]));
+        for r in steps {
+            let (logp, s_new, att, input) = r?;
             logps.push(logp);
             states.push(s_new);
             first.get_or_insert((att, input));
