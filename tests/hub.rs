@@ -1,7 +1,7 @@
 //! `--model owner/name[@rev]` against a Hub stand-in on 127.0.0.1: the
 //! endpoints hf-hub calls (`GET {endpoint}/{repo}/resolve/{rev}/{file}`
 //! with Range, ETag and X-Repo-Commit), serving a repo made from the
-//! shipped NER model folder.
+//! shipped NER model folder (and a two-file translator ensemble).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -338,6 +338,50 @@ fn hub_download_offline_cache_revision_pin_and_failures() {
     hub.fail_500.store(true, Ordering::SeqCst);
     assert_one_line_error(&run("zoo-test/other"), "HTTP 500");
     hub.fail_500.store(false, Ordering::SeqCst);
+
+    // An ensemble repo (config.json lists two weights files) is fetched whole.
+    let mut ens =
+        folder_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/translate-en-de"));
+    let mut cfg: serde_json::Value = serde_json::from_slice(&ens["config.json"]).unwrap();
+    cfg["weights"] = serde_json::json!(["model.safetensors", "model-copy.safetensors"]);
+    ens.insert("config.json".into(), cfg.to_string().into_bytes());
+    ens.insert(
+        "model-copy.safetensors".into(),
+        ens["model.safetensors"].clone(),
+    );
+    hub.add(
+        "zoo-test/ensemble",
+        "main",
+        "7777777777777777777777777777777777777777",
+        ens.clone(),
+    );
+    ens.remove("model-copy.safetensors");
+    hub.add(
+        "zoo-test/half-ensemble",
+        "main",
+        "8888888888888888888888888888888888888888",
+        ens,
+    );
+    let translate = |repo: &str| {
+        zoo(
+            &hub.addr,
+            &home,
+            &[],
+            &["run", "translate", "--text", "A dog runs.", "--model", repo],
+        )
+    };
+    let o = translate("zoo-test/ensemble");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).trim().is_empty());
+    let snap = home
+        .join("hub/models--zoo-test--ensemble/snapshots/7777777777777777777777777777777777777777");
+    assert!(
+        snap.join("model.safetensors").exists() && snap.join("model-copy.safetensors").exists()
+    );
+    assert_one_line_error(
+        &translate("zoo-test/half-ensemble"),
+        "model-copy.safetensors not found",
+    );
 
     // Server gone: offline mode answers from the cache ...
     hub.stop();
