@@ -383,7 +383,8 @@ def main():
     descs = []
     manuals = []
     for i, ((_, _, c), ckpt, run_dir) in enumerate(zip(loaded, ckpts, run_dirs)):
-        last = max(int(x[2:4]) for x in c["averaged"]) if c.get("averaged") else c.get("best_epoch", 1 << 30)
+        last = (max(int(x[2:4]) for x in c["averaged"]) if c.get("averaged")
+                else c.get("best_epoch", c.get("epoch", 0)))
         manual = manual_lrs(run_dir, last)  # reads the run's ckpt.pt once
         manuals.append(manual)
         commands += train_commands(c["args"], run_dir, manual, tokenizer_step=(i == 0))

@@ -89,16 +89,14 @@ fn mutated_model_files_never_panic_the_loaders() {
             std::process::id(),
             src.file_name().unwrap().to_string_lossy()
         ));
-        let files: Vec<String> = [
-            "config.json",
-            "tokenizer.json",
-            "model.safetensors",
-            "chars.json",
-        ]
-        .iter()
-        .filter(|f| src.join(f).exists())
-        .map(|f| f.to_string())
-        .collect();
+        // Every weights file config.json lists (two for an ensemble).
+        let weights = ModelDir::open(&src).unwrap().header.weights_files();
+        let files: Vec<String> = ["config.json", "tokenizer.json", "chars.json"]
+            .iter()
+            .map(|f| f.to_string())
+            .chain(weights.iter().cloned())
+            .filter(|f| src.join(f).exists())
+            .collect();
         let originals: Vec<Vec<u8>> = files
             .iter()
             .map(|f| std::fs::read(src.join(f)).unwrap())
@@ -113,12 +111,14 @@ fn mutated_model_files_never_panic_the_loaders() {
         reset();
         load(&work).expect("the unmutated copy loads");
         // The weights get the most rounds: they are the largest attack surface.
-        let rounds = [
+        let mut rounds = vec![
             ("config.json", 60),
             ("tokenizer.json", 30),
-            ("model.safetensors", 80),
             ("chars.json", 20),
         ];
+        for (k, w) in weights.iter().enumerate() {
+            rounds.push((w.as_str(), if k == 0 { 80 } else { 20 }));
+        }
         let scale: usize = std::env::var("ZOO_FUZZ_ROUNDS")
             .ok()
             .and_then(|v| v.parse().ok())

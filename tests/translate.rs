@@ -177,7 +177,7 @@ fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
 }
 
 /// A folder whose config.json lists `files` (copies of translate-en-de's
-/// first weights file) as the ensemble's members.
+/// first weights file) as the ensemble's members; one file: a single network.
 fn ensemble_folder(tag: &str, files: &[&str]) -> std::path::PathBuf {
     let src = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
     let dir = std::env::temp_dir().join(format!("zoo-ensemble-{tag}-{}", std::process::id()));
@@ -198,8 +198,9 @@ fn an_ensemble_of_one_network_twice_translates_like_that_network() {
     // and beam ids must equal the single network's, and each network's
     // parameters count once per member.
     let dir = ensemble_folder("twice", &["a.safetensors", "b.safetensors"]);
-    let single = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
-    let single = Translator::load(&single, &Device::Cpu, DType::F32).unwrap();
+    let one = ensemble_folder("once", &["a.safetensors"]);
+    let single =
+        Translator::load(&ModelDir::open(&one).unwrap(), &Device::Cpu, DType::F32).unwrap();
     let pair = Translator::load(&ModelDir::open(&dir).unwrap(), &Device::Cpu, DType::F32).unwrap();
     assert_eq!(single.members(), 1);
     assert_eq!(pair.members(), 2);
@@ -232,4 +233,5 @@ fn an_ensemble_of_one_network_twice_translates_like_that_network() {
         "{err:#}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&one).unwrap();
 }
