@@ -137,8 +137,8 @@ class Ensemble(torch.nn.Module):
         parts = zip(self.members, s.split(self.state_sizes, -1), enc_out.split(self.enc_sizes, -1))
         res = [m.step(y_prev, si, ei, mask) for m, si, ei in parts]
         mean = torch.stack([F.log_softmax(r[0], dim=-1) for r in res]).mean(0)
-        att = torch.stack([r[2] for r in res]).mean(0)
-        return F.log_softmax(mean, dim=-1), torch.cat([r[1] for r in res], -1), att
+        # The first member's attention, as the Rust side reports it.
+        return F.log_softmax(mean, dim=-1), torch.cat([r[1] for r in res], -1), res[0][2]
 
 
 def load_any(path, average=None):

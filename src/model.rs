@@ -147,16 +147,15 @@ impl ModelDir {
 
     /// Reads and checks the weights; candle converts stored f16 to `dtype`.
     pub fn var_builder(&self, dtype: DType, device: &Device) -> Result<VarBuilder<'static>> {
-        let mut vbs = self.var_builders(dtype, device)?;
-        if vbs.len() != 1 {
+        let n = self.header.weights_files().len();
+        if n != 1 {
             bail!(
-                "model `{}` lists {} weights files, a {} model reads one: fix `weights` in its config.json",
+                "model `{}` lists {n} weights files, a {} model reads one: fix `weights` in its config.json",
                 self.header.name,
-                vbs.len(),
                 self.header.task
             );
         }
-        Ok(vbs.remove(0))
+        Ok(self.var_builders(dtype, device)?.remove(0))
     }
 
     /// One var builder per weights file (an ensemble has several).

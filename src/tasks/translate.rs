@@ -154,8 +154,9 @@ impl Member {
         ))
     }
 
-    /// One decoder step for embedded `prev` tokens with states `s` `[n, D]`
-    /// over rows `rows` of the encoded batch. Returns log-probs `[n, V]`,
+    /// One decoder step for token ids `prev` `[n]` with states `s` `[n, D]`
+    /// over rows `rows` of the encoded batch (`mask`: those rows' padding
+    /// mask `[n, src]`). Returns log-probs `[n, V]`,
     /// the new states, the attention weights `[n, src]` and the decoder
     /// GRU's input `[n, 1, E+2H]`.
     fn step(
@@ -172,7 +173,7 @@ impl Member {
                 None => t.clone(),
             })
         };
-        let (keys, out, mask) = (pick(&enc.keys)?, pick(&enc.out)?, pick(mask)?);
+        let (keys, out) = (pick(&enc.keys)?, pick(&enc.out)?);
         let emb = self.tgt_embedding.forward(prev)?;
         let energy = keys
             .broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?
@@ -336,11 +337,15 @@ impl Translator {
         s: &[Tensor],
     ) -> Result<(Tensor, Vec<Tensor>, (Tensor, Tensor))> {
         let prev = Tensor::from_vec(prev.to_vec(), prev.len(), &self.device)?;
+        let mask = match rows {
+            Some(r) => src.mask.index_select(r, 0)?,
+            None => src.mask.clone(),
+        };
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
         let mut first = None;
-        let steps = self
-            .per_member(|i| self.members[i].step(&src.members[i], &src.mask, rows, &prev, &s[i]));
+        let steps =
+            self.per_member(|i| self.members[i].step(&src.members[i], &mask, rows, &prev, &s[i]));
         for r in steps {
             let (logp, s_new, att, input) = r?;
             logps.push(logp);
@@ -370,13 +375,13 @@ impl Translator {
     /// Greedy decoding of a batch; each result's ids end with `</s>` when
     /// the model produced it before the length limit.
     pub fn greedy(&self, srcs: &[&[u32]]) -> Result<Vec<Vec<u32>>> {
-        let (src, mut s) = self.encode(srcs)?;
+        let (source, mut s) = self.encode(srcs)?;
         let limit: Vec<usize> = srcs.iter().map(|x| self.max_len(x.len())).collect();
         let mut outs: Vec<Vec<u32>> = vec![Vec::new(); srcs.len()];
         let mut done = vec![false; srcs.len()];
         let mut prev = vec![self.config.bos_id; srcs.len()];
         for t in 0..*limit.iter().max().unwrap_or(&0) {
-            let (logp, s_new, _) = self.step(&src, None, &prev, &s)?;
+            let (logp, s_new, _) = self.step(&source, None, &prev, &s)?;
             s = s_new;
             let best = logp.argmax(D::Minus1)?.to_vec1::<u32>()?;
             for (b, &tok) in best.iter().enumerate() {
@@ -403,7 +408,7 @@ impl Translator {
     pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
         let beam = beam.max(1);
         let limit = self.max_len(src.len());
-        let (src, s0) = self.encode(&[src])?;
+        let (source, s0) = self.encode(&[src])?;
         let norm = |lp: f32, len: usize| {
             (lp as f64 / (len.max(1) as f64).powf(self.config.length_penalty as f64)) as f32
         };
@@ -418,7 +423,7 @@ impl Translator {
                 .iter()
                 .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
                 .collect();
-            let (logp, s_new, _) = self.step(&src, Some(&rows), &prev, &s)?;
+            let (logp, s_new, _) = self.step(&source, Some(&rows), &prev, &s)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             // The global top 2·beam lies within each row's top 2·beam.
             let k = 2 * beam;
