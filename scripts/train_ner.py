@@ -297,12 +297,44 @@ def make_batch(items):
     return words, chars, char_lens, cases, lengths, tags
 
 
-def encode_split(enc, sents):
+CASINGS = ("orig", "lower", "upper")
+
+
+def recase(words, casing):
+    """The sentence as typed in another case: every word lower-cased or upper-cased."""
+    if casing == "lower":
+        return [w.lower() for w in words]
+    if casing == "upper":
+        return [w.upper() for w in words]
+    return list(words)
+
+
+def encode_split(enc, sents, casing="orig"):
     items = []
     for ws, tags in sents:
-        w, c, k = enc.encode_words(ws)
+        w, c, k = enc.encode_words(recase(ws, casing))
         items.append((w, c, k, [TAG2ID[t] for t in iob1_to_bioes(tags)]))
     return items
+
+
+def parse_case_aug(text):
+    """'P_LOWER,P_UPPER' -> (p_lower, p_upper), the chance that a training sentence is seen
+    lower-cased / upper-cased in an epoch (drawn afresh each epoch)."""
+    lo, up = (float(x) for x in text.split(","))
+    if lo < 0 or up < 0 or lo + up > 1:
+        raise SystemExit(f"--case-aug {text}: need two probabilities that sum to at most 1")
+    return lo, up
+
+
+def epoch_casings(n, p_lower, p_upper, seed, epoch):
+    """The casing each training sentence is seen in this epoch (fixed by seed and epoch, so a
+    resumed epoch sees the same)."""
+    rng = random.Random(seed * 7919 + epoch * 31 + 17)
+    out = []
+    for _ in range(n):
+        r = rng.random()
+        out.append(1 if r < p_lower else 2 if r < p_lower + p_upper else 0)
+    return out
 
 
 @torch.no_grad()
@@ -395,7 +427,14 @@ def main():
     ap.add_argument("--time-budget-min", type=float, default=90.0)
     ap.add_argument("--ckpt-min", type=float, default=4.0)
     ap.add_argument("--max-batches", type=int, default=0, help="debug: stop each epoch after N batches")
+    ap.add_argument("--case-aug", default="0,0",
+                    help="P_LOWER,P_UPPER: each epoch a training sentence is seen lower-cased with "
+                         "P_LOWER and upper-cased with P_UPPER (else as written)")
+    ap.add_argument("--select", choices=["orig", "mean3"], default="orig",
+                    help="best epoch by valid F1 as written (orig) or by the mean of valid F1 as "
+                         "written, lower-cased and upper-cased (mean3)")
     args = ap.parse_args()
+    p_lower, p_upper = parse_case_aug(args.case_aug)
 
     torch.set_num_threads(1)
     os.makedirs(args.out, exist_ok=True)
@@ -405,8 +444,12 @@ def main():
     with open(os.path.join(args.out, "vocab_info.json")) as f:
         info = json.load(f)
     enc = Encoder(tok_json, os.path.join(args.out, "chars.json"), args.max_word_chars)
-    train = encode_split(enc, read_conll(os.path.join(args.data, "train.txt")))
-    valid = encode_split(enc, read_conll(os.path.join(args.data, "valid.txt")))
+    train_sents = read_conll(os.path.join(args.data, "train.txt"))
+    train_by_case = [encode_split(enc, train_sents, c) for c in CASINGS]
+    train = train_by_case[0]
+    valid_sents = read_conll(os.path.join(args.data, "valid.txt"))
+    valid_by_case = {c: encode_split(enc, valid_sents, c) for c in CASINGS}
+    valid = valid_by_case["orig"]
     counts = np.bincount([w for it in train for w in it[0]], minlength=info["vocab_size"])
     singleton = torch.from_numpy(counts == 1)
 
@@ -448,13 +491,15 @@ def main():
             g["lr"] = lr
         model.train()
         batches = batches_for_epoch(train, args.batch_size, args.seed, epoch)
+        casings = epoch_casings(len(train), p_lower, p_upper, args.seed, epoch)
         if args.max_batches:
             batches = batches[:args.max_batches]
         tot_loss = tot_words = 0.0
         t_ep = time.time()
         while state["batch"] < len(batches):
             idx = batches[state["batch"]]
-            words, chars, char_lens, cases, lengths, tags = make_batch([train[i] for i in idx])
+            words, chars, char_lens, cases, lengths, tags = make_batch(
+                [train_by_case[casings[i]][i] for i in idx])
             if args.singleton_unk > 0:
                 drop = singleton[words] & (torch.rand(words.shape) < args.singleton_unk)
                 words = words.masked_fill(drop, 1)
@@ -473,20 +518,27 @@ def main():
                 checkpoint()
                 last_ck = time.time()
         ev = evaluate(model, valid)
+        ev_case = {"orig": ev}
+        if args.select == "mean3" or p_lower + p_upper > 0:
+            for c in ("lower", "upper"):
+                ev_case[c] = evaluate(model, valid_by_case[c])
+        score = ev["f1"] if args.select == "orig" else sum(e["f1"] for e in ev_case.values()) / 3
         state["epoch"] += 1
         state["batch"] = 0
         state["elapsed"] = time.time() - t_start
-        improved = ev["f1"] > state["best_f1"]
+        improved = score > state["best_f1"]
         if improved:
-            state["best_f1"], state["best_epoch"], state["bad_epochs"] = ev["f1"], epoch + 1, 0
+            state["best_f1"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
             save_atomic({"model": model.state_dict(), "config": cfg, "args": vars(args), "epoch": epoch + 1,
-                         "valid": ev, "info": info, "elapsed": state["elapsed"]}, best_path)
+                         "valid": ev, "valid_by_case": ev_case, "info": info,
+                         "elapsed": state["elapsed"]}, best_path)
         else:
             state["bad_epochs"] += 1
         log(args.out, {"epoch": epoch + 1, "lr": round(lr, 6), "loss_per_word": tot_loss / max(tot_words, 1),
                        "valid_f1": round(ev["f1"], 4), "valid_p": round(ev["precision"], 4),
                        "valid_r": round(ev["recall"], 4),
                        "per_type_f1": {t: round(v["f1"], 4) for t, v in ev["per_type"].items()},
+                       "valid_f1_by_case": {c: round(e["f1"], 4) for c, e in ev_case.items()},
                        "best_f1": round(state["best_f1"], 4), "best_epoch": state["best_epoch"],
                        "epoch_s": round(time.time() - t_ep, 1), "elapsed_min": round(state["elapsed"] / 60, 1)})
         checkpoint()

@@ -304,6 +304,10 @@ def main():
     ap.add_argument("--patience", type=int, default=1, help="epochs without val-loss improvement before LR decay")
     ap.add_argument("--stop-after-decays", type=int, default=5)
     ap.add_argument("--max-src-tokens", type=int, default=100)
+    ap.add_argument("--tatoeba", help="also train on Tatoeba (folder of train/val.en-TGT.*); the best epoch "
+                                      "is then picked by the mean of Multi30k and Tatoeba val BLEU")
+    ap.add_argument("--multi30k-repeat", type=int, default=1,
+                    help="with --tatoeba: each epoch sees every Multi30k pair this many times")
     ap.add_argument("--max-train", type=int)
     ap.add_argument("--max-val", type=int)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
@@ -354,11 +358,22 @@ def main():
     tr_tgt = read_lines(os.path.join(args.data, f"train.{tgt}"), args.max_train)
     va_en = read_lines(os.path.join(args.data, "val.en"), args.max_val)
     va_tgt = read_lines(os.path.join(args.data, f"val.{tgt}"), args.max_val)
+    tatoeba = getattr(args, "tatoeba", None)
+    if tatoeba:
+        tr_en = tr_en * args.multi30k_repeat
+        tr_tgt = tr_tgt * args.multi30k_repeat
+        tr_en += read_lines(os.path.join(tatoeba, f"train.en-{tgt}.en"), args.max_train)
+        tr_tgt += read_lines(os.path.join(tatoeba, f"train.en-{tgt}.{tgt}"), args.max_train)
     src_tr, tgt_tr = encode_all(tok, tr_en), encode_all(tok, tr_tgt)
     pairs = [(s[:args.max_src_tokens], t[:args.max_src_tokens]) for s, t in zip(src_tr, tgt_tr)
              if len(s) > 0 and len(t) > 0]
-    src_va, tgt_va = encode_all(tok, va_en), encode_all(tok, va_tgt)
-    val_pairs = [(s, t) for s, t in zip(src_va, tgt_va)]
+    # Validation sets by name: Multi30k always, Tatoeba with --tatoeba.
+    val_sets = {"multi30k": (va_en, va_tgt)}
+    if tatoeba:
+        val_sets["tatoeba"] = (read_lines(os.path.join(tatoeba, f"val.en-{tgt}.en"), args.max_val),
+                               read_lines(os.path.join(tatoeba, f"val.en-{tgt}.{tgt}"), args.max_val))
+    val_src = {k: encode_all(tok, en) for k, (en, _) in val_sets.items()}
+    val_pairs = [(s, t) for k, (_, tg) in val_sets.items() for s, t in zip(val_src[k], encode_all(tok, tg))]
     vb_order = sorted(range(len(val_pairs)), key=lambda i: len(val_pairs[i][1]))
     val_batches = [make_batch([val_pairs[i] for i in vb_order[k:k + 100]])
                    for k in range(0, len(vb_order), 100)]
@@ -456,7 +471,12 @@ def main():
         # ---- end of epoch: evaluate
         t_ev = time.time()
         vl = val_loss(model, val_batches)
-        vbleu, hyps = evaluate(model, tok, src_va, va_tgt)
+        bleus = {}
+        for k, (_, refs) in val_sets.items():
+            bleus[k], h = evaluate(model, tok, val_src[k], refs)
+            if k == "multi30k":
+                hyps = h
+        vbleu = sum(bleus.values()) / len(bleus)
         ev_s = time.time() - t_ev
         improved = vbleu > state["best_bleu"]
         if improved:
@@ -473,12 +493,12 @@ def main():
                 for g in opt.param_groups:
                     g["lr"] = state["lr"]
         state["history"].append(dict(epoch=ep, train_loss=tot_loss / max(1, tot_tok), val_nll=vl,
-                                     val_bleu_greedy=vbleu, lr=state["lr"]))
+                                     val_bleu_greedy=vbleu, val_bleu_by_set=bleus, lr=state["lr"]))
         state["epoch"] = ep + 1
         state["batch_in_epoch"] = 0
         account()
         log(args.out, f"END epoch {ep}: train loss {tot_loss / max(1, tot_tok):.4f} val nll {vl:.4f} "
-                      f"val BLEU greedy {vbleu:.2f} (best {state['best_bleu']:.2f} @ {state['best_epoch']}) "
+                      f"val BLEU greedy {vbleu:.2f} {json.dumps({k: round(v, 2) for k, v in bleus.items()})} (best {state['best_bleu']:.2f} @ {state['best_epoch']}) "
                       f"lr {state['lr']:.2e} eval {ev_s:.0f}s train_time {state['train_seconds'] / 3600:.2f}h "
                       f"cpu {state['cpu_seconds'] / 3600:.2f}h")
         for i in range(3):

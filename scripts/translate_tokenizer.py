@@ -39,7 +39,16 @@ SPECIALS = ["<pad>", "<unk>", "<s>", "</s>"]
 WS_CLASS = "[ \t\n\r\f\v\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 
 
-def build(vocab_size, data, tgt="de"):
+def train_files(data, tgt, tatoeba=None):
+    """The text the BPE is learnt from: Multi30k train (and Tatoeba train, for the
+    general-domain models), both sides."""
+    files = [os.path.join(data, "train.en"), os.path.join(data, f"train.{tgt}")]
+    if tatoeba:
+        files += [os.path.join(tatoeba, f"train.en-{tgt}.en"), os.path.join(tatoeba, f"train.en-{tgt}.{tgt}")]
+    return files
+
+
+def build(vocab_size, data, tgt="de", tatoeba=None):
     tok = Tokenizer(BPE(unk_token="<unk>"))
     tok.normalizer = normalizers.Sequence([
         normalizers.NFC(),
@@ -53,34 +62,36 @@ def build(vocab_size, data, tgt="de"):
     tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
     trainer = BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIALS, min_frequency=2,
                          show_progress=False)
-    tok.train([os.path.join(data, "train.en"), os.path.join(data, f"train.{tgt}")], trainer)
+    tok.train(train_files(data, tgt, tatoeba), trainer)
     for i, s in enumerate(SPECIALS):
         assert tok.token_to_id(s) == i, (s, tok.token_to_id(s))
     return tok
 
 
-def check(tok, data, tgt="de"):
+def check(tok, data, tgt="de", tatoeba=None):
     bad = 0
     n = 0
     unk = 0
     ntok = 0
-    for split in ("val", "train"):
-        for lang in ("en", tgt):
-            with open(os.path.join(data, f"{split}.{lang}"), encoding="utf-8") as f:
-                lines = [l.rstrip("\n") for l in f]
-            if split == "train":
-                lines = lines[:2000]
-            for line in lines:
-                ids = tok.encode(line).ids
-                ntok += len(ids)
-                unk += sum(1 for i in ids if i == 1)
-                back = tok.decode(ids, skip_special_tokens=True)
-                want = " ".join(line.split())
-                n += 1
-                if back != want and 1 not in ids:
-                    bad += 1
-                    if bad <= 5:
-                        print("MISMATCH", repr(want), repr(back))
+    files = [(split, os.path.join(data, f"{split}.{lang}")) for split in ("val", "train") for lang in ("en", tgt)]
+    if tatoeba:
+        files += [("val", os.path.join(tatoeba, f"val.en-{tgt}.{lang}")) for lang in ("en", tgt)]
+    for split, path in files:
+        with open(path, encoding="utf-8") as f:
+            lines = [l.rstrip("\n") for l in f]
+        if split == "train":
+            lines = lines[:2000]
+        for line in lines:
+            ids = tok.encode(line).ids
+            ntok += len(ids)
+            unk += sum(1 for i in ids if i == 1)
+            back = tok.decode(ids, skip_special_tokens=True)
+            want = " ".join(line.split())
+            n += 1
+            if back != want and 1 not in ids:
+                bad += 1
+                if bad <= 5:
+                    print("MISMATCH", repr(want), repr(back))
     print(f"checked {n} lines, {ntok} tokens, {unk} <unk>, {bad} round-trip mismatches "
           f"(lines without <unk>)")
     # decode with specials in the ids
@@ -97,15 +108,16 @@ def main():
     ap.add_argument("--vocab-size", type=int, default=6000)
     ap.add_argument("--data", default=DATA)
     ap.add_argument("--tgt", default="de", choices=["de", "fr"])
+    ap.add_argument("--tatoeba", help="also learn from Tatoeba train (folder of train.en-TGT.*)")
     a = ap.parse_args()
     if a.out:
-        tok = build(a.vocab_size, a.data, a.tgt)
+        tok = build(a.vocab_size, a.data, a.tgt, a.tatoeba)
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
         tok.save(a.out)
         print("vocab", tok.get_vocab_size(), "->", a.out)
-        ok = check(tok, a.data, a.tgt)
+        ok = check(tok, a.data, a.tgt, a.tatoeba)
     if a.check:
-        ok = check(Tokenizer.from_file(a.check), a.data, a.tgt)
+        ok = check(Tokenizer.from_file(a.check), a.data, a.tgt, a.tatoeba)
     sys.exit(0 if ok else 1)
 
 
