@@ -1,38 +1,96 @@
-//! Model names: catalogue names, local folders and Hub repo ids.
+//! Model names: catalogue names, local folders and Hub repo ids, and where
+//! the catalogue's folders are found on this machine.
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
+use crate::error::usage;
 use crate::model::ModelDir;
+pub use crate::model::TaskKind;
 
-/// Default model per task.
-pub fn default_model(task: &str) -> &'static str {
-    match task {
-        "sentiment" => "sentiment-lstm",
-        "ner" => "ner-bilstm-crf",
-        "translate" => "translate-en-de",
-        _ => "",
-    }
+/// The shipped catalogue: every name `--model` knows without a folder, and
+/// the Hub repo each is published in (fetched when no local copy exists).
+pub const CATALOGUE: &[(&str, &str)] = &[
+    ("sentiment-lstm", "rnn-zoo/sentiment-lstm"),
+    ("sentiment-gru", "rnn-zoo/sentiment-gru"),
+    ("sentiment-rnn", "rnn-zoo/sentiment-rnn"),
+    ("ner-bilstm-crf", "rnn-zoo/ner-bilstm-crf"),
+    ("translate-en-de", "rnn-zoo/translate-en-de"),
+    ("translate-en-fr", "rnn-zoo/translate-en-fr"),
+];
+
+/// The Hub repo a catalogue name is published in.
+pub fn hub_repo(name: &str) -> Option<&'static str> {
+    CATALOGUE.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
 }
 
-/// Where the shipped catalogue lives: `$ZOO_MODELS`, else this source
-/// tree's `models/`.
-pub fn models_root() -> PathBuf {
-    match std::env::var_os("ZOO_MODELS") {
-        Some(p) => PathBuf::from(p),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("models"),
+/// Folders that hold catalogue models, in the order they are searched:
+/// `$ZOO_MODELS` (a path list), the user data folder
+/// (`$XDG_DATA_HOME/zoo/models`, else `~/.local/share/zoo/models`),
+/// `../share/zoo/models` beside the executable (a release archive), and the
+/// `models/` folder of the zoo checkout the command runs in.
+pub fn search_path() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    if let Some(p) = std::env::var_os("ZOO_MODELS").filter(|p| !p.is_empty()) {
+        v.extend(std::env::split_paths(&p));
     }
+    v.push(user_models());
+    if let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok())
+    {
+        if let Some(prefix) = bin.parent().and_then(Path::parent) {
+            v.push(prefix.join("share").join("zoo").join("models"));
+        }
+    }
+    if let Some(c) = checkout() {
+        v.push(c.join("models"));
+    }
+    v.dedup();
+    v
 }
 
-/// Every model folder in the catalogue, sorted by name.
+/// Where `zoo pull` puts models: the user data folder.
+pub fn user_models() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local").join("share")))
+        .unwrap_or_else(|| PathBuf::from(".local/share"));
+    data.join("zoo").join("models")
+}
+
+/// The zoo source checkout that holds the current folder, if any.
+pub fn checkout() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .find(|d| {
+            d.join("models").is_dir()
+                && std::fs::read_to_string(d.join("Cargo.toml"))
+                    .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"zoo\""))
+        })
+        .map(Path::to_path_buf)
+}
+
+/// Every model folder found on the search path, sorted by name; where two
+/// folders hold the same name, the first on the path wins.
 pub fn list() -> Result<Vec<ModelDir>> {
-    let root = models_root();
-    let mut dirs = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for e in entries.flatten() {
-            if e.path().join("config.json").exists() {
-                dirs.push(ModelDir::open(&e.path())?);
+    let mut dirs: Vec<ModelDir> = Vec::new();
+    for root in search_path() {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        let mut here: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("config.json").exists())
+            .collect();
+        here.sort();
+        for p in here {
+            let d = ModelDir::open(&p)?;
+            if !dirs.iter().any(|x| x.header.name == d.header.name) {
+                dirs.push(d);
             }
         }
     }
@@ -40,52 +98,97 @@ pub fn list() -> Result<Vec<ModelDir>> {
     Ok(dirs)
 }
 
-/// Resolves `--model`: a folder path or a catalogue name.
+/// The local folder of a catalogue name, searched along [`search_path`].
+pub fn find(name: &str) -> Option<PathBuf> {
+    if name.is_empty() || name.contains(['/', '\\']) || name.starts_with('.') {
+        return None;
+    }
+    search_path()
+        .into_iter()
+        .map(|root| root.join(name))
+        .find(|d| d.join("config.json").is_file())
+}
+
+/// Resolves `--model` locally: a folder path or a catalogue name found on
+/// this machine.
 pub fn resolve_local(spec: &str) -> Result<Option<ModelDir>> {
     let p = Path::new(spec);
     if p.is_dir() {
         return Ok(Some(ModelDir::open(p)?));
     }
-    let in_catalogue = models_root().join(spec);
-    if !spec.contains('/') && in_catalogue.join("config.json").exists() {
-        return Ok(Some(ModelDir::open(&in_catalogue)?));
+    match find(spec) {
+        Some(d) => Ok(Some(ModelDir::open(&d)?)),
+        None => Ok(None),
     }
-    Ok(None)
 }
 
 pub fn unknown_model(spec: &str) -> anyhow::Error {
-    let names: Vec<String> = list()
-        .map(|l| l.into_iter().map(|d| d.header.name).collect())
-        .unwrap_or_default();
-    anyhow::anyhow!(
+    let names: Vec<&str> = CATALOGUE.iter().map(|(n, _)| *n).collect();
+    usage(format!(
         "unknown model `{spec}`: give a catalogue name ({}), a model folder, or a Hub repo id owner/name",
-        if names.is_empty() { "none installed".to_string() } else { names.join(", ") }
-    )
+        names.join(", ")
+    ))
 }
 
-/// Files a model folder of `task` needs besides `config.json`.
+/// Files a model folder needs besides `config.json`.
 pub fn task_files(dir: &ModelDir) -> Vec<String> {
-    let mut v = vec!["tokenizer.json".to_string()];
-    if dir.header.task == "ner" {
-        v.push("chars.json".into());
-    }
+    let mut v: Vec<String> = dir
+        .header
+        .task
+        .files()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     v.extend(dir.header.weights_files());
     v
 }
 
-/// Resolves `--model`: a folder, a catalogue name, or a Hub repo id
-/// (downloaded into the Hugging Face cache, or read from it offline).
+/// Resolves `--model`: a folder, a catalogue name (found locally, else
+/// fetched from its Hub repo), or a Hub repo id (downloaded into the
+/// Hugging Face cache, or read from it offline).
 pub fn resolve(spec: &str, progress: bool) -> Result<ModelDir> {
     if let Some(d) = resolve_local(spec)? {
         return Ok(d);
     }
-    let Some(id) = crate::hub::HubId::parse(spec) else {
-        bail!(unknown_model(spec));
+    let id = match (crate::hub::HubId::parse(spec), hub_repo(spec)) {
+        (Some(id), _) => id,
+        (None, Some(repo)) => crate::hub::HubId::parse(repo).expect("catalogue repo ids parse"),
+        (None, None) => return Err(unknown_model(spec)),
     };
-    let folder = crate::hub::fetch(&id, &["config.json"], &[], progress)?;
+    fetch(&id, progress)
+}
+
+/// Downloads (or finds in the cache) a Hub model and every file it needs.
+pub fn fetch(id: &crate::hub::HubId, progress: bool) -> Result<ModelDir> {
+    let folder = crate::hub::fetch(id, &["config.json"], &[], progress)?;
     let dir = ModelDir::open(&folder)?;
     let files = task_files(&dir);
     let files: Vec<&str> = files.iter().map(|s| s.as_str()).collect();
-    crate::hub::fetch(&id, &files, &["README.md"], progress)?;
+    crate::hub::fetch(id, &files, &["README.md"], progress)?;
     Ok(dir)
+}
+
+/// `zoo pull NAME`: a catalogue model copied from its Hub repo into the
+/// user data folder, so that it is found offline from anywhere.
+pub fn pull(name: &str, progress: bool) -> Result<PathBuf> {
+    let repo = hub_repo(name).ok_or_else(|| unknown_model(name))?;
+    let id = crate::hub::HubId::parse(repo).expect("catalogue repo ids parse");
+    let src = fetch(&id, progress)?;
+    let dest = user_models().join(name);
+    let tmp = user_models().join(format!(".{name}.partial"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let mut files = vec!["config.json".to_string()];
+    files.extend(task_files(&src));
+    if src.path.join("README.md").exists() {
+        files.push("README.md".into());
+    }
+    for f in &files {
+        // Hub snapshots are links into the blob store: copy the contents.
+        std::fs::copy(src.path.join(f), tmp.join(f))
+            .map_err(|e| anyhow::anyhow!("cannot copy {f} into {}: {e}", tmp.display()))?;
+    }
+    let _ = std::fs::remove_dir_all(&dest);
+    std::fs::rename(&tmp, &dest)?;
+    Ok(dest)
 }

@@ -94,7 +94,7 @@ pub fn fetch(id: &HubId, files: &[&str], optional: &[&str], progress: bool) -> R
     if offline() {
         let repo = cache.repo(id.hf_repo());
         for f in files {
-            match repo.get(f) {
+            match repo.get(f).or_else(|| snapshot_file(cache.path(), id, f)) {
                 Some(p) => note(p),
                 None => bail!(
                     "HF_HUB_OFFLINE=1 and {f} of {id} is not in the Hugging Face cache ({}): run once online, or unset HF_HUB_OFFLINE",
@@ -124,6 +124,22 @@ pub fn fetch(id: &HubId, files: &[&str], optional: &[&str], progress: bool) -> R
         }
     }
     folder.ok_or_else(|| anyhow!("no files requested"))
+}
+
+/// A file pinned by commit in the cache's `snapshots/<sha>/`: the layout
+/// Python's huggingface_hub leaves for `revision=<sha>`, with no `refs/`
+/// entry naming that commit.
+fn snapshot_file(cache: &std::path::Path, id: &HubId, file: &str) -> Option<PathBuf> {
+    let rev = &id.revision;
+    if rev.len() != 40 || !rev.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let p = cache
+        .join(format!("models--{}", id.repo.replace('/', "--")))
+        .join("snapshots")
+        .join(rev)
+        .join(file);
+    p.is_file().then_some(p)
 }
 
 fn status(e: &ApiError) -> Option<u16> {
@@ -160,6 +176,25 @@ fn explain(e: ApiError, id: &HubId, file: &str, endpoint: &str) -> anyhow::Error
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offline_commit_pins_find_snapshots_without_refs() {
+        let root = std::env::temp_dir().join(format!("zoo-snap-{}", std::process::id()));
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let dir = root.join("models--me--m").join("snapshots").join(sha);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), "{}").unwrap();
+        let id = HubId::parse(&format!("me/m@{sha}")).unwrap();
+        assert_eq!(
+            snapshot_file(&root, &id, "config.json"),
+            Some(dir.join("config.json"))
+        );
+        assert_eq!(
+            snapshot_file(&root, &HubId::parse("me/m@main").unwrap(), "config.json"),
+            None
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     #[test]
     fn parses_repo_ids_with_and_without_revision() {

@@ -1,20 +1,27 @@
-//! Reading one text per line from files or stdin, without letting one bad
-//! line (invalid UTF-8, CRLF, a huge line) take the others down.
+//! Reading one text per line from arguments, files or stdin, without letting
+//! one bad line (invalid UTF-8, CRLF, a BOM, a huge line) take the others
+//! down, and handing them on as soon as they arrive.
 
+use std::collections::VecDeque;
 use std::io::BufRead;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, TryRecvError};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-/// One input line: its number (1-based) and its text, or why it could not
-/// be read.
+use crate::error::usage;
+
+/// One input: its number (1-based line or argument number) and its text,
+/// or why it could not be read.
 #[derive(Debug, Clone)]
 pub struct Line {
     pub number: usize,
     pub text: std::result::Result<String, String>,
 }
 
-/// Iterates the lines of `reader`, stripping `\n` / `\r\n`. Invalid UTF-8
-/// gives an error for that line only.
+/// Iterates the lines of `reader`, stripping `\n` / `\r\n` and a UTF-8 byte
+/// order mark at the start. Invalid UTF-8 is an error for that line only.
 pub struct Lines<R> {
     reader: R,
     number: usize,
@@ -34,6 +41,8 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
 impl<R: BufRead> Iterator for Lines<R> {
     type Item = Result<Line>;
 
@@ -45,6 +54,9 @@ impl<R: BufRead> Iterator for Lines<R> {
                 self.bytes_read += n as u64;
                 self.number += 1;
                 let mut bytes = &self.buf[..];
+                if self.number == 1 {
+                    bytes = bytes.strip_prefix(BOM).unwrap_or(bytes);
+                }
                 if bytes.last() == Some(&b'\n') {
                     bytes = &bytes[..bytes.len() - 1];
                 }
@@ -54,8 +66,7 @@ impl<R: BufRead> Iterator for Lines<R> {
                 let text = match std::str::from_utf8(bytes) {
                     Ok(s) => Ok(s.to_string()),
                     Err(e) => Err(format!(
-                        "line {} is not valid UTF-8 (bad byte at column {}): save the file as UTF-8",
-                        self.number,
+                        "not valid UTF-8 (bad byte at column {}): save the file as UTF-8",
                         e.valid_up_to() + 1
                     )),
                 };
@@ -69,17 +80,117 @@ impl<R: BufRead> Iterator for Lines<R> {
     }
 }
 
+/// A readable input stream and its size when known.
+pub type Reader = (Box<dyn BufRead + Send>, Option<u64>);
+
 /// Opens `path` (`-` = stdin) for line reading, with its size when known.
-pub fn open(path: &str) -> Result<(Box<dyn BufRead>, Option<u64>)> {
+/// A missing file or a folder is a usage error.
+pub fn open(path: &str) -> Result<Reader> {
     if path == "-" {
         return Ok((Box::new(std::io::BufReader::new(std::io::stdin())), None));
     }
-    let f = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
-    let size = f.metadata().ok().map(|m| m.len());
+    let meta = std::fs::metadata(path).map_err(|e| usage(format!("cannot open {path}: {e}")))?;
+    if meta.is_dir() {
+        return Err(usage(format!(
+            "{path} is a folder: give a text file, one input per line"
+        )));
+    }
+    let f = std::fs::File::open(path).map_err(|e| usage(format!("cannot open {path}: {e}")))?;
     Ok((
         Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-        size,
+        Some(meta.len()),
     ))
+}
+
+/// Inputs handed on in chunks of what has arrived: a pipe or `tail -f`
+/// gets each line's result as soon as that line is in, while a file fills
+/// whole chunks (and so whole batches). Reading runs on its own thread, a
+/// bounded number of lines ahead, so memory stays flat.
+pub struct Chunks {
+    inner: Inner,
+    bytes: Arc<AtomicU64>,
+    total: Option<u64>,
+}
+
+enum Inner {
+    Texts(VecDeque<Line>),
+    Stream(Receiver<Result<Line>>),
+}
+
+/// Lines read ahead of the driver at most.
+const READ_AHEAD: usize = 8192;
+
+impl Chunks {
+    /// Command-line texts: each argument is one input, whatever it holds
+    /// (a line break inside becomes a space, so that one argument is one
+    /// result line and character offsets stay the same).
+    pub fn from_texts(texts: Vec<String>) -> Self {
+        let lines = texts
+            .into_iter()
+            .enumerate()
+            .map(|(i, t)| Line {
+                number: i + 1,
+                text: Ok(t.replace(['\n', '\r'], " ")),
+            })
+            .collect();
+        Self {
+            inner: Inner::Texts(lines),
+            bytes: Arc::default(),
+            total: None,
+        }
+    }
+
+    /// One input per line of `reader`.
+    pub fn from_reader((reader, total): Reader) -> Self {
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        let bytes = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&bytes);
+        std::thread::spawn(move || {
+            let mut lines = Lines::new(reader);
+            while let Some(l) = lines.next() {
+                seen.store(lines.bytes_read, Ordering::Relaxed);
+                let stop = l.is_err();
+                if tx.send(l).is_err() || stop {
+                    break; // the driver stopped listening, or reading failed
+                }
+            }
+        });
+        Self {
+            inner: Inner::Stream(rx),
+            bytes,
+            total,
+        }
+    }
+
+    /// The next inputs: waits for one, then takes whatever else has already
+    /// arrived, `max` at most. `None` at the end of input.
+    pub fn next_chunk(&mut self, max: usize) -> Result<Option<Vec<Line>>> {
+        let max = max.max(1);
+        match &mut self.inner {
+            Inner::Texts(q) => {
+                let n = q.len().min(max);
+                Ok((n > 0).then(|| q.drain(..n).collect()))
+            }
+            Inner::Stream(rx) => {
+                let Ok(first) = rx.recv() else {
+                    return Ok(None);
+                };
+                let mut out = vec![first?];
+                while out.len() < max {
+                    match rx.try_recv() {
+                        Ok(l) => out.push(l?),
+                        Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    }
+                }
+                Ok(Some(out))
+            }
+        }
+    }
+
+    /// Bytes read so far and the total when known, for a progress bar.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        (self.bytes.load(Ordering::Relaxed), self.total)
+    }
 }
 
 #[cfg(test)]
@@ -92,13 +203,50 @@ mod tests {
         let lines: Vec<Line> = Lines::new(data).map(|l| l.unwrap()).collect();
         assert_eq!(lines.len(), 4);
         assert_eq!(lines[0].text.as_deref(), Ok("good"));
-        assert!(lines[1]
-            .text
-            .as_ref()
-            .unwrap_err()
-            .contains("line 2 is not valid UTF-8"));
+        let err = lines[1].text.as_ref().unwrap_err();
+        assert!(err.starts_with("not valid UTF-8"), "{err}");
+        assert!(!err.contains("line 2"), "the caller names the line: {err}");
         assert_eq!(lines[2].text.as_deref(), Ok(""));
         assert_eq!(lines[3].text.as_deref(), Ok("last"));
         assert_eq!(lines[3].number, 4);
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_not_text() {
+        let data: &[u8] = b"\xef\xbb\xbfA dog runs.\n\xef\xbb\xbfsecond";
+        let lines: Vec<Line> = Lines::new(data).map(|l| l.unwrap()).collect();
+        assert_eq!(lines[0].text.as_deref(), Ok("A dog runs."));
+        // Only the file's first bytes are a BOM; later it is a character.
+        assert_eq!(lines[1].text.as_deref(), Ok("\u{feff}second"));
+    }
+
+    #[test]
+    fn an_argument_with_a_line_break_is_one_input() {
+        let mut c = Chunks::from_texts(vec!["one\ntwo".into(), "three".into()]);
+        let chunk = c.next_chunk(10).unwrap().unwrap();
+        assert_eq!(chunk.len(), 2);
+        assert_eq!(chunk[0].text.as_deref(), Ok("one two"));
+        assert!(c.next_chunk(10).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_stream_hands_on_what_has_arrived_without_waiting_for_the_end() {
+        // A pipe that has sent one line and stays open: the chunk comes back.
+        let (r, mut w) = std::io::pipe().unwrap();
+        std::io::Write::write_all(&mut w, b"first\n").unwrap();
+        let mut c = Chunks::from_reader((Box::new(std::io::BufReader::new(r)), None));
+        let chunk = c.next_chunk(64).unwrap().unwrap();
+        assert_eq!(chunk.len(), 1);
+        assert_eq!(chunk[0].text.as_deref(), Ok("first"));
+        drop(w);
+        assert!(c.next_chunk(64).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_folder_or_missing_file_is_a_usage_error() {
+        for p in [".", "/no/such/file.txt"] {
+            let e = open(p).err().expect("not a readable file");
+            assert_eq!(crate::error::Kind::of(&e), crate::error::Kind::Usage, "{p}");
+        }
     }
 }

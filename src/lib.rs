@@ -7,6 +7,8 @@
 pub mod bench;
 pub mod catalog;
 pub mod device;
+pub mod driver;
+pub mod error;
 pub mod eval;
 pub mod hub;
 pub mod input;

@@ -38,6 +38,11 @@ enum Command {
     List,
     /// One model's card summary (catalogue name, folder or Hub repo id).
     Info { model: String },
+    /// Download catalogue models from their Hub repos into the user data folder.
+    Pull {
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Look inside a memory cell: h, c and gates per token and unit, as a heatmap, JSON or CSV.
     Inspect(cli::InspectArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
@@ -54,7 +59,7 @@ enum Command {
 }
 
 /// Options every `run` task takes.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct Common {
     /// Model: a catalogue name (see `zoo list`), a model folder, or a Hub repo id owner/name[@revision].
     #[arg(long)]
@@ -76,15 +81,14 @@ pub struct Common {
     pub verbose: bool,
 }
 
+/// Every task reads texts the same way: arguments, `--text`, `--file PATH`
+/// (`-` = stdin), or stdin when none is given; one result per input, in order.
 #[derive(Subcommand, Debug)]
 enum RunTask {
     /// Classify texts as positive or negative.
     Sentiment {
-        /// Texts to classify (one result line each).
-        texts: Vec<String>,
-        /// Read one text per line from PATH (`-` for stdin).
-        #[arg(long, short)]
-        file: Option<String>,
+        #[command(flatten)]
+        inputs: cli::Inputs,
         /// Texts per forward pass (sorted by length first).
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
@@ -93,11 +97,8 @@ enum RunTask {
     },
     /// Find people, organisations, locations and other names in raw text.
     Ner {
-        /// Text file, one unit of text per line (`-` for stdin).
-        file: Option<String>,
-        /// Tag this one line instead of a file.
-        #[arg(long)]
-        text: Option<String>,
+        #[command(flatten)]
+        inputs: cli::Inputs,
         /// Output format (--json is the same as --format json).
         #[arg(long, value_enum, default_value = "text")]
         format: cli::NerFormat,
@@ -107,18 +108,14 @@ enum RunTask {
         #[command(flatten)]
         common: Common,
     },
-    /// Translate English to German (or French, `--to fr`): one line in, one line out (stdin by default).
+    /// Translate English to German (or French, `--to fr`): one line in, one line out.
     Translate {
+        #[command(flatten)]
+        inputs: cli::Inputs,
         /// Target language: picks the shipped model `translate-en-LANG` (de or fr) when --model is not given.
         #[arg(long)]
         to: Option<String>,
-        /// Read one sentence per line from PATH (`-` for stdin).
-        #[arg(long, short)]
-        file: Option<String>,
-        /// Translate this text instead of reading lines.
-        #[arg(long)]
-        text: Option<String>,
-        /// Beam width (1 = greedy); default from the model's config (5).
+        /// Beam width (1 = greedy, at most 64); default from the model's config (5).
         #[arg(long)]
         beam: Option<usize>,
         /// Stop every output after at most this many tokens.
@@ -133,9 +130,9 @@ enum RunTask {
 enum EvalTask {
     /// Accuracy on a GLUE-style TSV (sentence, label), on the text as given and turned back into natural text.
     Sentiment {
-        /// TSV file with a header line: sentence<TAB>label.
-        #[arg(long, default_value = "../shared/data/sst2/dev.tsv")]
-        data: PathBuf,
+        /// TSV file with a header line: sentence<TAB>label [default: sst2/dev.tsv in the data folder].
+        #[arg(long)]
+        data: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
         #[arg(long, default_value = "auto")]
@@ -143,8 +140,9 @@ enum EvalTask {
     },
     /// Entity F1 (overall and per type) and words/s on a CoNLL file.
     Ner {
-        #[arg(long, default_value = "../shared/data/conll2003/valid.txt")]
-        data: PathBuf,
+        /// CoNLL file [default: conll2003/valid.txt in the data folder].
+        #[arg(long)]
+        data: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
         #[arg(long, default_value = "auto")]
@@ -154,9 +152,10 @@ enum EvalTask {
     },
     /// BLEU (sacreBLEU 13a) of greedy and beam decoding, and sentences/s.
     Translate {
-        #[arg(long, default_value = "../shared/data/multi30k/val.en")]
-        src: PathBuf,
-        /// References; default: ../shared/data/multi30k/val.LANG for the model's target language.
+        /// Source sentences [default: multi30k/val.en in the data folder].
+        #[arg(long)]
+        src: Option<PathBuf>,
+        /// References [default: val.LANG beside the source, LANG the model's target language].
         #[arg(long = "ref")]
         reference: Option<PathBuf>,
         /// Target language (de or fr) when --model is not given.
@@ -182,50 +181,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(RunTask::Sentiment {
-            texts,
-            file,
+            inputs,
             batch_size,
             common,
-        }) => cli::run_sentiment(&texts, file.as_deref(), batch_size, &common),
+        }) => cli::run_sentiment(&inputs, batch_size, &common),
         Command::Run(RunTask::Ner {
-            file,
-            text,
+            inputs,
             format,
             batch_size,
             common,
-        }) => cli::run_ner(
-            file.as_deref(),
-            text.as_deref(),
-            format,
-            batch_size,
-            &common,
-        ),
+        }) => cli::run_ner(&inputs, format, batch_size, &common),
         Command::Run(RunTask::Translate {
+            inputs,
             to,
-            file,
-            text,
             beam,
             max_len,
             common,
-        }) => cli::run_translate(
-            to.as_deref(),
-            file.as_deref(),
-            text.as_deref(),
-            beam,
-            max_len,
-            &common,
-        ),
+        }) => cli::run_translate(to.as_deref(), &inputs, beam, max_len, &common),
         Command::Eval(EvalTask::Sentiment {
             data,
             model,
             device,
-        }) => cli::eval_sentiment(&data, model.as_deref(), &device),
+        }) => cli::eval_sentiment(data, model.as_deref(), &device),
         Command::Eval(EvalTask::Ner {
             data,
             model,
             device,
             batch_size,
-        }) => cli::eval_ner(&data, model.as_deref(), &device, batch_size),
+        }) => cli::eval_ner(data, model.as_deref(), &device, batch_size),
         Command::Eval(EvalTask::Translate {
             src,
             reference,
@@ -235,7 +218,7 @@ fn main() -> ExitCode {
             beam,
             limit,
         }) => cli::eval_translate(
-            &src,
+            src,
             reference.as_deref(),
             to.as_deref(),
             model.as_deref(),
@@ -248,6 +231,7 @@ fn main() -> ExitCode {
         Command::Devices => cli::devices(),
         Command::List => cli::list(),
         Command::Info { model } => cli::info(&model),
+        Command::Pull { names } => cli::pull(&names),
         Command::Inspect(a) => cli::inspect(&a),
         Command::Summary {
             model,
@@ -258,9 +242,14 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // `zoo … | head`: the reader has what it wanted.
+        Err(e) if zoo::error::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", cli::one_line(&e));
-            ExitCode::from(if cli::is_usage(&e) { 2 } else { 1 })
+            ExitCode::from(match zoo::error::Kind::of(&e) {
+                zoo::error::Kind::Usage => 2,
+                _ => 1,
+            })
         }
     }
 }

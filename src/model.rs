@@ -9,11 +9,62 @@ use candle_nn::VarBuilder;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
+/// What a model does; `task` in config.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    Sentiment,
+    Ner,
+    Translate,
+}
+
+impl TaskKind {
+    pub const ALL: [TaskKind; 3] = [TaskKind::Sentiment, TaskKind::Ner, TaskKind::Translate];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskKind::Sentiment => "sentiment",
+            TaskKind::Ner => "ner",
+            TaskKind::Translate => "translate",
+        }
+    }
+
+    /// The catalogue model `zoo run TASK` uses when `--model` is not given.
+    pub fn default_model(self) -> &'static str {
+        match self {
+            TaskKind::Sentiment => "sentiment-lstm",
+            TaskKind::Ner => "ner-bilstm-crf",
+            TaskKind::Translate => "translate-en-de",
+        }
+    }
+
+    /// Files a model folder of this task needs besides `config.json` and
+    /// its weights.
+    pub fn files(self) -> &'static [&'static str] {
+        match self {
+            TaskKind::Ner => &["tokenizer.json", "chars.json"],
+            _ => &["tokenizer.json"],
+        }
+    }
+}
+
+impl std::fmt::Display for TaskKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for TaskKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The keys every zoo `config.json` has.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Header {
     pub zoo_format: u32,
-    pub task: String,
+    pub task: TaskKind,
     pub name: String,
     #[serde(default)]
     pub weights: Option<Weights>,
@@ -90,13 +141,13 @@ impl ModelDir {
         &self.raw
     }
 
-    pub fn expect_task(&self, task: &str) -> Result<()> {
+    /// A model of another task is a usage error.
+    pub fn expect_task(&self, task: TaskKind) -> Result<()> {
         if self.header.task != task {
-            bail!(
+            return Err(crate::error::usage(format!(
                 "model `{}` is a {} model, not a {task} model: pick one with `zoo list`",
-                self.header.name,
-                self.header.task
-            );
+                self.header.name, self.header.task
+            )));
         }
         Ok(())
     }

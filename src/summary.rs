@@ -1,11 +1,13 @@
 //! `zoo summary`: a Keras-style table of a model's layers, with shapes for a
 //! given batch and length and the parameter formula of every layer.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use serde::Serialize;
 
-use crate::model::ModelDir;
+use crate::model::{ModelDir, TaskKind};
+use crate::nn::CellKind;
 use crate::tasks::ner::NerConfig;
+use crate::tasks::sentiment::Pooling;
 use crate::tasks::sentiment::SentimentConfig;
 use crate::tasks::translate::TranslateConfig;
 
@@ -59,7 +61,7 @@ fn linear(layer: &str, i: usize, o: usize, input: &str, output: &str, bias: bool
 #[allow(clippy::too_many_arguments)]
 fn recurrent(
     layer: &str,
-    cell: &str,
+    cell: CellKind,
     input: usize,
     units: usize,
     dirs: usize,
@@ -68,10 +70,11 @@ fn recurrent(
     return_sequences: bool,
     batch: &str,
 ) -> Row {
-    let (gates, name) = match cell {
-        "lstm" => (4, "LSTM"),
-        "gru" => (3, "GRU"),
-        _ => (1, "SimpleRNN"),
+    let gates = cell.gates();
+    let name = match cell {
+        CellKind::Lstm => "LSTM",
+        CellKind::Gru => "GRU",
+        CellKind::SimpleRnn => "SimpleRNN",
     };
     let g = if gates == 1 {
         String::new()
@@ -79,7 +82,7 @@ fn recurrent(
         format!("{gates}·")
     };
     let mut state = format!("h: [{batch}, {units}]");
-    if cell == "lstm" {
+    if cell == CellKind::Lstm {
         state.push_str(&format!(", c: [{batch}, {units}]"));
     }
     if dirs == 2 {
@@ -106,8 +109,8 @@ fn recurrent(
 /// The layers of a model folder for inputs of `batch` × `steps` tokens.
 pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
     let (b, t) = (batch.to_string(), steps.to_string());
-    Ok(match dir.header.task.as_str() {
-        "sentiment" => {
+    Ok(match dir.header.task {
+        TaskKind::Sentiment => {
             let c: SentimentConfig = dir.config()?;
             let dirs = if c.bidirectional { 2 } else { 1 };
             let mut v = vec![embedding(
@@ -117,7 +120,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 &format!("[{b}, {t}]"),
                 &format!("[{b}, {t}, {}]", c.embedding_dim),
             )];
-            let seq = c.pooling != "last";
+            let seq = c.pooling != Pooling::Last;
             for l in 0..c.num_layers {
                 let input = if l == 0 {
                     c.embedding_dim
@@ -132,7 +135,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 };
                 v.push(recurrent(
                     &format!("rnn.l{l}"),
-                    &c.cell,
+                    c.cell,
                     input,
                     c.units,
                     dirs,
@@ -142,7 +145,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                     &b,
                 ));
             }
-            let pooled = dirs * c.units * if c.pooling == "mean_max" { 2 } else { 1 };
+            let pooled = dirs * c.units * c.pooling.width();
             let mut head_in = pooled;
             if let Some(h) = c.hidden_dim {
                 v.push(linear(
@@ -165,7 +168,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
             ));
             v
         }
-        "ner" => {
+        TaskKind::Ner => {
             let c: NerConfig = dir.config()?;
             let words = format!("{b}·{t}");
             let feat = c.word_dim + 2 * c.char_units + c.case_dim;
@@ -187,7 +190,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 ),
                 recurrent(
                     "char_rnn",
-                    "lstm",
+                    CellKind::Lstm,
                     c.char_dim,
                     c.char_units,
                     2,
@@ -205,7 +208,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 ),
                 recurrent(
                     "rnn",
-                    "lstm",
+                    CellKind::Lstm,
                     feat,
                     c.units,
                     2,
@@ -235,7 +238,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 },
             ]
         }
-        "translate" => {
+        TaskKind::Translate => {
             let c: TranslateConfig = dir.config()?;
             let (e, h, d, a, v) = (
                 c.embedding_dim,
@@ -254,7 +257,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 ),
                 recurrent(
                     "encoder",
-                    "gru",
+                    CellKind::Gru,
                     e,
                     h,
                     2,
@@ -291,7 +294,7 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 ),
                 recurrent(
                     "decoder",
-                    "gru",
+                    CellKind::Gru,
                     e + 2 * h,
                     d,
                     1,
@@ -310,7 +313,6 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                 ),
             ]
         }
-        other => bail!("no summary for task `{other}`"),
     })
 }
 

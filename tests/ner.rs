@@ -108,7 +108,10 @@ fn finds_merkel_macron_paris_and_the_eu_with_offsets() {
     let line = "Angela Merkel met Emmanuel Macron in Paris on Tuesday to discuss the future of the European Union.";
     let file = std::env::temp_dir().join(format!("zoo-ner-{}.txt", std::process::id()));
     std::fs::write(&file, format!("{line}\n")).unwrap();
-    let o = zoo(&["run", "ner", file.to_str().unwrap(), "--json"], b"");
+    let o = zoo(
+        &["run", "ner", "--file", file.to_str().unwrap(), "--json"],
+        b"",
+    );
     std::fs::remove_file(&file).ok();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rows = json_lines(&o);
@@ -152,7 +155,7 @@ fn finds_merkel_macron_paris_and_the_eu_with_offsets() {
 fn offsets_count_unicode_scalars_through_accents_emoji_and_tabs() {
     let line = "🙂 José Müller\tfrom Zürich joined Siemens AG in 2019.";
     let o = zoo(
-        &["run", "ner", "-", "--json"],
+        &["run", "ner", "--file", "-", "--json"],
         format!("{line}\n").as_bytes(),
     );
     assert!(o.status.success());
@@ -180,7 +183,7 @@ fn offsets_count_unicode_scalars_through_accents_emoji_and_tabs() {
 #[test]
 fn empty_and_invalid_lines_keep_their_place() {
     let o = zoo(
-        &["run", "ner", "-", "--json"],
+        &["run", "ner", "--file", "-", "--json"],
         b"Paris is nice.\n\n\xff\xfe\nBerlin too.\n",
     );
     assert_eq!(
@@ -190,11 +193,16 @@ fn empty_and_invalid_lines_keep_their_place() {
     );
     let rows = json_lines(&o);
     assert_eq!(rows.len(), 4);
-    assert_eq!(rows[1]["entities"].as_array().unwrap().len(), 0);
+    // An empty line is an empty result, not an error.
+    assert_eq!(rows[1]["line"], 2);
+    assert!(rows[1].get("error").is_none() && rows[1].get("entities").is_none());
     assert!(rows[2]["error"]
         .as_str()
         .unwrap()
-        .contains("line 3 is not valid UTF-8"));
+        .starts_with("not valid UTF-8"));
+    assert_eq!(rows[2]["line"], 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("error: line 3: not valid UTF-8"), "{err}");
     assert_eq!(rows[3]["entities"][0]["text"], "Berlin");
     assert!(!String::from_utf8_lossy(&o.stderr).contains("panicked"));
 }
@@ -204,7 +212,7 @@ fn a_line_longer_than_the_model_reads_is_chunked_not_dropped() {
     let sentence = "Angela Merkel visited Paris . ";
     let line = sentence.repeat(200); // 1000 words > max_words
     let o = zoo(
-        &["run", "ner", "-", "--json"],
+        &["run", "ner", "--file", "-", "--json"],
         format!("{line}\n").as_bytes(),
     );
     assert!(o.status.success());

@@ -146,12 +146,17 @@ fn file_input_keeps_one_result_per_line_in_order_despite_bad_lines() {
     assert_eq!(rows[0]["label"], "positive");
     assert!(rows[0]["score"].as_f64().unwrap() > 0.5);
     assert!(rows[0]["probs"]["negative"].is_number() && rows[0]["probs"]["positive"].is_number());
+    // Every row has the same schema: line, text, then results or error.
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r["line"], i + 1);
+    }
+    // An empty line is an empty result, as in every task, not an error.
     assert_eq!(rows[1]["text"], "");
-    assert!(rows[1]["error"].as_str().unwrap().contains("empty"));
-    assert!(rows[2]["error"]
-        .as_str()
-        .unwrap()
-        .contains("line 3 is not valid UTF-8"));
+    assert!(rows[1].get("error").is_none() && rows[1].get("label").is_none());
+    assert_eq!(
+        rows[2]["error"].as_str().unwrap(),
+        "not valid UTF-8 (bad byte at column 1): save the file as UTF-8"
+    );
     assert_eq!(rows[3]["label"], "negative");
     let err = String::from_utf8(o.stderr).unwrap();
     assert!(!err.contains("panicked"));

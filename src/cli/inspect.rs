@@ -1,6 +1,6 @@
 //! `zoo inspect`: look inside a trained model's memory cells.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,7 +10,9 @@ use candle_core::{DType, Device};
 use zoo::inspect::{self, Inspection};
 use zoo::tasks::{ner::NerModel, sentiment::SentimentModel, translate::Translator};
 
-use super::{resolve_model, usage};
+use zoo::catalog::TaskKind;
+
+use super::{resolve_model, stdout, usage};
 
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
@@ -24,9 +26,9 @@ pub struct InspectArgs {
     /// forward or backward (bidirectional layers).
     #[arg(long, default_value = "forward")]
     pub direction: String,
-    /// Translator only: encoder or decoder.
-    #[arg(long, default_value = "encoder")]
-    pub part: String,
+    /// Translator only: encoder or decoder [default: encoder].
+    #[arg(long)]
+    pub part: Option<String>,
     /// Units to show: a range 0..16 or a list 3,7,9.
     #[arg(long, conflicts_with = "top")]
     pub units: Option<String>,
@@ -57,17 +59,25 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             )))
         }
     };
-    let m = resolve_model(Some(&a.model), "", false)?;
+    let m = resolve_model(Some(&a.model), None, false)?;
+    if m.header.task != TaskKind::Translate && a.part.is_some() {
+        return Err(usage(format!(
+            "--part is for translators (encoder or decoder); {} is a {} model with one encoder",
+            m.header.name, m.header.task
+        )));
+    }
     let dev = Device::Cpu;
-    let ins: Inspection = match m.header.task.as_str() {
-        "sentiment" => {
+    let ins: Inspection = match m.header.task {
+        TaskKind::Sentiment => {
             SentimentModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?
         }
-        "ner" => NerModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?,
-        "translate" => {
-            Translator::load(&m, &dev, DType::F32)?.inspect(&a.text, &a.part, a.layer, dir)?
-        }
-        other => return Err(usage(format!("cannot inspect a {other} model"))),
+        TaskKind::Ner => NerModel::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer, dir)?,
+        TaskKind::Translate => Translator::load(&m, &dev, DType::F32)?.inspect(
+            &a.text,
+            a.part.as_deref().unwrap_or("encoder"),
+            a.layer,
+            dir,
+        )?,
     };
     let units = match (&a.units, a.top) {
         (Some(spec), _) => {
@@ -94,18 +104,26 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             want
         }
     };
+    let mut out = stdout();
     if a.json {
-        println!("{}", inspect::to_json(&ins, &units));
+        writeln!(out, "{}", inspect::to_json(&ins, &units))?;
     } else if a.csv {
-        print!("{}", inspect::to_csv(&ins, &units));
-    } else if let Some(out) = &a.out {
-        inspect::render_plot(&ins, &units, &qs, out)?;
-        eprintln!("zoo: wrote {}", out.display());
+        write!(out, "{}", inspect::to_csv(&ins, &units))?;
+    } else if let Some(path) = &a.out {
+        inspect::render_plot(&ins, &units, &qs, path)?;
+        eprintln!("zoo: wrote {}", path.display());
     } else {
-        print!(
+        write!(
+            out,
             "{}",
-            inspect::render_terminal(&ins, &units, &qs, std::io::stdout().is_terminal())
-        );
+            inspect::render_terminal(&ins, &units, &qs, use_colour())
+        )?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Colour on a terminal unless `NO_COLOR` is set (no-color.org).
+fn use_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

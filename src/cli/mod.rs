@@ -1,8 +1,12 @@
 //! Command implementations for the `zoo` binary.
 
+use std::io::{IsTerminal, Write};
+
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use zoo::driver::{self, Batching, Flow, Outcome, Record, Task};
+use zoo::input::Chunks;
 use zoo::{catalog, device};
 
 use crate::Common;
@@ -16,35 +20,111 @@ mod translate;
 pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
-pub use tools::{bench, devices, info, list, parity, summary};
+pub use tools::{bench, devices, info, list, parity, pull, summary};
 pub use translate::{eval_translate, run_translate};
+pub use zoo::error::{one_line, usage};
 
-/// A mistake in how zoo was called (exit status 2).
-#[derive(Debug)]
-pub struct Usage(pub String);
+/// Where the texts of a `zoo run` come from: arguments, `--text`,
+/// `--file` (`-` = stdin), or stdin when none is given and it is not a
+/// terminal.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Inputs {
+    /// Texts to run, one result each.
+    pub texts: Vec<String>,
+    /// One more text (repeatable), e.g. one that starts with `-`.
+    #[arg(long = "text", value_name = "TEXT")]
+    pub text: Vec<String>,
+    /// Read one text per line from PATH (`-` for stdin).
+    #[arg(long, short, value_name = "PATH")]
+    pub file: Option<String>,
+}
 
-impl std::fmt::Display for Usage {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl Inputs {
+    /// The inputs as a stream of chunks, and whether to show a progress bar
+    /// (reading a file, with a terminal on stderr).
+    pub fn open(&self, what: &str) -> Result<(Chunks, bool)> {
+        let mut texts = self.texts.clone();
+        texts.extend(self.text.iter().cloned());
+        match (&self.file, texts.is_empty()) {
+            (Some(_), false) => Err(usage("pass texts or --file, not both")),
+            (None, false) => Ok((Chunks::from_texts(texts), false)),
+            (Some(path), true) => {
+                let r = zoo::input::open(path)?;
+                Ok((Chunks::from_reader(r), path != "-"))
+            }
+            (None, true) => {
+                if std::io::stdin().is_terminal() {
+                    return Err(usage(format!(
+                        "nothing to {what}: pass texts in quotes, --file PATH, or pipe lines on stdin"
+                    )));
+                }
+                Ok((Chunks::from_reader(zoo::input::open("-")?), false))
+            }
+        }
     }
 }
 
-impl std::error::Error for Usage {}
+/// How one task writes a record in its text format.
+pub(crate) type Render<'a, O> = dyn Fn(&mut dyn Write, &Record<'_, O>) -> std::io::Result<()> + 'a;
 
-pub fn usage(msg: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(Usage(msg.into()))
-}
-
-pub fn is_usage(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.is::<Usage>())
-}
-
-/// An error chain on one line: `what failed: why`.
-pub fn one_line(e: &anyhow::Error) -> String {
-    e.chain()
-        .map(|c| c.to_string().replace('\n', " "))
-        .collect::<Vec<_>>()
-        .join(": ")
+/// Runs `task` over the inputs with the shared streaming driver: one result
+/// line (or JSON Lines object) per input, in order, flushed as each chunk
+/// is done. Failures are reported on stderr by line number and make the
+/// exit status 1; `--strict` stops at the first.
+pub(crate) fn drive<T: Task>(
+    task: &T,
+    mut chunks: Chunks,
+    show_progress: bool,
+    chunk: usize,
+    batching: Batching,
+    common: &Common,
+    render: &Render<'_, T::Output>,
+) -> Result<std::process::ExitCode> {
+    // The sink writes, the end of each chunk flushes: both need the writer.
+    let out = std::cell::RefCell::new(stdout());
+    let bar = if show_progress {
+        progress(chunks.progress().1)
+    } else {
+        ProgressBar::hidden()
+    };
+    let totals = driver::stream(
+        task,
+        &mut chunks,
+        chunk,
+        batching,
+        |r| {
+            if let Outcome::Failed(e) = &r.outcome {
+                bar.suspend(|| eprintln!("error: line {}: {e}", r.line));
+            }
+            let mut out = out.borrow_mut();
+            if common.json {
+                writeln!(out, "{}", driver::record_json(&r))?;
+            } else {
+                render(&mut *out, &r)?;
+            }
+            Ok(if r.outcome.is_failure() && common.strict {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            })
+        },
+        |c| {
+            out.borrow_mut().flush()?;
+            let (done, total) = c.progress();
+            match total {
+                Some(_) => bar.set_position(done),
+                None => bar.inc(1),
+            }
+            Ok(())
+        },
+    )?;
+    bar.finish_and_clear();
+    out.borrow_mut().flush()?;
+    Ok(if totals.failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    })
 }
 
 pub(crate) fn select_device(common: &Common) -> Result<candle_core::Device> {
@@ -66,86 +146,35 @@ pub(crate) fn select_dtype(common: &Common) -> Result<candle_core::DType> {
     }
 }
 
+/// `--batch-size`: at least 1.
+pub(crate) fn batching(batch_size: usize) -> Result<Batching> {
+    if batch_size == 0 {
+        return Err(usage("--batch-size must be at least 1"));
+    }
+    Ok(Batching::items(batch_size))
+}
+
 pub(crate) fn resolve_model(
     spec: Option<&str>,
-    task: &str,
+    task: Option<catalog::TaskKind>,
     verbose: bool,
 ) -> Result<zoo::model::ModelDir> {
-    let spec = spec.unwrap_or(catalog::default_model(task));
+    let spec = match (spec, task) {
+        (Some(s), _) => s,
+        (None, Some(t)) => t.default_model(),
+        (None, None) => "",
+    };
     if spec.is_empty() {
         return Err(usage("name a model: see `zoo list`"));
     }
-    if catalog::resolve_local(spec)?.is_none() && zoo::hub::HubId::parse(spec).is_none() {
-        return Err(usage(catalog::unknown_model(spec).to_string()));
-    }
-    let dir = catalog::resolve(spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    let dir = catalog::resolve(spec, std::io::stderr().is_terminal())?;
     if verbose {
         eprintln!("zoo: model {} from {}", dir.header.name, dir.path.display());
     }
-    if !task.is_empty() {
-        dir.expect_task(task).map_err(|e| usage(e.to_string()))?;
+    if let Some(t) = task {
+        dir.expect_task(t)?;
     }
     Ok(dir)
-}
-
-/// Streams one text per line from `reader` in chunks of `chunk` lines, so
-/// memory stays flat and results come out as they are ready: `run` maps a
-/// chunk's readable texts to results (same order), `emit` writes one line's
-/// result and says whether it succeeded. Returns the number of failures.
-pub(crate) fn stream_lines<T>(
-    reader: Box<dyn std::io::BufRead>,
-    size: Option<u64>,
-    chunk: usize,
-    strict: bool,
-    out: &mut dyn std::io::Write,
-    mut run: impl FnMut(&[&str]) -> Vec<Result<T>>,
-    mut emit: impl FnMut(
-        &mut dyn std::io::Write,
-        usize,
-        &str,
-        std::result::Result<T, String>,
-    ) -> Result<bool>,
-) -> Result<usize> {
-    let bar = progress(size);
-    let mut lines = zoo::input::Lines::new(reader);
-    let mut failed = 0;
-    'outer: loop {
-        let lines_in: Vec<zoo::input::Line> = lines.by_ref().take(chunk).collect::<Result<_>>()?;
-        if lines_in.is_empty() {
-            break;
-        }
-        let ok: Vec<&str> = lines_in
-            .iter()
-            .filter_map(|l| l.text.as_deref().ok())
-            .collect();
-        let mut results = run(&ok).into_iter();
-        for l in &lines_in {
-            let (text, r) = match &l.text {
-                Ok(t) => (
-                    t.as_str(),
-                    results
-                        .next()
-                        .expect("one result per text")
-                        .map_err(|e| one_line(&e)),
-                ),
-                Err(e) => ("", Err(e.clone())),
-            };
-            if !emit(out, l.number, text, r)? {
-                failed += 1;
-                if strict {
-                    break 'outer;
-                }
-            }
-        }
-        out.flush()?;
-        match size {
-            Some(_) => bar.set_position(lines.bytes_read),
-            None => bar.inc(lines_in.len() as u64),
-        }
-    }
-    bar.finish_and_clear();
-    out.flush()?;
-    Ok(failed)
 }
 
 /// A spinner-or-bar on stderr; hidden when stderr is not a terminal.
@@ -156,7 +185,42 @@ pub(crate) fn progress(total_bytes: Option<u64>) -> ProgressBar {
                 .expect("valid template"),
         ),
         None => ProgressBar::new_spinner().with_style(
-            ProgressStyle::with_template("{spinner} {pos} lines").expect("valid template"),
+            ProgressStyle::with_template("{spinner} {pos} chunks").expect("valid template"),
         ),
     }
+}
+
+/// Standard output, buffered; write with `writeln!(out, …)?` so that a
+/// closed pipe is an error the caller ends quietly on, not a panic.
+pub(crate) fn stdout() -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    std::io::BufWriter::new(std::io::stdout().lock())
+}
+
+/// A data set file for `zoo eval`: `$ZOO_DATA/REL`, else `shared/data/REL`
+/// in the current folder or one above it, else beside the zoo checkout
+/// (`../shared/data/REL` from it). The first candidate is named in errors.
+pub(crate) fn data_path(given: Option<std::path::PathBuf>, rel: &str) -> std::path::PathBuf {
+    if let Some(p) = given {
+        return p;
+    }
+    let mut candidates = Vec::new();
+    if let Some(d) = std::env::var_os("ZOO_DATA").filter(|d| !d.is_empty()) {
+        candidates.push(std::path::PathBuf::from(d).join(rel));
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        for a in cwd.ancestors() {
+            candidates.push(a.join("shared").join("data").join(rel));
+        }
+    }
+    if let Some(c) = catalog::checkout() {
+        if let Some(parent) = c.parent() {
+            candidates.push(parent.join("shared").join("data").join(rel));
+        }
+    }
+    candidates
+        .iter()
+        .find(|p| p.exists())
+        .or(candidates.first())
+        .cloned()
+        .unwrap_or_else(|| std::path::PathBuf::from(rel))
 }

@@ -6,10 +6,11 @@ use std::process::ExitCode;
 use anyhow::Result;
 use serde_json::json;
 
-use zoo::input;
-use zoo::tasks::ner::{fill_text, to_bio, NerModel, Tagged};
+use zoo::catalog::TaskKind;
+use zoo::driver::{Outcome, Record};
+use zoo::tasks::ner::{to_bio, NerModel, Tagged};
 
-use super::{one_line, resolve_model, select_device, select_dtype, stream_lines, usage};
+use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
 use crate::Common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -22,36 +23,29 @@ pub enum NerFormat {
     Conll,
 }
 
+/// One record in the text or CoNLL format; an empty or failed input is an
+/// empty line (a blank block in CoNLL), its message on stderr.
 fn write_result(
     out: &mut dyn Write,
     format: NerFormat,
-    number: usize,
-    text: &str,
-    r: &Result<Tagged, String>,
-) -> Result<()> {
-    match (format, r) {
-        (NerFormat::Json, Ok(t)) => {
-            let mut ents = t.entities.clone();
-            fill_text(text, &mut ents);
-            writeln!(
-                out,
-                "{}",
-                json!({"line": number, "text": text, "entities": ents})
-            )?;
-        }
-        (NerFormat::Json, Err(e)) => {
-            writeln!(out, "{}", json!({"line": number, "text": text, "error": e}))?
-        }
-        (NerFormat::Conll, Ok(t)) => {
+    r: &Record<'_, Tagged>,
+) -> std::io::Result<()> {
+    let Outcome::Done(t) = &r.outcome else {
+        return match (format, &r.outcome) {
+            (NerFormat::Conll, Outcome::Failed(e)) => writeln!(out, "# error: {e}\n"),
+            _ => writeln!(out),
+        };
+    };
+    match format {
+        NerFormat::Conll => {
             for (w, tag) in t.words.iter().zip(&t.tags) {
                 writeln!(out, "{}\t{}", w.text, to_bio(tag))?;
             }
-            writeln!(out)?;
+            writeln!(out)
         }
-        (NerFormat::Conll, Err(e)) => writeln!(out, "# error: {e}\n")?,
-        (NerFormat::Text, Ok(t)) => {
-            let chars: Vec<char> = text.chars().collect();
-            let mut s = String::with_capacity(text.len() + 16 * t.entities.len());
+        _ => {
+            let chars: Vec<char> = r.text.chars().collect();
+            let mut s = String::with_capacity(r.text.len() + 16 * t.entities.len());
             let mut at = 0;
             for e in &t.entities {
                 s.extend(&chars[at..e.start]);
@@ -61,75 +55,41 @@ fn write_result(
                 at = e.end;
             }
             s.extend(&chars[at..]);
-            writeln!(out, "{s}")?;
+            writeln!(out, "{s}")
         }
-        (NerFormat::Text, Err(e)) => writeln!(out, "error: {e}")?,
     }
-    Ok(())
 }
 
 pub fn run_ner(
-    file: Option<&str>,
-    text: Option<&str>,
+    inputs: &Inputs,
     format: NerFormat,
     batch_size: usize,
     common: &Common,
 ) -> Result<ExitCode> {
-    if batch_size == 0 {
-        return Err(usage("--batch-size must be at least 1"));
-    }
-    let format = if common.json { NerFormat::Json } else { format };
-    let (reader, size): (Box<dyn std::io::BufRead>, Option<u64>) = match (file, text) {
-        (Some(_), Some(_)) => return Err(usage("pass a FILE or --text, not both")),
-        (None, None) => {
-            return Err(usage(
-                "nothing to tag: pass a FILE (- for stdin) or --text \"...\"",
-            ))
-        }
-        (None, Some(t)) => (Box::new(std::io::Cursor::new(t.as_bytes().to_vec())), None),
-        (Some(f), None) => input::open(f).map_err(|e| usage(one_line(&e)))?,
+    let batching = batching(batch_size)?;
+    let common = &Common {
+        json: common.json || format == NerFormat::Json,
+        ..common.clone()
     };
+    let (chunks, show) = inputs.open("tag")?;
     let device = select_device(common)?;
-    let dir = resolve_model(common.model.as_deref(), "ner", common.verbose)?;
+    let dir = resolve_model(common.model.as_deref(), Some(TaskKind::Ner), common.verbose)?;
     let model = NerModel::load(&dir, &device, select_dtype(common)?)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    // Small chunks: results come out as they are ready, memory stays flat.
-    let failed = stream_lines(
-        reader,
-        size,
-        256,
-        common.strict,
-        &mut out,
-        |lines| model.tag_lines(lines, batch_size),
-        |out, number, text, r| {
-            write_result(out, format, number, text, &r)?;
-            match r {
-                Ok(_) => Ok(true),
-                Err(e) => {
-                    eprintln!("error: line {number}: {e}");
-                    Ok(false)
-                }
-            }
-        },
-    )?;
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let render = |out: &mut dyn Write, r: &Record<'_, Tagged>| write_result(out, format, r);
+    drive(&model, chunks, show, 256, batching, common, &render)
 }
 
 /// `zoo eval ner`: entity F1 on a CoNLL file, and words per second.
 pub fn eval_ner(
-    data: &std::path::Path,
+    data: Option<std::path::PathBuf>,
     model: Option<&str>,
     device: &str,
     batch_size: usize,
 ) -> Result<ExitCode> {
     use anyhow::Context;
+    let data = &super::data_path(data, "conll2003/valid.txt");
     let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
-    let dir = resolve_model(model, "ner", false)?;
+    let dir = resolve_model(model, Some(TaskKind::Ner), false)?;
     let model = NerModel::load(&dir, &d, candle_core::DType::F32)?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
@@ -175,7 +135,9 @@ pub fn eval_ner(
         pred.extend(zoo::eval::spans(i, &t.tags));
     }
     let (all, per) = zoo::eval::entity_f1(&gold, &pred);
-    println!(
+    let mut out = super::stdout();
+    writeln!(
+        out,
         "{}",
         json!({
             "model": model.config.name,
@@ -187,6 +149,7 @@ pub fn eval_ner(
             "words_per_second": n_words as f64 / secs,
             "params": model.param_count(),
         })
-    );
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,122 +1,49 @@
 //! `zoo run sentiment` and `zoo eval sentiment`.
 
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 
+use zoo::catalog::TaskKind;
+use zoo::device;
+use zoo::driver::{Outcome, Record};
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
-use zoo::{device, input};
 
-use super::{one_line, resolve_model, select_device, select_dtype, stream_lines, usage};
+use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
 use crate::Common;
 
-pub fn run_sentiment(
-    texts: &[String],
-    file: Option<&str>,
-    batch_size: usize,
-    common: &Common,
-) -> Result<ExitCode> {
-    if batch_size == 0 {
-        return Err(usage("--batch-size must be at least 1"));
-    }
-    if texts.is_empty() && file.is_none() {
-        return Err(usage(
-            "nothing to classify: pass texts in quotes, or --file PATH (- for stdin)",
-        ));
-    }
-    if !texts.is_empty() && file.is_some() {
-        return Err(usage("pass texts or --file, not both"));
-    }
+pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Result<ExitCode> {
+    let batching = batching(batch_size)?;
+    let (chunks, show) = inputs.open("classify")?;
     let device = select_device(common)?;
-    let dir = resolve_model(common.model.as_deref(), "sentiment", common.verbose)?;
-    let model = SentimentModel::load(&dir, &device, select_dtype(common)?)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut failed = 0usize;
-
-    let emit = |out: &mut dyn Write,
-                number: usize,
-                text: &str,
-                r: Result<Prediction, String>|
-     -> Result<bool> {
-        match r {
-            Ok(p) => {
-                if common.json {
-                    let probs: serde_json::Map<String, serde_json::Value> =
-                        p.probs.iter().map(|(l, v)| (l.clone(), json!(v))).collect();
-                    let mut o = json!({"text": text, "label": p.label, "score": p.score, "probs": probs, "tokens": p.tokens});
-                    if p.truncated {
-                        o["truncated"] = json!(true);
-                    }
-                    writeln!(out, "{o}")?;
-                } else {
-                    writeln!(out, "{}\t{:.3}\t{}", p.label, p.score, text)?;
-                }
-                Ok(true)
-            }
-            Err(msg) => {
-                let msg = if file.is_some() {
-                    format!("line {number}: {msg}")
-                } else {
-                    msg
-                };
-                if common.json {
-                    writeln!(out, "{}", json!({"text": text, "error": msg}))?;
-                } else {
-                    writeln!(out, "error\t-\t{msg}")?;
-                }
-                eprintln!("error: {msg}");
-                Ok(false)
-            }
-        }
-    };
-
-    let Some(path) = file else {
-        let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
-        for (i, (t, r)) in texts
-            .iter()
-            .zip(model.predict(&refs, batch_size))
-            .enumerate()
-        {
-            if !emit(&mut out, i + 1, t, r.map_err(|e| one_line(&e)))? {
-                failed += 1;
-                if common.strict {
-                    break;
-                }
-            }
-        }
-        out.flush()?;
-        return Ok(if failed == 0 {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::from(1)
-        });
-    };
-
-    let (reader, size) = input::open(path).map_err(|e| usage(one_line(&e)))?;
-    // Chunks keep memory flat on huge files while still batching by length.
-    let failed = stream_lines(
-        reader,
-        size,
-        4096,
-        common.strict,
-        &mut out,
-        |texts| model.predict(texts, batch_size),
-        emit,
+    let dir = resolve_model(
+        common.model.as_deref(),
+        Some(TaskKind::Sentiment),
+        common.verbose,
     )?;
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    let model = SentimentModel::load(&dir, &device, select_dtype(common)?)?;
+    // label<TAB>score<TAB>text; an empty input is an empty line, a failed
+    // one `error` in the label column (its message goes to stderr).
+    let render = |out: &mut dyn Write, r: &Record<'_, Prediction>| match &r.outcome {
+        Outcome::Done(p) => writeln!(out, "{}\t{:.3}\t{}", p.label, p.score, r.text),
+        Outcome::Empty => writeln!(out),
+        Outcome::Failed(_) => writeln!(out, "error\t\t{}", r.text),
+    };
+    // Big chunks keep batches full on files; a pipe still gets each line
+    // as soon as it arrives.
+    drive(&model, chunks, show, 4096, batching, common, &render)
 }
 
-pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Result<ExitCode> {
+pub fn eval_sentiment(
+    data: Option<std::path::PathBuf>,
+    model: Option<&str>,
+    device_spec: &str,
+) -> Result<ExitCode> {
+    let data = &super::data_path(data, "sst2/dev.tsv");
     let device = device::select(device_spec).map_err(|e| usage(e.to_string()))?;
-    let dir = resolve_model(model, "sentiment", false)?;
+    let dir = resolve_model(model, Some(TaskKind::Sentiment), false)?;
     let model = SentimentModel::load(&dir, &device, candle_core::DType::F32)?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
@@ -176,7 +103,9 @@ pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Re
     let acc_tok = accuracy(rows.iter().map(|(s, _)| s.as_str()).collect())?;
     let secs = t0.elapsed().as_secs_f64();
     let acc_nat = accuracy(natural.iter().map(|s| s.as_str()).collect())?;
-    println!(
+    let mut out = super::stdout();
+    writeln!(
+        out,
         "{}",
         json!({
             "model": model.config.name,
@@ -188,6 +117,7 @@ pub fn eval_sentiment(data: &Path, model: Option<&str>, device_spec: &str) -> Re
             "params": model.param_count(),
             "file_bytes": std::fs::metadata(dir.weights_path()?)?.len(),
         })
-    );
+    )?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

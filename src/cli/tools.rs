@@ -1,5 +1,6 @@
 //! `zoo bench`, `zoo parity`, `zoo devices`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -8,12 +9,14 @@ use anyhow::Result;
 use zoo::parity::check_fixture;
 use zoo::{bench, device};
 
-use super::{one_line, usage};
+use super::{one_line, stdout, usage};
 
 pub fn devices() -> Result<ExitCode> {
+    let mut out = stdout();
     for d in device::available() {
-        println!("{d}");
+        writeln!(out, "{d}")?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -24,7 +27,9 @@ pub fn bench(iters: usize) -> Result<ExitCode> {
     let rows = bench::run(&bench::DEFAULT_SHAPES, iters, |what| {
         eprintln!("bench: {what}")
     })?;
-    println!("{}", bench::table(&rows));
+    let mut out = stdout();
+    writeln!(out, "{}", bench::table(&rows))?;
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -49,25 +54,36 @@ fn fixture_files(path: &Path) -> Result<Vec<PathBuf>> {
 pub fn parity(paths: &[PathBuf]) -> Result<ExitCode> {
     let mut failed = 0;
     let mut total = 0;
+    let mut out = stdout();
     for p in paths {
         for f in fixture_files(p)? {
             total += 1;
             match check_fixture(&f) {
-                Ok(r) if r.failure.is_none() => {
-                    println!("ok    max_abs_err={:.2e}  {}", r.max_abs_err, f.display())
-                }
+                Ok(r) if r.failure.is_none() => writeln!(
+                    out,
+                    "ok    max_abs_err={:.2e}  {}",
+                    r.max_abs_err,
+                    f.display()
+                )?,
                 Ok(r) => {
                     failed += 1;
-                    println!("FAIL  {}: {}", f.display(), r.failure.unwrap_or_default());
+                    writeln!(
+                        out,
+                        "FAIL  {}: {}",
+                        f.display(),
+                        r.failure.unwrap_or_default()
+                    )?;
                 }
                 Err(e) => {
                     failed += 1;
-                    println!("ERROR {}: {}", f.display(), one_line(&e));
+                    writeln!(out, "ERROR {}: {}", f.display(), one_line(&e))?;
                 }
             }
+            out.flush()?;
         }
     }
-    println!("{} passed, {failed} failed", total - failed);
+    writeln!(out, "{} passed, {failed} failed", total - failed)?;
+    out.flush()?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -120,21 +136,33 @@ fn headline_metric(cfg: &serde_json::Value) -> String {
 
 pub fn list() -> Result<ExitCode> {
     let models = zoo::catalog::list()?;
+    let mut out = stdout();
     if models.is_empty() {
-        println!("no models in {}", zoo::catalog::models_root().display());
+        let path: Vec<String> = zoo::catalog::search_path()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        writeln!(
+            out,
+            "no models found in {}: set ZOO_MODELS, or `zoo pull NAME`",
+            path.join(", ")
+        )?;
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    writeln!(
+        out,
         "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} where",
         "name", "task", "cell", "units", "size", "metric"
-    );
+    )?;
     for d in models {
         let cfg = d.raw_config();
         let (cell, units) = cell_and_units(cfg);
         let size = d.weights_bytes().map_or("-".into(), |b| {
             format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
         });
-        println!(
+        writeln!(
+            out,
             "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} {}",
             d.header.name,
             d.header.task,
@@ -143,48 +171,104 @@ pub fn list() -> Result<ExitCode> {
             size,
             headline_metric(cfg),
             d.path.display()
-        );
+        )?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// The card's summary paragraph and the sections a user needs before
+/// trusting a model: what it is for, what it was trained on, where it fails.
+fn card_summary(card: &str) -> (String, Vec<(String, String)>) {
+    let body = card
+        .strip_prefix("---")
+        .and_then(|r| r.split_once("\n---").map(|(_, b)| b))
+        .unwrap_or(card);
+    let mut lines = body.lines().map(str::trim_end).peekable();
+    // Title, then the first paragraph.
+    while lines
+        .peek()
+        .is_some_and(|l| l.trim().is_empty() || l.starts_with("# "))
+    {
+        lines.next();
+    }
+    let mut para = Vec::new();
+    while let Some(l) = lines.next_if(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        para.push(l.trim());
+    }
+    let mut sections = Vec::new();
+    let mut current: Option<(String, Vec<&str>)> = None;
+    let wanted = |h: &str| {
+        let h = h.to_lowercase();
+        ["intended use", "limitation", "training data", "data"]
+            .iter()
+            .any(|w| h.contains(w))
+    };
+    for l in lines {
+        if let Some(h) = l.strip_prefix("## ") {
+            if let Some((t, b)) = current.take() {
+                sections.push((t, b.join("\n").trim().to_string()));
+            }
+            current = wanted(h).then(|| (h.trim().to_string(), Vec::new()));
+        } else if let Some((_, b)) = &mut current {
+            b.push(l);
+        }
+    }
+    if let Some((t, b)) = current {
+        sections.push((t, b.join("\n").trim().to_string()));
+    }
+    (para.join(" "), sections)
+}
+
 pub fn info(spec: &str) -> Result<ExitCode> {
-    let d = super::resolve_model(Some(spec), "", false)?;
+    let d = super::resolve_model(Some(spec), None, false)?;
     let cfg = d.raw_config();
-    println!("name:    {}", d.header.name);
-    println!("task:    {}", d.header.task);
-    println!("folder:  {}", d.path.display());
+    let mut out = stdout();
+    writeln!(out, "name:    {}", d.header.name)?;
+    writeln!(out, "task:    {}", d.header.task)?;
+    writeln!(out, "folder:  {}", d.path.display())?;
     let (cell, units) = cell_and_units(cfg);
-    println!("cell:    {cell} (units {units})");
+    writeln!(out, "cell:    {cell} (units {units})")?;
     for p in d.weights_paths().unwrap_or_default() {
         let bytes = std::fs::metadata(&p)?.len();
-        println!(
+        writeln!(
+            out,
             "weights: {} ({:.1} MiB)",
             p.display(),
             bytes as f64 / (1 << 20) as f64
-        );
+        )?;
     }
-    if let Some(m) = cfg.get("metrics") {
-        println!("metrics: {m}");
+    if let Some(m) = cfg.get("metrics").and_then(|m| m.as_object()) {
+        writeln!(out, "metrics:")?;
+        for (k, v) in m {
+            writeln!(out, "  {k}: {v}")?;
+        }
+    }
+    if let Some(by) = cfg.get("measured_by").and_then(|v| v.as_str()) {
+        writeln!(out, "measured by: {by}")?;
     }
     if let Some(seed) = cfg.get("seed") {
-        println!("seed:    {seed}");
+        writeln!(out, "seed:    {seed}")?;
     }
-    // The card's title and first paragraph.
     if let Ok(card) = std::fs::read_to_string(d.path.join("README.md")) {
-        let body = card
-            .strip_prefix("---")
-            .and_then(|r| r.split_once("\n---").map(|(_, b)| b))
-            .unwrap_or(&card);
-        let para: Vec<&str> = body
-            .lines()
-            .map(str::trim)
-            .skip_while(|l| l.is_empty())
-            .take_while(|l| !l.is_empty())
-            .collect();
-        if !para.is_empty() {
-            println!("\n{}", para.join("\n"));
+        let (summary, sections) = card_summary(&card);
+        if !summary.is_empty() {
+            writeln!(out, "\n{summary}")?;
         }
+        for (title, text) in sections {
+            writeln!(out, "\n{title}:\n{text}")?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn pull(names: &[String]) -> Result<ExitCode> {
+    let mut out = stdout();
+    for n in names {
+        let dest = zoo::catalog::pull(n, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+        writeln!(out, "{n}\t{}", dest.display())?;
+        out.flush()?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -193,13 +277,30 @@ pub fn summary(spec: &str, batch: usize, steps: usize, json: bool) -> Result<Exi
     if batch == 0 || steps == 0 {
         return Err(usage("--batch and --steps must be at least 1"));
     }
-    let d = super::resolve_model(Some(spec), "", false)?;
+    let d = super::resolve_model(Some(spec), None, false)?;
+    let mut out = stdout();
     if json {
         for r in zoo::summary::rows(&d, batch, steps)? {
-            println!("{}", serde_json::to_string(&r)?);
+            writeln!(out, "{}", serde_json::to_string(&r)?)?;
         }
     } else {
-        print!("{}", zoo::summary::render(&d, batch, steps)?);
+        write!(out, "{}", zoo::summary::render(&d, batch, steps)?)?;
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::card_summary;
+
+    #[test]
+    fn info_shows_the_cards_use_data_and_limits() {
+        let card = "# m\n\nA sentiment model\nfor reviews.\n\n## Architecture\nx\n\n## Intended use\nReviews.\n\n## Limitations\nNo sarcasm.\n";
+        let (summary, sections) = card_summary(card);
+        assert_eq!(summary, "A sentiment model for reviews.");
+        let titles: Vec<&str> = sections.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(titles, ["Intended use", "Limitations"]);
+        assert_eq!(sections[1].1, "No sarcasm.");
+    }
 }

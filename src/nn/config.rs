@@ -8,6 +8,7 @@ use super::error::{Result, RnnError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellKind {
+    #[serde(alias = "rnn", alias = "simplernn")]
     SimpleRnn,
     Lstm,
     Gru,

@@ -21,9 +21,8 @@ pub struct NerConfig {
     pub char_vocab_size: usize,
     pub char_units: usize,
     pub max_word_chars: usize,
-    /// `first`: keep the first `max_word_chars` characters of a word.
-    #[serde(default = "first")]
-    pub char_truncation: String,
+    #[serde(default)]
+    pub char_truncation: CharTruncation,
     pub case_dim: usize,
     pub case_classes: Vec<String>,
     pub units: usize,
@@ -38,8 +37,16 @@ pub struct NerConfig {
     pub metrics: serde_json::Value,
 }
 
-fn first() -> String {
-    "first".into()
+/// Which characters of a word longer than `max_word_chars` the char
+/// BiLSTM reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CharTruncation {
+    /// The first `max_word_chars`.
+    #[default]
+    First,
+    /// Half from each end: prefixes and suffixes carry the signal.
+    FirstLast,
 }
 
 /// A word of the input line. Offsets count Unicode scalar values.
@@ -60,15 +67,28 @@ pub struct Entity {
     pub start: usize,
     pub end: usize,
     /// Mean CRF marginal probability of the entity's tags.
+    #[serde(serialize_with = "crate::driver::ser_round4")]
     pub score: f32,
 }
 
-/// One line's result.
+/// One line's result. As JSON: its entities and the `oov` fraction.
 #[derive(Debug, Clone, Serialize)]
 pub struct Tagged {
+    #[serde(skip)]
     pub words: Vec<Word>,
+    #[serde(skip)]
     pub tags: Vec<String>,
     pub entities: Vec<Entity>,
+    /// Fraction of the words the model's vocabulary does not know.
+    #[serde(serialize_with = "crate::driver::ser_round4")]
+    pub oov: f32,
+}
+
+/// A line split into words, ready to tag.
+#[derive(Debug, Clone)]
+pub struct Sentence {
+    pub line: String,
+    pub words: Vec<Word>,
 }
 
 pub struct NerModel {
@@ -110,7 +130,7 @@ pub fn casing(word: &str) -> &'static str {
 impl NerModel {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
-        dir.expect_task("ner")?;
+        dir.expect_task(crate::model::TaskKind::Ner)?;
         let config: NerConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
         let chars_path = dir.file("chars.json")?;
@@ -171,6 +191,7 @@ impl NerModel {
             Ok(vb
                 .pp("crf")
                 .get(shape, name)?
+                .to_dtype(DType::F32)?
                 .flatten_all()?
                 .to_vec1::<f32>()?)
         };
@@ -254,14 +275,13 @@ impl NerModel {
         if ids.len() <= m {
             return ids;
         }
-        match self.config.char_truncation.as_str() {
-            // Keep both ends: prefixes and suffixes carry the signal.
-            "first_last" => ids[..m / 2]
+        match self.config.char_truncation {
+            CharTruncation::FirstLast => ids[..m / 2]
                 .iter()
                 .chain(&ids[ids.len() - (m - m / 2)..])
                 .copied()
                 .collect(),
-            _ => ids[..m].to_vec(),
+            CharTruncation::First => ids[..m].to_vec(),
         }
     }
 
@@ -473,11 +493,42 @@ impl NerModel {
                     }
                 }
                 let entities = entities(&w, &tags, &probs);
+                let unknown = w.iter().filter(|x| x.id == self.config.unk_id).count();
                 Ok(Tagged {
+                    oov: unknown as f32 / w.len().max(1) as f32,
                     words: w,
                     tags,
                     entities,
                 })
+            })
+            .collect()
+    }
+}
+
+impl crate::driver::Task for NerModel {
+    type Encoded = Sentence;
+    type Output = Tagged;
+
+    fn encode(&self, text: &str) -> Result<Sentence> {
+        Ok(Sentence {
+            line: text.to_string(),
+            words: self.words(text)?,
+        })
+    }
+
+    fn length(&self, item: &Sentence) -> usize {
+        item.words.len()
+    }
+
+    fn run(&self, batch: &[&Sentence]) -> Result<Vec<Tagged>> {
+        let words = batch.iter().map(|s| Ok(s.words.clone())).collect();
+        self.tag_words(words, batch.len())
+            .into_iter()
+            .zip(batch)
+            .map(|(t, s)| {
+                let mut t = t?;
+                fill_text(&s.line, &mut t.entities);
+                Ok(t)
             })
             .collect()
     }

@@ -9,26 +9,64 @@ use serde::{Deserialize, Serialize};
 use crate::model::ModelDir;
 use crate::nn::{Activation, CellKind, MergeMode, Rnn, RnnConfig};
 
+/// How the encoder's outputs become one feature vector, over real tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Pooling {
+    /// The final state of each direction.
+    Last,
+    Max,
+    Mean,
+    /// `[mean; max]`.
+    MeanMax,
+}
+
+impl Pooling {
+    /// Feature vectors per direction the pooling yields.
+    pub fn width(self) -> usize {
+        if self == Pooling::MeanMax {
+            2
+        } else {
+            1
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pooling::Last => "last",
+            Pooling::Max => "max",
+            Pooling::Mean => "mean",
+            Pooling::MeanMax => "mean_max",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct SentimentConfig {
     pub name: String,
-    pub cell: String,
+    pub cell: CellKind,
     #[serde(default)]
-    pub activation: Option<String>,
+    pub activation: Option<Activation>,
     pub embedding_dim: usize,
     pub vocab_size: usize,
     pub units: usize,
     pub num_layers: usize,
     pub bidirectional: bool,
-    /// `last`, `max`, `mean` or `mean_max`, over real tokens only.
-    pub pooling: String,
+    pub pooling: Pooling,
     #[serde(default)]
     pub hidden_dim: Option<usize>,
     pub labels: Vec<String>,
     pub max_tokens: usize,
     pub pad_id: u32,
+    /// The tokenizer's id for an unknown word (for the `oov` fraction).
+    #[serde(default = "unk")]
+    pub unk_id: u32,
     #[serde(default)]
     pub metrics: serde_json::Value,
+}
+
+fn unk() -> u32 {
+    1
 }
 
 /// One input's result.
@@ -36,12 +74,38 @@ pub struct SentimentConfig {
 pub struct Prediction {
     pub label: String,
     /// Probability of `label`.
+    #[serde(serialize_with = "crate::driver::ser_round4")]
     pub score: f32,
     /// Every label's probability, in config order.
+    #[serde(serialize_with = "ser_probs")]
     pub probs: Vec<(String, f32)>,
     pub tokens: usize,
+    /// Fraction of the tokens the model does not know (0 to 1).
+    #[serde(serialize_with = "crate::driver::ser_round4")]
+    pub oov: f32,
     /// The text had more than `max_tokens` tokens; only the first were read.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub truncated: bool,
+}
+
+fn ser_probs<S: serde::Serializer>(
+    probs: &[(String, f32)],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(probs.len()))?;
+    for (label, p) in probs {
+        m.serialize_entry(label, &crate::driver::round4(*p))?;
+    }
+    m.end()
+}
+
+/// A text ready to classify.
+#[derive(Debug, Clone)]
+pub struct Encoded {
+    pub ids: Vec<u32>,
+    pub truncated: bool,
+    pub oov: f32,
 }
 
 pub struct SentimentModel {
@@ -58,7 +122,7 @@ pub struct SentimentModel {
 impl SentimentModel {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
-        dir.expect_task("sentiment")?;
+        dir.expect_task(crate::model::TaskKind::Sentiment)?;
         let config: SentimentConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
         let vb = dir.var_builder(dtype, device)?;
@@ -72,28 +136,22 @@ impl SentimentModel {
         device: &Device,
     ) -> Result<Self> {
         let c = &config;
-        if !matches!(c.pooling.as_str(), "last" | "max" | "mean" | "mean_max") {
-            bail!(
-                "unknown pooling `{}` in config.json: expected last, max, mean or mean_max",
-                c.pooling
-            );
-        }
         if c.labels.is_empty() {
             bail!("config.json lists no labels");
         }
         let embedding = candle_nn::embedding(c.vocab_size, c.embedding_dim, vb.pp("embedding"))?;
-        let mut rcfg = RnnConfig::new(CellKind::parse(&c.cell)?, c.embedding_dim, c.units)
+        let mut rcfg = RnnConfig::new(c.cell, c.embedding_dim, c.units)
             .with_name(format!("{}.rnn", c.name))
             .with_num_layers(c.num_layers);
-        if let Some(a) = &c.activation {
-            rcfg = rcfg.with_activation(Activation::parse(a)?);
+        if let Some(a) = c.activation {
+            rcfg = rcfg.with_activation(a);
         }
         if c.bidirectional {
             rcfg = rcfg.with_bidirectional(MergeMode::Concat);
         }
         let rnn = Rnn::new(rcfg, vb.pp("rnn"))?;
         let dirs = if c.bidirectional { 2 } else { 1 };
-        let pooled = c.units * dirs * if c.pooling == "mean_max" { 2 } else { 1 };
+        let pooled = c.units * dirs * c.pooling.width();
         let (hidden, head_in) = match c.hidden_dim {
             Some(hd) => (Some(candle_nn::linear(pooled, hd, vb.pp("hidden"))?), hd),
             None => (None, pooled),
@@ -157,8 +215,8 @@ impl SentimentModel {
         let ids = Tensor::from_vec(ids, (batch, steps), &self.device)?;
         let emb = self.embedding.forward(&ids)?;
         let out = self.rnn.forward_with(&emb, Some(&lengths), None)?;
-        let pooled = match self.config.pooling.as_str() {
-            "last" => {
+        let pooled = match self.config.pooling {
+            Pooling::Last => {
                 let l = self.config.num_layers - 1;
                 let dirs = self.rnn.config().directions();
                 Tensor::cat(&out.state.h[l * dirs..], 1)?
@@ -179,8 +237,8 @@ impl SentimentModel {
                     Ok(seq.broadcast_add(&bias)?.max(1)?)
                 };
                 match p {
-                    "max" => max()?,
-                    "mean" => mean()?,
+                    Pooling::Max => max()?,
+                    Pooling::Mean => mean()?,
                     _ => Tensor::cat(&[mean()?, max()?], 1)?,
                 }
             }
@@ -244,77 +302,49 @@ impl SentimentModel {
             let f = |part: usize, j: usize| part * dirs * u + dir * u + j;
             importance = Some(
                 (0..u)
-                    .map(|j| match c.pooling.as_str() {
-                        "mean_max" => {
+                    .map(|j| match c.pooling {
+                        Pooling::MeanMax => {
                             delta[f(0, j)] * pooled("mean", j) + delta[f(1, j)] * pooled("max", j)
                         }
-                        p => delta[f(0, j)] * pooled(p, j),
+                        p => delta[f(0, j)] * pooled(p.name(), j),
                     })
                     .collect(),
             );
         }
+        // Only a two-label linear head has a signed pull to report.
+        let importance_rule = match &c.labels[..] {
+            [neg, pos] if importance.is_some() => format!(
+                "(w[{pos}] − w[{neg}]) · {}-pooled h: > 0 pushes towards {pos}",
+                c.pooling.name()
+            ),
+            _ => String::new(),
+        };
         Ok(crate::inspect::Inspection {
             model: c.name.clone(),
             layer_name: "rnn".into(),
             tokens,
             trace,
             importance,
-            importance_rule: format!(
-                "(w[{}] − w[{}]) · {}-pooled h: > 0 pushes towards {}",
-                c.labels[1], c.labels[0], c.pooling, c.labels[1]
-            ),
+            importance_rule,
             attention: None,
         })
     }
 
-    /// Classifies texts, batching by length. Each text gets its own result
-    /// (an empty text is an error for that text only).
+    /// Classifies texts, batching by length (the shared driver). Each text
+    /// gets its own result; an empty text is an error for that text only.
     pub fn predict(&self, texts: &[&str], batch_size: usize) -> Vec<Result<Prediction>> {
-        let mut results: Vec<Option<Result<Prediction>>> = texts.iter().map(|_| None).collect();
-        let mut encoded: Vec<(usize, Vec<u32>, bool)> = Vec::with_capacity(texts.len());
-        for (i, t) in texts.iter().enumerate() {
-            match self.encode(t) {
-                Ok(ids) if ids.is_empty() => {
-                    results[i] = Some(Err(anyhow::anyhow!("empty text: nothing to classify")));
-                }
-                Ok(mut ids) => {
-                    let truncated = ids.len() > self.config.max_tokens;
-                    ids.truncate(self.config.max_tokens);
-                    encoded.push((i, ids, truncated));
-                }
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        // Similar lengths together: little padding, fewer wasted steps.
-        encoded.sort_by_key(|(_, ids, _)| std::cmp::Reverse(ids.len()));
-        for chunk in encoded.chunks(batch_size.max(1)) {
-            let seqs: Vec<&[u32]> = chunk.iter().map(|(_, ids, _)| &ids[..]).collect();
-            match self.logits(&seqs).and_then(|l| {
-                Ok(
-                    candle_nn::ops::softmax(&l.to_dtype(DType::F32)?, D::Minus1)?
-                        .to_vec2::<f32>()?,
-                )
-            }) {
-                Ok(probs) => {
-                    for ((i, ids, truncated), p) in chunk.iter().zip(probs) {
-                        results[*i] = Some(Ok(self.prediction(p, ids.len(), *truncated)));
-                    }
-                }
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    for (i, _, _) in chunk {
-                        results[*i] = Some(Err(anyhow::anyhow!("{msg}")));
-                    }
-                }
-            }
-        }
-        results
+        use crate::driver::{run_texts, Batching, Outcome};
+        run_texts(self, texts, Batching::items(batch_size))
             .into_iter()
-            .map(|r| r.expect("every input gets a result"))
+            .map(|o| match o {
+                Outcome::Done(p) => Ok(p),
+                Outcome::Empty => Err(anyhow::anyhow!("empty text: nothing to classify")),
+                Outcome::Failed(e) => Err(anyhow::anyhow!("{e}")),
+            })
             .collect()
     }
 
-    fn prediction(&self, probs: Vec<f32>, tokens: usize, truncated: bool) -> Prediction {
+    fn prediction(&self, probs: Vec<f32>, item: &Encoded) -> Prediction {
         let (best, &score) = probs
             .iter()
             .enumerate()
@@ -330,8 +360,42 @@ impl SentimentModel {
                 .cloned()
                 .zip(probs.iter().copied())
                 .collect(),
-            tokens,
-            truncated,
+            tokens: item.ids.len(),
+            oov: item.oov,
+            truncated: item.truncated,
         }
+    }
+}
+
+impl crate::driver::Task for SentimentModel {
+    type Encoded = Encoded;
+    type Output = Prediction;
+
+    fn encode(&self, text: &str) -> Result<Encoded> {
+        let mut ids = SentimentModel::encode(self, text)?;
+        let unknown = ids.iter().filter(|&&i| i == self.config.unk_id).count();
+        let oov = unknown as f32 / ids.len().max(1) as f32;
+        let truncated = ids.len() > self.config.max_tokens;
+        ids.truncate(self.config.max_tokens);
+        Ok(Encoded {
+            ids,
+            truncated,
+            oov,
+        })
+    }
+
+    fn length(&self, item: &Encoded) -> usize {
+        item.ids.len()
+    }
+
+    fn run(&self, batch: &[&Encoded]) -> Result<Vec<Prediction>> {
+        let seqs: Vec<&[u32]> = batch.iter().map(|e| &e.ids[..]).collect();
+        let probs = candle_nn::ops::softmax(&self.logits(&seqs)?.to_dtype(DType::F32)?, D::Minus1)?
+            .to_vec2::<f32>()?;
+        Ok(batch
+            .iter()
+            .zip(probs)
+            .map(|(e, p)| self.prediction(p, e))
+            .collect())
     }
 }

@@ -37,15 +37,43 @@ pub struct TranslateConfig {
     pub metrics: serde_json::Value,
 }
 
-/// One translation.
+/// One translation. As JSON: `translation`, `score` (null for greedy)
+/// and the `oov` fraction of the source.
 #[derive(Debug, Clone, Serialize)]
 pub struct Translation {
+    #[serde(rename = "translation")]
     pub text: String,
+    #[serde(skip)]
     pub ids: Vec<u32>,
     /// Sum of token log-probabilities (including `</s>` when produced).
+    #[serde(skip)]
     pub log_prob: f32,
     /// `log_prob / length^length_penalty`, what beam search ranks by.
+    #[serde(serialize_with = "crate::driver::ser_round4")]
     pub score: f32,
+    /// Fraction of source tokens the vocabulary does not know.
+    #[serde(serialize_with = "crate::driver::ser_round4")]
+    pub oov: f32,
+}
+
+impl Translation {
+    fn empty() -> Self {
+        Translation {
+            text: String::new(),
+            ids: Vec::new(),
+            log_prob: 0.0,
+            score: 0.0,
+            oov: 0.0,
+        }
+    }
+}
+
+/// A source text ready to translate: its token ids, in pieces the model
+/// reads at once (one piece unless the text is longer than that).
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub pieces: Vec<Vec<u32>>,
+    pub oov: f32,
 }
 
 /// One member's encoder results that its decoder steps need.
@@ -227,7 +255,7 @@ impl Translator {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     /// A folder listing several weights files is an ensemble of them.
     pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {
-        dir.expect_task("translate")?;
+        dir.expect_task(crate::model::TaskKind::Translate)?;
         let config: TranslateConfig = dir.config()?;
         let tokenizer = dir.tokenizer("tokenizer.json")?;
         let vbs = dir.var_builders(dtype, device)?;
@@ -245,11 +273,11 @@ impl Translator {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            config,
             tokenizer,
             members,
             device: device.clone(),
             max_output: None,
+            config,
         })
     }
 
@@ -372,6 +400,34 @@ impl Translator {
         self.max_output = Some(tokens);
     }
 
+    /// Splits source ids into pieces the model reads at once: at sentence
+    /// ends (`.`, `!`, `?` tokens) where possible, else at the limit, so a
+    /// long text is translated in pieces and never refused.
+    pub fn pieces(&self, ids: &[u32]) -> Vec<Vec<u32>> {
+        let max = self.config.max_source_tokens.max(1);
+        if ids.len() <= max {
+            return vec![ids.to_vec()];
+        }
+        let ends: Vec<u32> = [".", "!", "?"]
+            .iter()
+            .filter_map(|t| self.tokenizer.token_to_id(t))
+            .collect();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = (start + max).min(ids.len());
+            if end < ids.len() {
+                // The last sentence end within the window, if any.
+                if let Some(cut) = (start..end).rev().find(|&i| ends.contains(&ids[i])) {
+                    end = cut + 1;
+                }
+            }
+            out.push(ids[start..end].to_vec());
+            start = end;
+        }
+        out
+    }
+
     /// Greedy decoding of a batch; each result's ids end with `</s>` when
     /// the model produced it before the length limit.
     pub fn greedy(&self, srcs: &[&[u32]]) -> Result<Vec<Vec<u32>>> {
@@ -406,7 +462,7 @@ impl Translator {
     /// stays live until `beam` are live. Stops once `beam` hypotheses are
     /// finished or at the length limit (live ones are then finished too).
     pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
-        let beam = beam.max(1);
+        let beam = beam.clamp(1, self.config.vocab_size.max(1));
         let limit = self.max_len(src.len());
         let (source, s0) = self.encode(&[src])?;
         let norm = |lp: f32, len: usize| {
@@ -486,6 +542,7 @@ impl Translator {
             ids,
             log_prob,
             score,
+            oov: 0.0,
         })
     }
 
@@ -564,74 +621,124 @@ impl Translator {
         })
     }
 
-    /// Greedy translations of many sentences, batched by source length.
+    /// Greedy translations of many texts, batched by source length (the
+    /// shared driver); an empty text translates to an empty line.
     pub fn greedy_batch(&self, texts: &[&str], batch_size: usize) -> Vec<Result<String>> {
-        let mut results: Vec<Option<Result<String>>> = texts.iter().map(|_| None).collect();
-        let mut srcs: Vec<(usize, Vec<u32>)> = Vec::new();
-        for (i, t) in texts.iter().enumerate() {
-            match self.encode_text(t) {
-                Ok(ids) if ids.is_empty() => results[i] = Some(Ok(String::new())),
-                Ok(ids) if ids.len() > self.config.max_source_tokens => {
-                    results[i] = Some(Err(anyhow!(
-                        "input longer than {} tokens",
-                        self.config.max_source_tokens
-                    )))
-                }
-                Ok(ids) => srcs.push((i, ids)),
-                Err(e) => results[i] = Some(Err(e)),
-            }
-        }
-        srcs.sort_by_key(|(_, ids)| std::cmp::Reverse(ids.len()));
-        for chunk in srcs.chunks(batch_size.max(1)) {
-            let batch: Vec<&[u32]> = chunk.iter().map(|(_, ids)| &ids[..]).collect();
-            match self.greedy(&batch) {
-                Ok(outs) => {
-                    for ((i, _), ids) in chunk.iter().zip(outs) {
-                        results[*i] = Some(self.decode_ids(&ids));
-                    }
-                }
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    for (i, _) in chunk {
-                        results[*i] = Some(Err(anyhow!("{msg}")));
-                    }
-                }
-            }
-        }
-        results
+        use crate::driver::{run_texts, Batching, Outcome};
+        let task = Decoding {
+            model: self,
+            beam: 1,
+        };
+        run_texts(&task, texts, Batching::items(batch_size))
             .into_iter()
-            .map(|r| r.expect("every input gets a result"))
+            .map(|o| match o {
+                Outcome::Done(t) => Ok(t.text),
+                Outcome::Empty => Ok(String::new()),
+                Outcome::Failed(e) => Err(anyhow!("{e}")),
+            })
             .collect()
     }
 
-    /// Translates one sentence: greedy when `beam` is 1.
+    /// Translates one text: greedy when `beam` is 1; a text longer than the
+    /// model reads is translated piece by piece.
     pub fn translate(&self, text: &str, beam: usize) -> Result<Translation> {
-        let src = self.encode_text(text)?;
-        if src.is_empty() {
-            return Ok(Translation {
-                text: String::new(),
-                ids: Vec::new(),
-                log_prob: 0.0,
-                score: 0.0,
-            });
+        self.translate_source(&self.source(text)?, beam)
+    }
+
+    /// A text's source ids, in pieces the model reads at once.
+    pub fn source(&self, text: &str) -> Result<SourceText> {
+        let ids = self.encode_text(text)?;
+        let unknown = ids.iter().filter(|&&i| i == self.config.unk_id).count();
+        Ok(SourceText {
+            oov: unknown as f32 / ids.len().max(1) as f32,
+            pieces: self.pieces(&ids),
+        })
+    }
+
+    fn translate_source(&self, src: &SourceText, beam: usize) -> Result<Translation> {
+        let mut out = Translation::empty();
+        out.oov = src.oov;
+        let mut texts = Vec::new();
+        for piece in src.pieces.iter().filter(|p| !p.is_empty()) {
+            let t = if beam <= 1 {
+                let ids = self.greedy(&[piece])?.remove(0);
+                Translation {
+                    text: self.decode_ids(&ids)?,
+                    ids,
+                    log_prob: f32::NAN,
+                    score: f32::NAN,
+                    oov: 0.0,
+                }
+            } else {
+                self.beam(piece, beam)?
+            };
+            texts.push(t.text);
+            out.ids.extend(t.ids);
+            out.log_prob += t.log_prob;
+            out.score += t.score;
         }
-        if src.len() > self.config.max_source_tokens {
-            bail!(
-                "input has {} tokens, more than the {} this model reads: split it into sentences",
-                src.len(),
-                self.config.max_source_tokens
-            );
+        out.text = texts.join(" ");
+        Ok(out)
+    }
+}
+
+/// A translator with a beam width: the task the driver runs.
+pub struct Decoding<'a> {
+    pub model: &'a Translator,
+    /// 1 = greedy.
+    pub beam: usize,
+}
+
+impl crate::driver::Task for Decoding<'_> {
+    type Encoded = SourceText;
+    type Output = Translation;
+
+    fn encode(&self, text: &str) -> Result<SourceText> {
+        self.model.source(text)
+    }
+
+    fn length(&self, item: &SourceText) -> usize {
+        item.pieces.iter().map(Vec::len).sum()
+    }
+
+    fn run(&self, batch: &[&SourceText]) -> Result<Vec<Translation>> {
+        self.model.decode_batch(batch, self.beam)
+    }
+}
+
+impl Translator {
+    /// Translates sources together: greedy decodes every piece of every
+    /// source in one batch; beam search runs one piece at a time.
+    pub fn decode_batch(&self, batch: &[&SourceText], beam: usize) -> Result<Vec<Translation>> {
+        let model = self;
+        if beam > 1 {
+            return batch
+                .iter()
+                .map(|s| model.translate_source(s, beam))
+                .collect();
         }
-        if beam <= 1 {
-            let ids = self.greedy(&[&src])?.remove(0);
-            let text = self.decode_ids(&ids)?;
-            return Ok(Translation {
-                text,
-                ids,
-                log_prob: f32::NAN,
-                score: f32::NAN,
-            });
-        }
-        self.beam(&src, beam)
+        // Greedy: every piece of every input in one batched decode.
+        let pieces: Vec<&[u32]> = batch
+            .iter()
+            .flat_map(|s| s.pieces.iter().map(|p| &p[..]))
+            .collect();
+        let mut decoded = model.greedy(&pieces)?.into_iter();
+        batch
+            .iter()
+            .map(|s| {
+                let mut out = Translation::empty();
+                out.oov = s.oov;
+                out.log_prob = f32::NAN;
+                out.score = f32::NAN;
+                let mut texts = Vec::new();
+                for _ in &s.pieces {
+                    let ids = decoded.next().expect("one output per piece");
+                    texts.push(model.decode_ids(&ids)?);
+                    out.ids.extend(ids);
+                }
+                out.text = texts.join(" ");
+                Ok(out)
+            })
+            .collect()
     }
 }
