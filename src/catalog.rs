@@ -61,15 +61,22 @@ pub fn user_models() -> PathBuf {
     data.join("zoo").join("models")
 }
 
-/// The zoo source checkout that holds the current folder, if any.
+/// The zoo source checkout the command runs in: the one that holds the
+/// current folder, else the one whose `target/` holds the executable.
 pub fn checkout() -> Option<PathBuf> {
-    let cwd = std::env::current_dir().ok()?;
-    cwd.ancestors()
-        .find(|d| {
-            d.join("models").is_dir()
-                && std::fs::read_to_string(d.join("Cargo.toml"))
-                    .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"zoo\""))
-        })
+    let is_checkout = |d: &Path| {
+        d.join("models").is_dir()
+            && std::fs::read_to_string(d.join("Cargo.toml"))
+                .is_ok_and(|t| t.lines().any(|l| l.trim() == "name = \"zoo\""))
+    };
+    let cwd = std::env::current_dir().ok();
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.canonicalize().ok());
+    cwd.iter()
+        .chain(exe.iter())
+        .flat_map(|p| p.ancestors())
+        .find(|d| is_checkout(d))
         .map(Path::to_path_buf)
 }
 
@@ -146,6 +153,7 @@ pub fn task_files(dir: &ModelDir) -> Vec<String> {
 /// Resolves `--model`: a folder, a catalogue name (found locally, else
 /// fetched from its Hub repo), or a Hub repo id (downloaded into the
 /// Hugging Face cache, or read from it offline).
+#[cfg(feature = "hub")]
 pub fn resolve(spec: &str, progress: bool) -> Result<ModelDir> {
     if let Some(d) = resolve_local(spec)? {
         return Ok(d);
@@ -158,7 +166,21 @@ pub fn resolve(spec: &str, progress: bool) -> Result<ModelDir> {
     fetch(&id, progress)
 }
 
+/// Resolves `--model` in a build without the `hub` feature: a folder or a
+/// catalogue name found on this machine.
+#[cfg(not(feature = "hub"))]
+pub fn resolve(spec: &str, _progress: bool) -> Result<ModelDir> {
+    match resolve_local(spec)? {
+        Some(d) => Ok(d),
+        None if hub_repo(spec).is_some() || spec.contains('/') => Err(usage(format!(
+            "model `{spec}` is not on this machine and this build has no Hub support: set ZOO_MODELS to a folder that holds it, or rebuild with the `hub` feature"
+        ))),
+        None => Err(unknown_model(spec)),
+    }
+}
+
 /// Downloads (or finds in the cache) a Hub model and every file it needs.
+#[cfg(feature = "hub")]
 pub fn fetch(id: &crate::hub::HubId, progress: bool) -> Result<ModelDir> {
     let folder = crate::hub::fetch(id, &["config.json"], &[], progress)?;
     let dir = ModelDir::open(&folder)?;
@@ -170,6 +192,7 @@ pub fn fetch(id: &crate::hub::HubId, progress: bool) -> Result<ModelDir> {
 
 /// `zoo pull NAME`: a catalogue model copied from its Hub repo into the
 /// user data folder, so that it is found offline from anywhere.
+#[cfg(feature = "hub")]
 pub fn pull(name: &str, progress: bool) -> Result<PathBuf> {
     let repo = hub_repo(name).ok_or_else(|| unknown_model(name))?;
     let id = crate::hub::HubId::parse(repo).expect("catalogue repo ids parse");

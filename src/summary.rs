@@ -332,41 +332,93 @@ pub fn stored_values(dir: &ModelDir) -> Result<usize> {
     Ok(total)
 }
 
-/// The table, as `zoo summary` prints it.
+/// `3026902` as `3,026,902`.
+pub fn thousands(n: usize) -> String {
+    let d = n.to_string();
+    let mut out = String::with_capacity(d.len() + d.len() / 3);
+    for (i, c) in d.chars().enumerate() {
+        if i > 0 && (d.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The table, as `zoo summary` prints it: Keras' layout (layer and type,
+/// output shape, state, parameters), each layer's parameter formula on
+/// the line below, within 120 columns.
 pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
     let rows = rows(dir, batch, steps)?;
     let total: usize = rows.iter().map(|r| r.params).sum();
     let file = dir.weights_bytes()?;
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|r| {
+            let kind = match (r.units, r.return_sequences) {
+                (Some(u), Some(rs)) => {
+                    format!("{}({u}{})", r.kind, if rs { ", seq" } else { "" })
+                }
+                (Some(u), None) => format!("{}({u})", r.kind),
+                _ => r.kind.clone(),
+            };
+            [
+                format!("{} ({kind})", r.layer),
+                r.output.clone(),
+                r.state.clone(),
+                thousands(r.params),
+            ]
+        })
+        .collect();
+    let head = ["Layer (type)", "Output shape", "State", "Param #"];
+    let mut w = head.map(|h| h.chars().count());
+    for c in &cells {
+        for (k, v) in c.iter().enumerate() {
+            w[k] = w[k].max(v.chars().count());
+        }
+    }
+    let width = w.iter().sum::<usize>() + 3 * 2;
+    let line = "─".repeat(width);
+    let row = |c: &[String; 4]| {
+        format!(
+            "{:<a$}  {:<b$}  {:<c$}  {:>d$}\n",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            a = w[0],
+            b = w[1],
+            c = w[2],
+            d = w[3]
+        )
+    };
     let mut s = format!(
-        "Model: {} ({}), batch {batch}, {steps} steps\n",
+        "Model: {} ({}), batch {batch}, {steps} steps\n{line}\n",
         dir.header.name, dir.header.task
     );
-    let w = [16, 20, 30, 32, 40, 11];
-    let line = "─".repeat(w.iter().sum::<usize>() + 6 * 2 + 30);
-    s.push_str(&format!(
-        "{line}\n{:<16}  {:<20}  {:<30}  {:<32}  {:<40}  {:>11}  formula\n{line}\n",
-        "layer", "type", "input", "output", "state", "params"
-    ));
-    for r in &rows {
-        let kind = match (r.units, r.return_sequences) {
-            (Some(u), Some(rs)) => format!("{}({u}{})", r.kind, if rs { ", seq" } else { "" }),
-            (Some(u), None) => format!("{}({u})", r.kind),
-            _ => r.kind.clone(),
-        };
-        s.push_str(&format!(
-            "{:<16}  {:<20}  {:<30}  {:<32}  {:<40}  {:>11}  {}\n",
-            r.layer, kind, r.input, r.output, r.state, r.params, r.formula
-        ));
+    s.push_str(&row(&head.map(String::from)));
+    s.push_str(&format!("{line}\n"));
+    for (r, c) in rows.iter().zip(&cells) {
+        s.push_str(&row(c));
+        if !r.formula.is_empty() {
+            s.push_str(&format!("    params = {}\n", r.formula));
+        }
     }
     let networks = dir.header.weights_files().len();
     let total = if networks == 1 {
-        format!("{total}")
+        thousands(total)
     } else {
         format!(
-            "{total} per network × {networks} networks (an ensemble) = {}",
-            total * networks
+            "{} per network × {networks} networks (an ensemble) = {}",
+            thousands(total),
+            thousands(total * networks)
         )
     };
-    s.push_str(&format!("{line}\nTotal params: {total}  (values in the weights files: {})\nFile size: {} bytes ({:.1} MiB)\n", stored_values(dir)?, file, file as f64 / (1 << 20) as f64));
+    s.push_str(&format!(
+        "{line}\nTotal params: {total}\nValues in the weights files: {}\nFile size: {} bytes ({:.1} MiB)\n",
+        thousands(stored_values(dir)?),
+        thousands(file as usize),
+        file as f64 / (1 << 20) as f64
+    ));
     Ok(s)
 }

@@ -32,7 +32,7 @@ pub struct Inputs {
     /// Texts to run, one result each.
     pub texts: Vec<String>,
     /// One more text (repeatable), e.g. one that starts with `-`.
-    #[arg(long = "text", value_name = "TEXT")]
+    #[arg(long = "text", value_name = "TEXT", allow_hyphen_values = true)]
     pub text: Vec<String>,
     /// Read one text per line from PATH (`-` for stdin).
     #[arg(long, short, value_name = "PATH")]
