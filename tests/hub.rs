@@ -426,3 +426,55 @@ fn hub_download_offline_cache_revision_pin_and_failures() {
     assert_one_line_error(&o, "cannot reach the Hub");
     std::fs::remove_dir_all(&home).ok();
 }
+
+#[test]
+fn a_catalogue_model_is_pulled_from_its_hub_repo_and_then_runs_offline_anywhere() {
+    let top = std::env::temp_dir().join(format!("zoo-pull-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&top);
+    // The binary alone, away from the checkout: no models anywhere yet.
+    std::fs::create_dir_all(top.join("bin")).unwrap();
+    let bin = top.join("bin/zoo");
+    std::fs::copy(env!("CARGO_BIN_EXE_zoo"), &bin).unwrap();
+    let repo = zoo::catalog::hub_repo("ner-bilstm-crf").expect("the catalogue names a repo");
+    let mut hub = Hub::start();
+    hub.add(
+        repo,
+        "main",
+        "7777777777777777777777777777777777777777",
+        folder_files(&shipped_folder()),
+    );
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .current_dir(&top)
+            .env("HOME", &top)
+            .env("XDG_DATA_HOME", top.join("data"))
+            .env("HF_HOME", top.join("hf"))
+            .env_remove("ZOO_MODELS")
+            .env_remove("HF_HUB_OFFLINE")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    // A catalogue name found nowhere is fetched from its repo on first use.
+    let o = run(&[("HF_ENDPOINT", hub.addr.as_str())], &["run", "ner", TEXT]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("[Paris](LOC)"));
+    // `zoo pull` copies it into the user data folder ...
+    let o = run(
+        &[("HF_ENDPOINT", hub.addr.as_str())],
+        &["pull", "ner-bilstm-crf"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pulled = top.join("data/zoo/models/ner-bilstm-crf");
+    assert!(pulled.join("model.safetensors").is_file() && pulled.join("chars.json").is_file());
+    hub.stop();
+    // ... where it is found with no Hub and no cache.
+    std::fs::remove_dir_all(top.join("hf")).unwrap();
+    let o = run(&[("HF_HUB_OFFLINE", "1")], &["run", "ner", TEXT]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("[Paris](LOC)"));
+    let o = run(&[("HF_HUB_OFFLINE", "1")], &["pull", "no-such-model"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    std::fs::remove_dir_all(&top).ok();
+}

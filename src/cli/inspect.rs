@@ -125,5 +125,25 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
 
 /// Colour on a terminal unless `NO_COLOR` is set (no-color.org).
 fn use_colour() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    colour_wanted(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_wanted(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_wanted;
+
+    #[test]
+    fn no_color_turns_the_heatmap_colours_off() {
+        assert!(colour_wanted(true, None));
+        assert!(!colour_wanted(true, Some("1".as_ref())));
+        assert!(colour_wanted(true, Some("".as_ref())), "empty means unset");
+        assert!(!colour_wanted(false, None), "never into a pipe");
+    }
 }
