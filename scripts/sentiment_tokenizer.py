@@ -167,11 +167,17 @@ EXTRA_ANY_RANK = 10000
 EXTRA_WORD = re.compile(r"^[a-z]+(?:[-'][a-z]+)*$|^(?:[a-z]\.){2,}$")
 
 
-def build_vocab(train_rows, n_glove_extra):
+def build_vocab(train_rows, n_glove_extra, min_count=1, keep=()):
+    """Training words seen at least `min_count` times (every word of `keep`
+    rows whatever its count), most frequent first, then GloVe extras."""
     counts = collections.Counter()
     for s, _ in train_rows:
         counts.update(split_words(s))
-    train_words = [w for w, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    always = set()
+    for s, _ in keep:
+        always.update(split_words(s))
+    train_words = [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+                   if c >= min_count or w in always]
     vocab = {PAD: 0, UNK: 1}
     for w in train_words:
         vocab.setdefault(w, len(vocab))
@@ -243,13 +249,23 @@ def main():
     ap.add_argument("--glove-extra", type=int, default=30000,
                     help="number of frequent GloVe words not in training to add")
     ap.add_argument("--check", metavar="TOKENIZER_JSON", help="only run the check on an existing file")
+    ap.add_argument("--domains", choices=["sst2", "all"], default="sst2",
+                    help="all: learn the vocabulary from every training domain of scripts/sentiment_data.py")
+    ap.add_argument("--min-count", type=int, default=2,
+                    help="with --domains all: keep words seen this often (every SST-2 word is kept)")
     args = ap.parse_args()
 
     if args.check:
         sys.exit(0 if check(Tokenizer.from_file(args.check)) else 1)
 
     train = read_tsv(os.path.join(args.data, "train.tsv"))
-    vocab, n_train, n_extra = build_vocab(train, args.glove_extra)
+    if args.domains == "all":
+        import sentiment_data
+        splits = sentiment_data.load()
+        rows = [x for d in sentiment_data.ALL_DOMAINS for x in splits[d][0]]
+        vocab, n_train, n_extra = build_vocab(rows, args.glove_extra, args.min_count, keep=train)
+    else:
+        vocab, n_train, n_extra = build_vocab(train, args.glove_extra)
     tok = build_tokenizer(vocab)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     tok.save(args.out, pretty=True)

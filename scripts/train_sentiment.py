@@ -140,10 +140,12 @@ def evaluate(model, seqs, labels, bs=256):
     return correct / len(seqs), loss / len(seqs)
 
 
-def epoch_batches(n, bs, seed, epoch, seqs):
-    """Deterministic per-epoch batches: shuffle, then sort within chunks of 50 batches by length."""
+def epoch_batches(n, bs, seed, epoch, seqs, pool=None):
+    """Deterministic per-epoch batches: shuffle, then sort within chunks of 50 batches by length.
+    `pool`: the example indices this epoch uses (default all n)."""
     g = random.Random(seed * 1000003 + epoch)
-    perm = list(range(n))
+    perm = list(range(n)) if pool is None else list(pool)
+    n = len(perm)
     g.shuffle(perm)
     chunk = bs * 50
     batches = []
@@ -152,6 +154,39 @@ def epoch_batches(n, bs, seed, epoch, seqs):
         batches += [part[k:k + bs] for k in range(0, len(part), bs)]
     g.shuffle(batches)
     return batches
+
+
+def head_tail(ids, max_tokens):
+    """A long training text keeps its start and its end (where reviews give
+    their verdict); inference reads the whole text."""
+    if max_tokens <= 0 or len(ids) <= max_tokens:
+        return ids
+    h = max_tokens // 2
+    return ids[:h] + ids[len(ids) - (max_tokens - h):]
+
+
+def parse_caps(text):
+    caps = {}
+    for part in filter(None, (text or "").split(",")):
+        d, n = part.split("=")
+        caps[d.strip()] = int(n)
+    return caps
+
+
+def epoch_pool(domain_of, caps, seed, epoch):
+    """Indices used this epoch: every example, except that a domain with a cap
+    contributes a fresh random `cap` of its examples each epoch."""
+    by = {}
+    for i, d in enumerate(domain_of):
+        by.setdefault(d, []).append(i)
+    g = random.Random(seed * 7919 + epoch)
+    pool = []
+    for d in sorted(by):
+        idx = by[d]
+        if d in caps and caps[d] < len(idx):
+            idx = g.sample(idx, caps[d])
+        pool += idx
+    return pool
 
 
 def main():
@@ -185,6 +220,13 @@ def main():
                     help="if > 0, keep an exponential moving average of the weights with this decay "
                          "(per step) and evaluate/save the averaged weights")
     ap.add_argument("--patience", type=int, default=100, help="stop after this many epochs without dev gain")
+    ap.add_argument("--domains", choices=["sst2", "all"], default="sst2",
+                    help="all: train on every domain of scripts/sentiment_data.py and pick the best epoch "
+                         "by the mean validation accuracy over sst2, imdb, amazon and tweets")
+    ap.add_argument("--caps", default="", help="per-epoch examples per domain, e.g. imdb=6000,sst2=30000 "
+                                               "(a fresh sample each epoch)")
+    ap.add_argument("--max-train-tokens", type=int, default=0,
+                    help="training texts longer than this keep their first and last halves")
     args = ap.parse_args()
 
     torch.set_num_threads(1)
@@ -203,10 +245,21 @@ def main():
 
     tok = Tokenizer.from_file(args.tokenizer)
     vocab = tok.get_vocab()
-    train = read_tsv(os.path.join(args.data, "train.tsv"))
-    dev = read_tsv(os.path.join(args.data, "dev.tsv"))
-    tr_x, tr_y = encode(tok, [s for s, _ in train]), [y for _, y in train]
-    dv_x, dv_y = encode(tok, [s for s, _ in dev]), [y for _, y in dev]
+    if args.domains == "all":
+        import sentiment_data
+        splits = sentiment_data.load()
+        train = [(t, y, d) for d in sentiment_data.ALL_DOMAINS for t, y in splits[d][0]]
+        vals = {d: splits[d][1] for d in sentiment_data.VAL_DOMAINS}
+    else:
+        train = [(t, y, "sst2") for t, y in read_tsv(os.path.join(args.data, "train.tsv"))]
+        vals = {"sst2": read_tsv(os.path.join(args.data, "dev.tsv"))}
+    tr_x = [head_tail(ids, args.max_train_tokens) for ids in encode(tok, [s for s, _, _ in train])]
+    tr_y = [y for _, y, _ in train]
+    tr_dom = [d for _, _, d in train]
+    caps = parse_caps(args.caps)
+    val_x = {d: encode(tok, [s for s, _ in v]) for d, v in vals.items()}
+    val_y = {d: [y for _, y in v] for d, v in vals.items()}
+    dv_x, dv_y = val_x["sst2"], val_y["sst2"]
 
     cfg = dict(vocab_size=len(vocab), cell=args.cell, units=args.units, num_layers=args.layers,
                pooling=args.pooling, hidden_dim=args.hidden_dim or None, activation=args.activation,
@@ -227,7 +280,7 @@ def main():
     main_opt = torch.optim.AdamW(other, lr=args.lr, weight_decay=args.weight_decay)
     main_opt.param_groups[0]["lr_scale"] = 1.0
     opts = [emb_opt, main_opt]
-    steps_per_epoch = math.ceil(len(tr_x) / args.batch_size)
+    steps_per_epoch = math.ceil(len(epoch_pool(tr_dom, caps, args.seed, 0)) / args.batch_size)
     total_steps = steps_per_epoch * args.epochs
     warm = max(1, int(args.warmup_epochs * steps_per_epoch))
 
@@ -291,7 +344,8 @@ def main():
     stop = False
     while state["epoch"] < args.epochs and not stop:
         ep = state["epoch"]
-        batches = epoch_batches(len(tr_x), args.batch_size, args.seed, ep, tr_x)
+        batches = epoch_batches(len(tr_x), args.batch_size, args.seed, ep, tr_x,
+                                epoch_pool(tr_dom, caps, args.seed, ep))
         run_loss, run_n = 0.0, 0
         while state["batch"] < len(batches):
             idx = batches[state["batch"]]
@@ -338,18 +392,23 @@ def main():
             break
         if ema is not None:
             swap_ema()
-        acc, dloss = evaluate(model, dv_x, dv_y)
+        per = {d: evaluate(model, val_x[d], val_y[d]) for d in val_x}
+        acc = sum(a for a, _ in per.values()) / len(per)  # the selection score
+        dloss = per["sst2"][1]
+        by_domain = {d: round(a, 4) for d, (a, _) in per.items()}
         tr_loss = run_loss / max(run_n, 1)
         state["history"].append(dict(epoch=ep + 1, train_loss=tr_loss, dev_loss=dloss, dev_acc=acc,
+                                     val_acc=by_domain,
                                      elapsed_min=(time.time() - t0) / 60, cpu_min=cpu_min()))
         improved = acc > state["best_acc"]
         if improved:
             state["best_acc"], state["best_epoch"] = acc, ep + 1
             torch.save(dict(model=model.state_dict(), config=cfg, args=vars(args), epoch=ep + 1,
-                            dev_acc=acc, n_params=n_params), os.path.join(args.out, "best.pt"))
+                            dev_acc=per["sst2"][0], val_acc=by_domain, score=acc, n_params=n_params),
+                       os.path.join(args.out, "best.pt"))
         if ema is not None:
             swap_ema()
-        log(f"== epoch {ep + 1} train_loss {tr_loss:.4f} dev_loss {dloss:.4f} dev_acc {acc:.4f}"
+        log(f"== epoch {ep + 1} train_loss {tr_loss:.4f} dev_loss {dloss:.4f} score {acc:.4f} {json.dumps(by_domain)}"
             f"{' *best*' if improved else ''} elapsed {(time.time() - t0) / 60:.1f}m cpu {cpu_min():.1f}m")
         state["epoch"] += 1
         state["batch"] = 0
