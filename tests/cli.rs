@@ -448,3 +448,30 @@ fn the_library_builds_without_the_cli_hub_and_plot_stacks() {
     }
     assert!(tree.contains("candle-core "));
 }
+
+#[test]
+fn text_in_another_language_is_flagged_not_labelled() {
+    let o = zoo(
+        &[
+            "run",
+            "sentiment",
+            "Das ist ein wirklich schlechter Film",
+            "a great film",
+        ],
+        b"",
+    );
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("unknown\t"), "{out}");
+    assert!(lines[1].starts_with("positive\t"), "{out}");
+    let o = zoo(
+        &[
+            "run",
+            "sentiment",
+            "--json",
+            "Das ist ein wirklich schlechter Film",
+        ],
+        b"",
+    );
+    assert!(json_lines(&o)[0]["oov"].as_f64().unwrap() > 0.5);
+}

@@ -7,8 +7,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use zoo::catalog::TaskKind;
-use zoo::driver::{Outcome, Record};
-use zoo::tasks::ner::{to_bio, NerModel, Tagged};
+use zoo::driver::{run_texts, Outcome, Record};
+use zoo::tasks::ner::{to_bio, NerModel, PreTokenized, Tagged};
 
 use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
 use crate::Common;
@@ -111,26 +111,17 @@ pub fn eval_ner(
         s.1.push(cols[cols.len() - 1].to_string());
     }
     sentences.retain(|s| !s.0.is_empty());
-    let words: Vec<Result<Vec<zoo::tasks::ner::Word>>> = sentences
-        .iter()
-        .map(|(toks, _)| {
-            let mut at = 0;
-            toks.iter()
-                .map(|t| {
-                    let w = model.word(t, at);
-                    at += t.chars().count() + 1;
-                    w
-                })
-                .collect()
-        })
-        .collect();
+    let lines: Vec<String> = sentences.iter().map(|(toks, _)| toks.join(" ")).collect();
+    let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
     let n_words: usize = sentences.iter().map(|s| s.0.len()).sum();
     let t0 = std::time::Instant::now();
-    let tagged = model.tag_words(words, batch_size);
+    let tagged = run_texts(&PreTokenized(&model), &texts, batching(batch_size)?);
     let secs = t0.elapsed().as_secs_f64();
     let (mut gold, mut pred) = (Vec::new(), Vec::new());
     for (i, (t, (_, g))) in tagged.into_iter().zip(&sentences).enumerate() {
-        let t = t?;
+        let Outcome::Done(t) = t else {
+            anyhow::bail!("sentence {} of {}: {t:?}", i + 1, data.display());
+        };
         gold.extend(zoo::eval::spans(i, g));
         pred.extend(zoo::eval::spans(i, &t.tags));
     }

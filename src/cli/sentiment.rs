@@ -14,6 +14,10 @@ use zoo::tasks::sentiment::{Prediction, SentimentModel};
 use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
 use crate::Common;
 
+/// Above this fraction of unknown tokens the text output says `unknown`
+/// instead of a label (`--json` keeps the label and gives `oov`).
+const MOSTLY_UNKNOWN: f32 = 0.5;
+
 pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Result<ExitCode> {
     let batching = batching(batch_size)?;
     let (chunks, show) = inputs.open("classify")?;
@@ -27,6 +31,10 @@ pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Res
     // label<TAB>score<TAB>text; an empty input is an empty line, a failed
     // one `error` in the label column (its message goes to stderr).
     let render = |out: &mut dyn Write, r: &Record<'_, Prediction>| match &r.outcome {
+        // Mostly unknown words (another language, say): the label would be a guess.
+        Outcome::Done(p) if p.oov > MOSTLY_UNKNOWN => {
+            writeln!(out, "unknown\t{:.3}\t{}", p.score, r.text)
+        }
         Outcome::Done(p) => writeln!(out, "{}\t{:.3}\t{}", p.label, p.score, r.text),
         Outcome::Empty => writeln!(out),
         Outcome::Failed(_) => writeln!(out, "error\t\t{}", r.text),

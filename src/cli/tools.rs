@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use zoo::catalog::TaskKind;
 use zoo::parity::check_fixture;
 use zoo::{bench, device};
 
@@ -91,11 +92,13 @@ pub fn parity(paths: &[PathBuf]) -> Result<ExitCode> {
     })
 }
 
-fn cell_and_units(cfg: &serde_json::Value) -> (String, String) {
-    let s = |k: &str| cfg.get(k).and_then(|v| v.as_str()).map(str::to_string);
+/// The cell and its units, as `zoo list` and `zoo info` show them.
+fn cell_and_units(d: &zoo::model::ModelDir) -> (String, String) {
+    let cfg = d.raw_config();
     let n = |k: &str| cfg.get(k).and_then(|v| v.as_u64());
-    match cfg.get("task").and_then(|t| t.as_str()) {
-        Some("translate") => (
+    let units = || n("units").map_or("-".into(), |u| u.to_string());
+    match d.header.task {
+        TaskKind::Translate => (
             "gru".into(),
             format!(
                 "{}+{}",
@@ -103,13 +106,13 @@ fn cell_and_units(cfg: &serde_json::Value) -> (String, String) {
                 n("decoder_units").unwrap_or(0)
             ),
         ),
-        Some("ner") => (
-            "lstm".into(),
-            n("units").map_or("-".into(), |u| u.to_string()),
-        ),
-        _ => (
-            s("cell").unwrap_or("-".into()),
-            n("units").map_or("-".into(), |u| u.to_string()),
+        TaskKind::Ner => ("lstm".into(), units()),
+        TaskKind::Sentiment => (
+            cfg.get("cell")
+                .and_then(|v| v.as_str())
+                .unwrap_or("-")
+                .to_string(),
+            units(),
         ),
     }
 }
@@ -157,7 +160,7 @@ pub fn list() -> Result<ExitCode> {
     )?;
     for d in models {
         let cfg = d.raw_config();
-        let (cell, units) = cell_and_units(cfg);
+        let (cell, units) = cell_and_units(&d);
         let size = d.weights_bytes().map_or("-".into(), |b| {
             format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
         });
@@ -227,7 +230,7 @@ pub fn info(spec: &str) -> Result<ExitCode> {
     writeln!(out, "name:    {}", d.header.name)?;
     writeln!(out, "task:    {}", d.header.task)?;
     writeln!(out, "folder:  {}", d.path.display())?;
-    let (cell, units) = cell_and_units(cfg);
+    let (cell, units) = cell_and_units(&d);
     writeln!(out, "cell:    {cell} (units {units})")?;
     for p in d.weights_paths().unwrap_or_default() {
         let bytes = std::fs::metadata(&p)?.len();

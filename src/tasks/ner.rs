@@ -534,6 +534,36 @@ impl crate::driver::Task for NerModel {
     }
 }
 
+/// Text already split into words by single spaces (a CoNLL sentence): the
+/// task `zoo eval ner` runs, so that words match the gold tags one to one.
+pub struct PreTokenized<'a>(pub &'a NerModel);
+
+impl crate::driver::Task for PreTokenized<'_> {
+    type Encoded = Sentence;
+    type Output = Tagged;
+
+    fn encode(&self, text: &str) -> Result<Sentence> {
+        let mut at = 0;
+        let mut words = Vec::new();
+        for w in text.split(' ').filter(|w| !w.is_empty()) {
+            words.push(self.0.word(w, at)?);
+            at += w.chars().count() + 1;
+        }
+        Ok(Sentence {
+            line: text.to_string(),
+            words,
+        })
+    }
+
+    fn length(&self, item: &Sentence) -> usize {
+        item.words.len()
+    }
+
+    fn run(&self, batch: &[&Sentence]) -> Result<Vec<Tagged>> {
+        crate::driver::Task::run(self.0, batch)
+    }
+}
+
 /// Word ranges of at most `max` words, ending after `.`, `!` or `?` when
 /// one falls in the second half of a chunk.
 fn chunk_ranges(words: &[Word], max: usize) -> Vec<std::ops::Range<usize>> {

@@ -61,6 +61,10 @@ pub struct SentimentConfig {
     /// The tokenizer's id for an unknown word (for the `oov` fraction).
     #[serde(default = "unk")]
     pub unk_id: u32,
+    /// Ids below this were seen in training; the rest of the vocabulary
+    /// carries pretrained vectors only, so it counts as unknown in `oov`.
+    #[serde(default)]
+    pub trained_vocab: Option<u32>,
     #[serde(default)]
     pub metrics: serde_json::Value,
 }
@@ -80,7 +84,7 @@ pub struct Prediction {
     #[serde(serialize_with = "ser_probs")]
     pub probs: Vec<(String, f32)>,
     pub tokens: usize,
-    /// Fraction of the tokens the model does not know (0 to 1).
+    /// Fraction of the tokens the model did not see in training (0 to 1).
     #[serde(serialize_with = "crate::driver::ser_round4")]
     pub oov: f32,
     /// The text had more than `max_tokens` tokens; only the first were read.
@@ -373,7 +377,11 @@ impl crate::driver::Task for SentimentModel {
 
     fn encode(&self, text: &str) -> Result<Encoded> {
         let mut ids = SentimentModel::encode(self, text)?;
-        let unknown = ids.iter().filter(|&&i| i == self.config.unk_id).count();
+        let trained = self.config.trained_vocab.unwrap_or(u32::MAX);
+        let unknown = ids
+            .iter()
+            .filter(|&&i| i == self.config.unk_id || i >= trained)
+            .count();
         let oov = unknown as f32 / ids.len().max(1) as f32;
         let truncated = ids.len() > self.config.max_tokens;
         ids.truncate(self.config.max_tokens);
