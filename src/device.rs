@@ -1,6 +1,8 @@
 //! `--device`: CPU, CUDA or Metal, chosen at run time.
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::Result;
+
+use crate::error::usage;
 use candle_core::Device;
 
 /// Parses `auto`, `cpu`, `cuda`, `cuda:N` or `metal`. `auto` takes CUDA when
@@ -23,25 +25,32 @@ pub fn select(spec: &str) -> Result<Device> {
         }
         "metal" => {
             if !candle_core::utils::metal_is_available() {
-                bail!("this build has no Metal support: rebuild on macOS with `cargo build --release --features metal`, or use --device cpu");
+                return Err(usage("this build has no Metal support: rebuild on macOS with `cargo build --release --features metal`, or use --device cpu"));
             }
             Device::new_metal(0)
-                .map_err(|e| anyhow!("no Metal device found ({e}); use --device cpu"))
+                .map_err(|e| usage(format!("no Metal device found ({e}); use --device cpu")))
         }
         s if s == "cuda" || s.starts_with("cuda:") => {
             let ordinal = match s.strip_prefix("cuda:") {
                 None => 0,
                 Some(n) => n.parse::<usize>().map_err(|_| {
-                    anyhow!("bad device `{s}`: write cuda:N with N a GPU number, e.g. cuda:0")
+                    usage(format!(
+                        "bad device `{s}`: write cuda:N with N a GPU number, e.g. cuda:0"
+                    ))
                 })?,
             };
             if !candle_core::utils::cuda_is_available() {
-                bail!("this build has no CUDA support: rebuild with `cargo build --release --features cuda`, or use --device cpu");
+                return Err(usage("this build has no CUDA support: rebuild with `cargo build --release --features cuda`, or use --device cpu"));
             }
-            Device::new_cuda(ordinal)
-                .map_err(|e| anyhow!("no CUDA device {ordinal} found ({e}); use --device cpu"))
+            Device::new_cuda(ordinal).map_err(|e| {
+                usage(format!(
+                    "no CUDA device {ordinal} found ({e}); use --device cpu"
+                ))
+            })
         }
-        other => bail!("unknown device `{other}`: use auto, cpu, cuda, cuda:N or metal"),
+        other => Err(usage(format!(
+            "unknown device `{other}`: use auto, cpu, cuda, cuda:N or metal"
+        ))),
     }
 }
 

@@ -149,6 +149,9 @@ enum EvalTask {
         device: String,
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
+        /// Score the same sentences with every word lower-cased or upper-cased.
+        #[arg(long, value_enum, default_value = "as-written")]
+        casing: cli::Casing,
     },
     /// BLEU (sacreBLEU 13a) of greedy and beam decoding, and sentences/s.
     Translate {
@@ -208,7 +211,8 @@ fn main() -> ExitCode {
             model,
             device,
             batch_size,
-        }) => cli::eval_ner(data, model.as_deref(), &device, batch_size),
+            casing,
+        }) => cli::eval_ner(data, model.as_deref(), &device, batch_size, casing),
         Command::Eval(EvalTask::Translate {
             src,
             reference,

@@ -18,7 +18,7 @@ mod tools;
 mod translate;
 
 pub use inspect::{inspect, InspectArgs};
-pub use ner::{eval_ner, run_ner, NerFormat};
+pub use ner::{eval_ner, run_ner, Casing, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use tools::{bench, devices, info, list, parity, pull, summary};
 pub use translate::{eval_translate, run_translate};
@@ -128,7 +128,7 @@ pub(crate) fn drive<T: Task>(
 }
 
 pub(crate) fn select_device(common: &Common) -> Result<candle_core::Device> {
-    let d = device::select(&common.device).map_err(|e| usage(e.to_string()))?;
+    let d = device::select(&common.device)?;
     if common.verbose {
         eprintln!("zoo: device {}", device::describe(&d));
     }

@@ -10,7 +10,7 @@ use zoo::catalog::TaskKind;
 use zoo::driver::{run_texts, Outcome, Record};
 use zoo::tasks::ner::{to_bio, NerModel, PreTokenized, Tagged};
 
-use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
+use super::{batching, drive, resolve_model, select_device, select_dtype, Inputs};
 use crate::Common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -21,6 +21,24 @@ pub enum NerFormat {
     Json,
     /// CoNLL: word<TAB>BIO tag per line, a blank line between inputs.
     Conll,
+}
+
+/// How `zoo eval ner` shows the sentences to the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Casing {
+    AsWritten,
+    Lower,
+    Upper,
+}
+
+impl Casing {
+    fn apply(self, word: &str) -> String {
+        match self {
+            Casing::AsWritten => word.to_string(),
+            Casing::Lower => word.to_lowercase(),
+            Casing::Upper => word.to_uppercase(),
+        }
+    }
 }
 
 /// One record in the text or CoNLL format; an empty or failed input is an
@@ -85,10 +103,11 @@ pub fn eval_ner(
     model: Option<&str>,
     device: &str,
     batch_size: usize,
+    casing: Casing,
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let data = &super::data_path(data, "conll2003/valid.txt");
-    let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
+    let d = zoo::device::select(device)?;
     let dir = resolve_model(model, Some(TaskKind::Ner), false)?;
     let model = NerModel::load(&dir, &d, candle_core::DType::F32)?;
     let text = std::fs::read_to_string(data).with_context(|| {
@@ -111,7 +130,13 @@ pub fn eval_ner(
         s.1.push(cols[cols.len() - 1].to_string());
     }
     sentences.retain(|s| !s.0.is_empty());
-    let lines: Vec<String> = sentences.iter().map(|(toks, _)| toks.join(" ")).collect();
+    let lines: Vec<String> = sentences
+        .iter()
+        .map(|(toks, _)| {
+            let words: Vec<String> = toks.iter().map(|t| casing.apply(t)).collect();
+            words.join(" ")
+        })
+        .collect();
     let texts: Vec<&str> = lines.iter().map(String::as_str).collect();
     let n_words: usize = sentences.iter().map(|s| s.0.len()).sum();
     let t0 = std::time::Instant::now();
@@ -133,6 +158,7 @@ pub fn eval_ner(
         json!({
             "model": model.config.name,
             "data": data.display().to_string(),
+            "casing": clap::ValueEnum::to_possible_value(&casing).map(|v| v.get_name().to_string()),
             "sentences": sentences.len(),
             "words": n_words,
             "f1": all.f1, "precision": all.precision, "recall": all.recall,

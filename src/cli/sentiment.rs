@@ -11,7 +11,7 @@ use zoo::device;
 use zoo::driver::{Outcome, Record};
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
 
-use super::{batching, drive, resolve_model, select_device, select_dtype, usage, Inputs};
+use super::{batching, drive, resolve_model, select_device, select_dtype, Inputs};
 use crate::Common;
 
 /// Above this fraction of unknown tokens the text output says `unknown`
@@ -50,7 +50,7 @@ pub fn eval_sentiment(
     device_spec: &str,
 ) -> Result<ExitCode> {
     let data = &super::data_path(data, "sst2/dev.tsv");
-    let device = device::select(device_spec).map_err(|e| usage(e.to_string()))?;
+    let device = device::select(device_spec)?;
     let dir = resolve_model(model, Some(TaskKind::Sentiment), false)?;
     let model = SentimentModel::load(&dir, &device, candle_core::DType::F32)?;
     let text = std::fs::read_to_string(data).with_context(|| {

@@ -128,7 +128,7 @@ pub fn eval_translate(
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let src = &super::data_path(src, "multi30k/val.en");
-    let d = zoo::device::select(device).map_err(|e| usage(e.to_string()))?;
+    let d = zoo::device::select(device)?;
     let dir = resolve_translator(model, to, false)?;
     let model = Translator::load(&dir, &d, candle_core::DType::F32)?;
     let default_ref = src.with_file_name(format!("val.{}", model.config.target_lang));
