@@ -24,6 +24,8 @@ pub mod nn;
 pub mod parity;
 #[cfg(feature = "plot")]
 mod plot;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod summary;
 pub mod tasks;
 

@@ -38,6 +38,8 @@ enum Command {
     List,
     /// One model's card summary (catalogue name, folder or Hub repo id).
     Info { model: String },
+    /// Serve models over HTTP: KServe v2 and plain JSON endpoints, batching across requests.
+    Serve(cli::ServeArgs),
     /// Download catalogue models from their Hub repos into the user data folder.
     Pull {
         #[arg(required = true)]
@@ -236,6 +238,7 @@ fn main() -> ExitCode {
         Command::List => cli::list(),
         Command::Info { model } => cli::info(&model),
         Command::Pull { names } => cli::pull(&names),
+        Command::Serve(a) => cli::serve(&a),
         Command::Inspect(a) => cli::inspect(&a),
         Command::Summary {
             model,

@@ -1,0 +1,396 @@
+//! `zoo serve` on 127.0.0.1 (a free port): every endpoint, every error
+//! status, results equal to the CLI's, batching across concurrent clients,
+//! a full queue, a timeout, and a graceful drain on SIGTERM. Loopback only;
+//! every loop is bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ZOO: &str = env!("CARGO_BIN_EXE_zoo");
+
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Server {
+    fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(ZOO)
+            .arg("serve")
+            .args(["--port", "0"])
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("first line: {line:?}"))
+            .to_string();
+        Server { child, addr }
+    }
+
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        http(&self.addr, method, path, body)
+    }
+
+    fn terminate(&mut self) {
+        unsafe_kill(self.child.id());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32) {
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+/// One HTTP/1.1 request with `Connection: close`: (status, headers, body).
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    s.write_all(body).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, head.to_string(), body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+fn cli_json(args: &[&str], stdin: &str) -> Vec<serde_json::Value> {
+    let mut child = Command::new(ZOO)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(json)
+        .collect()
+}
+
+#[test]
+fn every_endpoint_answers_and_equals_the_cli() {
+    let s = Server::start(&["--model", "sentiment-lstm", "--model", "ner-bilstm-crf"]);
+    assert_eq!(s.request("GET", "/v2/health/live", b"").0, 200);
+    assert_eq!(s.request("GET", "/v2/health/ready", b"").0, 200);
+    let (st, _, b) = s.request("GET", "/v2/models/sentiment-lstm", b"");
+    assert_eq!(st, 200);
+    let meta = json(&b);
+    assert_eq!(meta["inputs"][0]["name"], "text");
+    assert_eq!(meta["inputs"][0]["datatype"], "BYTES");
+    assert_eq!(
+        s.request("GET", "/v2/models/ner-bilstm-crf/ready", b"").0,
+        200
+    );
+
+    let texts = [
+        "a gripping, beautiful film",
+        "I wanted to like it, but it's a dull mess.",
+        "",
+    ];
+    let cli = cli_json(&["run", "sentiment", "--json"], &(texts.join("\n") + "\n"));
+    let body = serde_json::json!({ "texts": texts }).to_string();
+    let (st, head, b) = s.request("POST", "/v1/sentiment", body.as_bytes());
+    assert_eq!(st, 200, "{b}");
+    assert!(head.to_ascii_lowercase().contains("application/x-ndjson"));
+    let served: Vec<serde_json::Value> = b.lines().map(json).collect();
+    assert_eq!(served, cli, "the server's records are the CLI's");
+
+    let (st, _, b) = s.request(
+        "POST",
+        "/v1/ner",
+        br#"{"text": "Angela Merkel visited Paris."}"#,
+    );
+    assert_eq!(st, 200);
+    let cli = cli_json(&["run", "ner", "--json"], "Angela Merkel visited Paris.\n");
+    assert_eq!(json(&b), cli[0]);
+    let (st, _, b) = s.request(
+        "POST",
+        "/v1/models/ner-bilstm-crf:predict",
+        b"{\"text\": \"Berlin\"}\n{\"text\": \"Paris\"}\n",
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(b.lines().count(), 2);
+
+    let req = serde_json::json!({"id": "r1", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": [texts[0], texts[1]]}]});
+    let (st, _, b) = s.request(
+        "POST",
+        "/v2/models/sentiment-lstm/infer",
+        req.to_string().as_bytes(),
+    );
+    assert_eq!(st, 200, "{b}");
+    let r = json(&b);
+    assert_eq!(r["id"], "r1");
+    assert_eq!(r["outputs"][0]["name"], "label");
+    assert_eq!(
+        r["outputs"][0]["data"],
+        serde_json::json!(["positive", "negative"])
+    );
+    assert_eq!(r["outputs"][2]["shape"], serde_json::json!([2, 2]));
+
+    let (st, _, b) = s.request("GET", "/metrics", b"");
+    assert_eq!(st, 200);
+    for m in [
+        "zoo_requests_total",
+        "zoo_request_duration_seconds_bucket",
+        "zoo_batch_size_bucket",
+        "zoo_queue_depth",
+    ] {
+        assert!(b.contains(m), "{m} missing from /metrics");
+    }
+    assert!(b.contains("endpoint=\"/v2/models/{name}/infer\""), "{b}");
+}
+
+#[test]
+fn bad_requests_get_their_status_and_a_json_error() {
+    let s = Server::start(&[
+        "--model",
+        "sentiment-lstm",
+        "--max-body-bytes",
+        "4096",
+        "--max-text-chars",
+        "100",
+    ]);
+    let long = serde_json::json!({"text": "x".repeat(101)}).to_string();
+    let huge = serde_json::json!({"text": "x".repeat(5000)}).to_string();
+    let wrong_shape =
+        br#"{"inputs": [{"name": "text", "datatype": "BYTES", "shape": [3], "data": ["a"]}]}"#;
+    let cases: [(&str, &str, &[u8], u16, &str); 8] = [
+        ("POST", "/v1/sentiment", b"{not json", 400, "malformed JSON"),
+        ("POST", "/v1/sentiment", br#"{"txt": 1}"#, 400, "`text`"),
+        (
+            "POST",
+            "/v2/models/sentiment-lstm/infer",
+            wrong_shape,
+            400,
+            "shape [3] but 1 strings",
+        ),
+        (
+            "POST",
+            "/v2/models/nope/infer",
+            b"{}",
+            404,
+            "no model `nope`",
+        ),
+        ("GET", "/v2/models/nope", b"", 404, "no model `nope`"),
+        ("POST", "/v1/ner", br#"{"text": "x"}"#, 404, "no ner model"),
+        ("POST", "/v1/sentiment", long.as_bytes(), 413, "at most 100"),
+        ("POST", "/v1/sentiment", huge.as_bytes(), 413, "too large"),
+    ];
+    for (method, path, body, status, needle) in cases {
+        let (st, _, b) = s.request(method, path, body);
+        assert_eq!(st, status, "{method} {path}: {b}");
+        let e = json(&b);
+        assert!(e["error"].as_str().unwrap().contains(needle), "{path}: {b}");
+    }
+    // One bad request does not affect the next good one.
+    let (st, _, _) = s.request("POST", "/v1/sentiment", br#"{"text": "fine"}"#);
+    assert_eq!(st, 200);
+}
+
+#[test]
+fn concurrent_clients_share_batches_and_all_get_their_answer() {
+    let s = Server::start(&["--model", "sentiment-lstm", "--max-wait-ms", "20"]);
+    let addr = s.addr.clone();
+    let threads: Vec<_> = (0..16)
+        .map(|i| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                (0..5)
+                    .map(|k| {
+                        let text = if (i + k) % 2 == 0 {
+                            "a wonderful film"
+                        } else {
+                            "an awful film"
+                        };
+                        let (st, _, b) = http(
+                            &addr,
+                            "POST",
+                            "/v1/sentiment",
+                            serde_json::json!({"text": text}).to_string().as_bytes(),
+                        );
+                        assert_eq!(st, 200, "{b}");
+                        let want = if (i + k) % 2 == 0 {
+                            "positive"
+                        } else {
+                            "negative"
+                        };
+                        assert_eq!(json(&b)["label"], want);
+                    })
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(answered, 80);
+    let (_, _, m) = s.request("GET", "/metrics", b"");
+    let count = |name: &str| -> f64 {
+        m.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0)
+    };
+    let passes = count("zoo_batch_size_count");
+    assert!(
+        passes > 0.0 && passes < 80.0,
+        "80 requests in {passes} forward passes"
+    );
+}
+
+/// About 2,000 source tokens: seconds of beam search on this machine.
+fn long_english() -> String {
+    "A man in a blue shirt is riding a bicycle down the street while a dog runs after him. "
+        .repeat(110)
+}
+
+#[test]
+fn a_full_queue_answers_429_and_a_slow_request_504() {
+    let s = Server::start(&[
+        "--model",
+        "translate-en-fr",
+        "--queue",
+        "1",
+        "--max-batch",
+        "1",
+        "--max-text-chars",
+        "100000",
+    ]);
+    let long = serde_json::json!({"text": long_english()}).to_string();
+    let addr = s.addr.clone();
+    let busy = {
+        let (addr, long) = (addr.clone(), long.clone());
+        std::thread::spawn(move || http(&addr, "POST", "/v1/translate", long.as_bytes()).0)
+    };
+    std::thread::sleep(Duration::from_millis(400)); // the worker has taken it
+    let queued = {
+        let addr = addr.clone();
+        std::thread::spawn(move || {
+            http(
+                &addr,
+                "POST",
+                "/v1/translate",
+                br#"{"text": "A dog runs."}"#,
+            )
+            .0
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200)); // it waits in the queue of 1
+    let (st, head, b) = s.request("POST", "/v1/translate", br#"{"text": "A cat sleeps."}"#);
+    assert_eq!(st, 429, "{b}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    assert_eq!(busy.join().unwrap(), 200);
+    assert_eq!(queued.join().unwrap(), 200);
+
+    let t = Server::start(&[
+        "--model",
+        "translate-en-fr",
+        "--timeout-ms",
+        "100",
+        "--max-text-chars",
+        "100000",
+    ]);
+    let (st, _, b) = t.request("POST", "/v1/translate", long.as_bytes());
+    assert_eq!(st, 504, "{b}");
+    // The server is still fine afterwards.
+    let (st, _, _) = t.request("GET", "/v2/health/ready", b"");
+    assert_eq!(st, 200);
+}
+
+#[test]
+fn sigterm_drains_requests_in_flight_then_exits() {
+    let mut s = Server::start(&[
+        "--model",
+        "translate-en-fr",
+        "--max-batch",
+        "1",
+        "--max-text-chars",
+        "100000",
+    ]);
+    let body = serde_json::json!({"text": long_english()[..4000].to_string()}).to_string();
+    let inflight: Vec<_> = (0..3)
+        .map(|_| {
+            let (addr, body) = (s.addr.clone(), body.clone());
+            std::thread::spawn(move || http(&addr, "POST", "/v1/translate", body.as_bytes()).0)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    s.terminate();
+    for t in inflight {
+        assert_eq!(
+            t.join().unwrap(),
+            200,
+            "a request in flight at SIGTERM completes"
+        );
+    }
+    let status = s.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(TcpStream::connect(&s.addr).is_err(), "no longer accepting");
+}
