@@ -322,6 +322,7 @@ impl Worker {
 }
 
 /// An error answer: a status and a JSON body naming the problem.
+#[derive(Debug)]
 struct ApiError {
     status: StatusCode,
     message: String,
