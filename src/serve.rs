@@ -39,7 +39,8 @@ pub struct ServeConfig {
     pub port: u16,
     /// Texts per forward pass at most.
     pub max_batch: usize,
-    /// How long the first request of a batch waits for others.
+    /// How long the first request of a batch waits for others (0: a batch
+    /// is what queued while the previous one ran).
     pub max_wait: Duration,
     /// Requests waiting per model at most; more get 429.
     pub queue: usize,
@@ -60,7 +61,7 @@ impl Default for ServeConfig {
             host: "127.0.0.1".into(),
             port: 8080,
             max_batch: 64,
-            max_wait: Duration::from_millis(5),
+            max_wait: Duration::ZERO,
             queue: 256,
             max_body_bytes: 1 << 20,
             max_text_chars: 20_000,
@@ -285,8 +286,19 @@ impl Worker {
         while let Ok(first) = self.rx.recv() {
             let mut jobs = vec![first];
             let mut n = jobs[0].texts.len();
-            let deadline = Instant::now() + self.max_wait;
+            // What queued while the last batch ran joins this one at no
+            // cost; waiting longer for company (max_wait) is optional.
             while n < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(j) => {
+                        n += j.texts.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let deadline = Instant::now() + self.max_wait;
+            while n < self.max_batch && !self.max_wait.is_zero() {
                 let left = deadline.saturating_duration_since(Instant::now());
                 match self.rx.recv_timeout(left) {
                     Ok(j) => {

@@ -394,3 +394,167 @@ fn sigterm_drains_requests_in_flight_then_exits() {
     assert_eq!(status.code(), Some(0));
     assert!(TcpStream::connect(&s.addr).is_err(), "no longer accepting");
 }
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// `clients` threads each send `per_client` requests; every answer is
+/// checked. Returns (requests/s, p50 ms, p99 ms).
+fn load(
+    addr: &str,
+    path: &str,
+    bodies: &[(String, String)],
+    clients: usize,
+    per_client: usize,
+) -> (f64, f64, f64) {
+    let t0 = std::time::Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let addr = addr.to_string();
+            let path = path.to_string();
+            let bodies = bodies.to_vec();
+            std::thread::spawn(move || {
+                let mut lat = Vec::with_capacity(per_client);
+                for k in 0..per_client {
+                    let (body, want) = &bodies[(c + k) % bodies.len()];
+                    let t = std::time::Instant::now();
+                    let (st, _, b) = http(&addr, "POST", &path, body.as_bytes());
+                    lat.push(t.elapsed().as_secs_f64() * 1e3);
+                    assert_eq!(st, 200, "{b}");
+                    assert!(b.contains(want.as_str()), "{b}");
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat: Vec<f64> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let secs = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() - 1) as f64 * p) as usize];
+    (lat.len() as f64 / secs, pct(0.5), pct(0.99))
+}
+
+/// The load figures in README (run by hand, training paused):
+/// `cargo test --release --test serve -- --ignored --nocapture`.
+/// ZOO_LOAD_REQUESTS sets requests per client (default 100).
+#[test]
+#[ignore]
+fn load_figures_batched_against_one_at_a_time() {
+    let per: usize = std::env::var("ZOO_LOAD_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let sentiment: Vec<(String, String)> = [
+        ("a gripping, beautiful film", "positive"),
+        ("I wanted to like it, but it's a dull mess.", "negative"),
+        ("the acting is superb and the story moving", "positive"),
+        ("a tedious, overlong bore", "negative"),
+    ]
+    .iter()
+    .map(|(t, l)| {
+        (
+            serde_json::json!({"text": t}).to_string(),
+            format!("\"label\":\"{l}\""),
+        )
+    })
+    .collect();
+    let ner: Vec<(String, String)> = [
+        (
+            "Angela Merkel met Emmanuel Macron in Paris on Tuesday.",
+            "Emmanuel Macron",
+        ),
+        (
+            "Shares in Deutsche Bank fell after the U.S. Federal Reserve's decision.",
+            "Deutsche Bank",
+        ),
+    ]
+    .iter()
+    .map(|(t, e)| (serde_json::json!({"text": t}).to_string(), e.to_string()))
+    .collect();
+    println!("| model | server | clients | requests | requests/s | p50 ms | p99 ms | RSS before → after (MiB) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (model, path, bodies) in [
+        ("sentiment-lstm", "/v1/sentiment", &sentiment),
+        ("ner-bilstm-crf", "/v1/ner", &ner),
+    ] {
+        for (label, extra) in [
+            ("batched (max-batch 64, max-wait 0)", vec![]),
+            (
+                "batched (max-batch 64, max-wait 5 ms)",
+                vec!["--max-wait-ms", "5"],
+            ),
+            ("one at a time (max-batch 1)", vec!["--max-batch", "1"]),
+        ] {
+            let mut args = vec!["--model", model, "--queue", "1024"];
+            args.extend(extra.iter());
+            let s = Server::start(&args);
+            load(&s.addr, path, bodies, 4, 10); // warm up
+            for clients in [1usize, 8, 64] {
+                let before = rss_kib(s.child.id());
+                let (rps, p50, p99) = load(&s.addr, path, bodies, clients, per);
+                let after = rss_kib(s.child.id());
+                println!(
+                    "| {model} | {label} | {clients} | {} | {rps:.0} | {p50:.1} | {p99:.1} | {:.0} → {:.0} |",
+                    clients * per,
+                    before as f64 / 1024.0,
+                    after as f64 / 1024.0
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_fault_mix_leaves_every_good_request_answered() {
+    let s = Server::start(&["--model", "sentiment-lstm", "--max-body-bytes", "20000"]);
+    let addr = s.addr.clone();
+    let threads: Vec<_> = (0..8)
+        .map(|c| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                let mut good = 0;
+                for k in 0..20 {
+                    match (c * 20 + k) % 10 {
+                        0 => {
+                            let (st, _, _) = http(&addr, "POST", "/v1/sentiment", b"{malformed");
+                            assert_eq!(st, 400);
+                        }
+                        1 => {
+                            let big = vec![b'x'; 30_000];
+                            let (st, _, _) = http(&addr, "POST", "/v1/sentiment", &big);
+                            assert_eq!(st, 413);
+                        }
+                        2 => {
+                            // A client that sends its request and goes away.
+                            let mut t = TcpStream::connect(&addr).unwrap();
+                            let body = br#"{"text": "abandoned"}"#;
+                            let _ = write!(t, "POST /v1/sentiment HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len());
+                            let _ = t.write_all(body);
+                            drop(t);
+                        }
+                        _ => {
+                            let (st, _, b) = http(&addr, "POST", "/v1/sentiment", br#"{"text": "a wonderful film"}"#);
+                            assert_eq!(st, 200, "{b}");
+                            assert_eq!(json(&b)["label"], "positive");
+                            good += 1;
+                        }
+                    }
+                }
+                good
+            })
+        })
+        .collect();
+    let good: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(good, 8 * 20 * 7 / 10);
+}

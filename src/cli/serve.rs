@@ -24,8 +24,9 @@ pub struct ServeArgs {
     /// Texts per forward pass at most.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
-    /// How long a request waits for others to share its batch.
-    #[arg(long, default_value_t = 5)]
+    /// How long a request waits for others to share its batch; with 0, a
+    /// batch is whatever queued while the previous one ran.
+    #[arg(long, default_value_t = 0)]
     pub max_wait_ms: u64,
     /// Requests waiting per model before 429.
     #[arg(long, default_value_t = 256)]
