@@ -18,8 +18,50 @@ pub struct Inspection {
     /// say (sentiment: classifier weight × pooled activation).
     pub importance: Option<Vec<f32>>,
     pub importance_rule: String,
+    /// What a positive / negative importance pushes towards, when signed
+    /// (e.g. `("positive", "negative")`).
+    pub importance_sides: Option<(String, String)>,
     /// Translation only: the greedy translation's attention.
     pub attention: Option<Attention>,
+    /// The model's answer for the text, as a person reads it: a label and
+    /// its probability, the tagged sentence, or the translation.
+    pub answer: String,
+    /// The traced layer's real shapes.
+    pub shape: LayerShape,
+}
+
+/// What a traced layer reads and returns, for the report's diagram.
+#[derive(Debug, Clone)]
+pub struct LayerShape {
+    pub cell: crate::nn::CellKind,
+    /// Features per step of this layer's input.
+    pub input: usize,
+    pub units: usize,
+    /// 2 for a bidirectional layer.
+    pub directions: usize,
+    /// Whether the model uses every step's output of this layer
+    /// (many-to-many) or only the last (many-to-one).
+    pub return_sequences: bool,
+    /// How many such layers the network stacks.
+    pub layers: usize,
+}
+
+impl LayerShape {
+    pub fn of(cfg: &crate::nn::RnnConfig, layer: usize, return_sequences: bool) -> Self {
+        let dirs = cfg.directions();
+        Self {
+            cell: cfg.cell,
+            input: if layer == 0 {
+                cfg.input_size
+            } else {
+                cfg.units * dirs
+            },
+            units: cfg.units,
+            directions: dirs,
+            return_sequences,
+            layers: cfg.num_layers,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

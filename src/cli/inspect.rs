@@ -32,10 +32,15 @@ pub struct InspectArgs {
     /// Units to show: a range 0..16 or a list 3,7,9.
     #[arg(long, conflicts_with = "top")]
     pub units: Option<String>,
-    /// The K units that move the output most (default 12).
+    /// Show the K top units (default 12). In the last layer of a sentiment or
+    /// NER model they are ranked by their signed pull on the output (the
+    /// classifier or emission weights times the unit's pooled or mean h; see
+    /// the rule printed with them); in other layers and in translators, by how
+    /// much the unit's h varies over the text.
     #[arg(long)]
     pub top: Option<usize>,
-    /// Write heatmaps to FILE.svg or FILE.png.
+    /// Write a report: FILE.html (one self-contained page for learners), or
+    /// heatmaps as FILE.svg / FILE.png.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Raw values as JSON.
@@ -109,6 +114,15 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
         writeln!(out, "{}", inspect::to_json(&ins, &units))?;
     } else if a.csv {
         write!(out, "{}", inspect::to_csv(&ins, &units))?;
+    } else if let Some(path) = a
+        .out
+        .as_ref()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+    {
+        let html = super::report::render(&ins, &units);
+        std::fs::write(path, html)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        eprintln!("zoo: wrote {}", path.display());
     } else if let Some(path) = &a.out {
         inspect::render_plot(&ins, &units, &qs, path)?;
         eprintln!("zoo: wrote {}", path.display());

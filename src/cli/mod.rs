@@ -13,6 +13,7 @@ use crate::Common;
 
 mod inspect;
 mod ner;
+mod report;
 mod sentiment;
 mod serve;
 mod tools;

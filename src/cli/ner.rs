@@ -8,7 +8,7 @@ use serde_json::json;
 
 use zoo::catalog::TaskKind;
 use zoo::driver::{run_texts, Outcome, Record};
-use zoo::tasks::ner::{to_bio, NerModel, PreTokenized, Tagged};
+use zoo::tasks::ner::{mark_entities, to_bio, NerModel, PreTokenized, Tagged};
 
 use super::{batching, drive, resolve_model, select_device, select_dtype, Inputs};
 use crate::Common;
@@ -61,20 +61,7 @@ fn write_result(
             }
             writeln!(out)
         }
-        _ => {
-            let chars: Vec<char> = r.text.chars().collect();
-            let mut s = String::with_capacity(r.text.len() + 16 * t.entities.len());
-            let mut at = 0;
-            for e in &t.entities {
-                s.extend(&chars[at..e.start]);
-                s.push('[');
-                s.extend(&chars[e.start..e.end]);
-                s.push_str(&format!("]({})", e.label));
-                at = e.end;
-            }
-            s.extend(&chars[at..]);
-            writeln!(out, "{s}")
-        }
+        _ => writeln!(out, "{}", mark_entities(r.text, &t.entities)),
     }
 }
 

@@ -301,26 +301,27 @@ impl NerModel {
         let u = self.config.units;
         let mut importance = None;
         if layer + 1 == self.config.num_layers {
-            // Largest emission weight on an entity tag times mean |h|.
+            // Signed pull towards the entity tags against `O`: the unit's
+            // mean h times (mean entity-tag weight − O weight) on it.
             let w = self
                 .emission
                 .weight()
                 .to_dtype(DType::F32)?
                 .to_vec2::<f32>()?;
             let h = trace.get("hidden h").expect("every cell records h");
+            let tags = &self.config.tags;
+            let o = tags.iter().position(|t| t == "O");
+            let ents: Vec<usize> = (0..tags.len()).filter(|&i| Some(i) != o).collect();
             importance = Some(
                 (0..u)
                     .map(|j| {
                         let f = dir * u + j;
-                        let wmax = w
-                            .iter()
-                            .zip(&self.config.tags)
-                            .filter(|(_, t)| *t != "O")
-                            .map(|(row, _)| row[f].abs())
-                            .fold(0f32, f32::max);
-                        let mean = (0..trace.steps).map(|t| h[t * u + j].abs()).sum::<f32>()
+                        let went =
+                            ents.iter().map(|&i| w[i][f]).sum::<f32>() / ents.len().max(1) as f32;
+                        let wo = o.map_or(0.0, |i| w[i][f]);
+                        let mean = (0..trace.steps).map(|t| h[t * u + j]).sum::<f32>()
                             / trace.steps as f32;
-                        wmax * mean
+                        (went - wo) * mean
                     })
                     .collect(),
             );
@@ -330,9 +331,16 @@ impl NerModel {
             layer_name: "rnn".into(),
             tokens: words.iter().map(|w| w.text.clone()).collect(),
             trace,
+            importance_sides: importance.as_ref().map(|_| ("an entity tag".into(), "O".into())),
             importance,
-            importance_rule: "max |emission weight on an entity tag| · mean |h|".into(),
+            importance_rule: "(mean entity-tag emission weight − O weight) · mean h: > 0 pushes towards an entity"
+                .into(),
             attention: None,
+            answer: match self.tag_lines(&[line], 1).remove(0) {
+                Ok(t) => mark_entities(line, &t.entities),
+                Err(e) => format!("{e:#}"),
+            },
+            shape: crate::inspect::LayerShape::of(self.rnn.config(), layer, true),
         })
     }
 
@@ -623,6 +631,22 @@ pub fn entities(words: &[Word], tags: &[String], probs: &[f32]) -> Vec<Entity> {
         close(&mut out, s, tags.len() - 1, &l);
     }
     out
+}
+
+/// The line with its entities marked: `[Angela Merkel](PER) met …`.
+pub fn mark_entities(line: &str, entities: &[Entity]) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut s = String::with_capacity(line.len() + 16 * entities.len());
+    let mut at = 0;
+    for e in entities {
+        s.extend(&chars[at..e.start]);
+        s.push('[');
+        s.extend(&chars[e.start..e.end]);
+        s.push_str(&format!("]({})", e.label));
+        at = e.end;
+    }
+    s.extend(&chars[at..]);
+    s
 }
 
 /// Fills each entity's text from the line it came from.

@@ -323,6 +323,15 @@ impl SentimentModel {
             ),
             _ => String::new(),
         };
+        let answer = match self.predict(&[text], 1).remove(0) {
+            Ok(p) => format!("{} (p = {:.3})", p.label, p.score),
+            Err(e) => format!("{e:#}"),
+        };
+        let importance_sides = match &c.labels[..] {
+            [neg, pos] if importance.is_some() => Some((pos.clone(), neg.clone())),
+            _ => None,
+        };
+        let last = layer + 1 == c.num_layers;
         Ok(crate::inspect::Inspection {
             model: c.name.clone(),
             layer_name: "rnn".into(),
@@ -330,7 +339,14 @@ impl SentimentModel {
             trace,
             importance,
             importance_rule,
+            importance_sides,
             attention: None,
+            answer,
+            shape: crate::inspect::LayerShape::of(
+                self.rnn.config(),
+                layer,
+                !last || c.pooling != Pooling::Last,
+            ),
         })
     }
 

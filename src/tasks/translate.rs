@@ -613,11 +613,22 @@ impl Translator {
             trace,
             importance: None,
             importance_rule: "variance of h over the tokens".into(),
+            importance_sides: None,
             attention: Some(crate::inspect::Attention {
                 source: src_tokens,
                 target: out_tokens,
                 weights: rows,
             }),
+            answer: self.decode_ids(&out)?,
+            shape: crate::inspect::LayerShape::of(
+                if part == "encoder" {
+                    self.encoder().config()
+                } else {
+                    self.decoder().config()
+                },
+                layer,
+                true,
+            ),
         })
     }
 
