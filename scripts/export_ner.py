@@ -93,6 +93,7 @@ def main():
 
     src = os.path.join(args.run, "epochs", f"ep{args.epoch:02d}.pt") if args.epoch else os.path.join(args.run, "best.pt")
     ck = torch.load(src, weights_only=False)
+    ck["source"] = src
     cfg, targs = ck["config"], ck["args"]
     trained = NerTagger(**cfg)
     trained.load_state_dict(ck["model"])
@@ -262,6 +263,7 @@ def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_
     case_rows = "\n".join(f"| {name} | {ev_case[c]['precision'] * 100:.2f} | {ev_case[c]['recall'] * 100:.2f} | "
                           f"{ev_case[c]['f1'] * 100:.2f} |"
                           for c, name in (("orig", "as written"), ("lower", "lower-cased"), ("upper", "upper-cased")))
+    export_epoch = f" --epoch {ck['epoch']}" if "epochs" in str(ck.get("source", "")) else ""
     aug = targs.get("case_aug", "0,0")
     p_lower, p_upper = (float(x) for x in aug.split(","))
     word_emb = sd["word_embedding.weight"]
@@ -364,7 +366,7 @@ PyTorch parameter names and shapes:
 
 ```
 {train_command(targs)}
-OMP_NUM_THREADS=1 python scripts/export_ner.py --run {targs['out']}
+OMP_NUM_THREADS=1 python scripts/export_ner.py --run {targs['out']}{export_epoch}
 ```
 
 ## Example predictions (raw text)
