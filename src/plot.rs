@@ -153,7 +153,7 @@ fn column_labels<DB: DrawingBackend>(
         label(
             root,
             labels,
-            &short(tok, 12),
+            &short(&tok.replace('\u{2581}', ""), 12),
             (x - 6, grid_top - 4),
             13,
             true,
@@ -189,8 +189,12 @@ where
     let e = |err: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("drawing failed: {err:?}");
     root.fill(&WHITE).map_err(e)?;
     let title = format!(
-        "{} — {}.l{} ({})",
-        ins.model, ins.layer_name, ins.trace.layer, ins.trace.direction
+        "{} — {}.l{} ({}): {}",
+        ins.model,
+        ins.layer_name,
+        ins.trace.layer,
+        ins.trace.direction,
+        short(&ins.answer, 90)
     );
     label(&root, labels, &title, (12, 8), 20, false).map_err(e)?;
     let steps = ins.tokens.len();
@@ -203,7 +207,12 @@ where
         column_labels(&root, labels, &ins.tokens, x0, grid_top, cell).map_err(e)?;
         for (row, &u) in units.iter().enumerate() {
             let y = grid_top + (row as u32 * cell) as i32;
-            label(&root, labels, &format!("unit {u}"), (12, y + 6), 12, false).map_err(e)?;
+            // With a signed effect, the unit's pull on the answer beside it.
+            let name = match &ins.importance {
+                Some(imp) => format!("unit {u} {:+.2}", imp[u]),
+                None => format!("unit {u}"),
+            };
+            label(&root, labels, &name, (6, y + 6), 12, false).map_err(e)?;
             for t in 0..steps {
                 let (r8, g8, b8) = colour(value(ins, q, t, u), r);
                 let x = x0 + (t as u32 * cell) as i32;

@@ -89,14 +89,31 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             inspect::parse_units(spec, ins.trace.units).map_err(|e| usage(e.to_string()))?
         }
         (None, top) => {
-            let k = top.unwrap_or(12).clamp(1, ins.trace.units);
+            let picture = a
+                .out
+                .as_ref()
+                .is_some_and(|p| p.extension().is_some_and(|e| e != "html"));
+            let k = top
+                .unwrap_or(if picture { 8 } else { 12 })
+                .clamp(1, ins.trace.units);
             let mut v = inspect::ranked_units(&ins);
             v.truncate(k);
             v
         }
     };
     let all = inspect::quantities(&ins);
+    let picture = a
+        .out
+        .as_ref()
+        .is_some_and(|p| p.extension().is_some_and(|e| e == "png" || e == "svg"));
     let qs: Vec<&str> = match &a.quantities {
+        // A picture is a compact summary: the one most telling quantity, the
+        // memory cell of an LSTM, else h (--quantities for more).
+        None if picture => vec![if all.contains(&"cell c") {
+            "cell c"
+        } else {
+            "hidden h"
+        }],
         None => all.clone(),
         Some(list) => {
             let want: Vec<&str> = list.split(',').map(str::trim).collect();

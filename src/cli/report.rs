@@ -166,6 +166,29 @@ fn legend(lo: f32, hi: f32, title: &str) -> String {
     s
 }
 
+/// A legend for values in [0, m] drawn white to red (attention weights).
+fn legend_weights(m: f32, title: &str) -> String {
+    let mut s = format!(
+        r##"<svg class="legend" width="260" height="34" role="img" aria-label="colour scale {}"><text x="0" y="10" class="unit">{}</text>"##,
+        esc(title),
+        esc(title)
+    );
+    for i in 0..50 {
+        let v = m * i as f32 / 49.0;
+        let _ = write!(
+            s,
+            r##"<rect x="{}" y="14" width="4" height="10" fill="{}"/>"##,
+            30 + i * 4,
+            colour(v, -m, m)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<text x="26" y="33" class="unit" text-anchor="end">0</text><text x="234" y="33" class="unit">{m:.2}</text></svg>"##
+    );
+    s
+}
+
 fn sparkline(ins: &Inspection, unit: usize) -> String {
     let steps = ins.trace.steps;
     let (w, h) = (steps.max(2) * 14, 36usize);
@@ -202,9 +225,16 @@ pub fn reading(ins: &Inspection, unit: usize, labels: &[String]) -> String {
         (0..steps).fold(0, |b, t| if better(h[t], h[b]) { t } else { b })
     };
     let (hi, lo) = (arg(|a, b| a > b), arg(|a, b| a < b));
+    // A backward direction reads right to left: its previous step is t + 1.
+    let backward = ins.trace.direction == "backward";
     let mut jump = (0usize, 0f32);
     for t in 0..steps {
-        let prev = if t == 0 { 0.0 } else { h[t - 1] };
+        let prev = match (backward, t) {
+            (false, 0) => 0.0,
+            (false, _) => h[t - 1],
+            (true, _) if t + 1 == steps => 0.0,
+            (true, _) => h[t + 1],
+        };
         let d = h[t] - prev;
         if d.abs() > jump.1.abs() {
             jump = (t, d);
@@ -239,7 +269,7 @@ fn diagram(sh: &LayerShape, steps: usize, layer: usize, backward: bool) -> Strin
 <text x="95" y="126" text-anchor="middle" class="note">batch, steps, features</text>
 <line x1="180" y1="80" x2="268" y2="80" stroke="#333" marker-end="url(#arr)"/>
 <rect x="270" y="40" width="210" height="80" rx="6" class="box cellbox"/><text x="375" y="64" text-anchor="middle">{cell}, units = {units}{bi}</text><text x="375" y="86" text-anchor="middle" class="mono">{state}</text>
-<text x="375" y="106" text-anchor="middle" class="note">the same cell, {steps} times{dir}</text>
+<text x="375" y="106" text-anchor="middle" class="note">one cell, {steps} steps{dir}</text>
 <path d="M330,40 C330,8 420,8 420,40" fill="none" stroke="#b33" stroke-width="1.5" marker-end="url(#arr)"/><text x="375" y="14" text-anchor="middle" class="note">state carried to the next step</text>
 <line x1="480" y1="70" x2="568" y2="55" stroke="#333" marker-end="url(#arr)"/><line x1="480" y1="90" x2="568" y2="115" stroke="#333" marker-end="url(#arr)"/>
 <rect x="570" y="30" width="180" height="44" rx="6" class="box {seq_on}"/><text x="660" y="48" text-anchor="middle">return_sequences=True</text><text x="660" y="66" text-anchor="middle" class="mono">[1, {steps}, {out_units}]</text>
@@ -274,13 +304,15 @@ fn attention(ins: &Inspection) -> String {
         return String::new();
     };
     let (cw, ch, left, top) = (30usize, 20usize, 90usize, 70usize);
+    // White to red over [0, the largest weight], so that the pattern shows.
+    let m = a.weights.iter().flatten().fold(0.05f32, |x, &y| x.max(y));
     let (w, h) = (
         left + a.source.len() * cw + 10,
         top + a.target.len() * ch + 10,
     );
     let mut s = format!(
-        r##"<h2>Attention: which source words each output word reads</h2><p>Rows: the translation's words in order; columns: the English words; darker = more weight (each row sums to 1).</p>{}<svg id="attention" width="{w}" height="{h}" role="img" aria-label="attention matrix">"##,
-        legend(0.0, 1.0, "attention weight")
+        r##"<h2>Attention: which source words each output word reads</h2><p>Rows: the translation's tokens in order; columns: the English tokens; redder = more weight (each row sums to 1; hover for the value).</p>{}<svg id="attention" width="{w}" height="{h}" role="img" aria-label="attention matrix">"##,
+        legend_weights(m, "attention weight")
     );
     for (j, t) in a.source.iter().enumerate() {
         let x = left + j * cw + cw / 2;
@@ -308,7 +340,7 @@ fn attention(ins: &Inspection) -> String {
                 left + j * cw,
                 cw - 1,
                 ch - 1,
-                colour(v, -1.0, 1.0),
+                colour(v, -m, m),
                 esc(&tgt),
                 esc(&show_token(&a.source[j]))
             );
