@@ -339,12 +339,36 @@ fn models_are_found_without_the_build_tree() {
     std::fs::create_dir_all(prefix.join("bin")).unwrap();
     let bin = prefix.join("bin/zoo");
     std::fs::copy(ZOO, &bin).unwrap();
-    copy_model(
-        "sentiment-lstm",
-        &prefix.join("share/zoo/models/sentiment-lstm"),
-    );
+    for m in ["sentiment-lstm", "ner-bilstm-crf", "translate-en-de"] {
+        copy_model(m, &prefix.join("share/zoo/models").join(m));
+    }
     let home = prefix.join("home");
     std::fs::create_dir_all(&home).unwrap();
+    let task = |args: &[&str]| {
+        Command::new(&bin)
+            .args(args)
+            .current_dir(&home)
+            .env("HOME", &home)
+            .env("XDG_DATA_HOME", home.join("data"))
+            .env("HF_HUB_OFFLINE", "1")
+            .env_remove("ZOO_MODELS")
+            .output()
+            .unwrap()
+    };
+    // Every task runs from the installed layout.
+    let o = task(&["run", "ner", "Angela Merkel visited Paris."]);
+    assert_eq!(
+        stdout(&o),
+        "[Angela Merkel](PER) visited [Paris](LOC).\n",
+        "{}",
+        stderr(&o)
+    );
+    let o = task(&["run", "translate", "--beam", "1", "A dog runs."]);
+    assert!(
+        o.status.success() && !stdout(&o).trim().is_empty(),
+        "{}",
+        stderr(&o)
+    );
     let run = |env: &[(&str, &str)]| {
         Command::new(&bin)
             .args(["run", "sentiment", "a wonderful film"])
