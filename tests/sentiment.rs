@@ -193,8 +193,9 @@ fn unknown_model_and_bad_flags_are_usage_errors() {
 }
 
 #[test]
-fn a_huge_line_is_classified_not_dropped() {
-    let long = "a truly great film . ".repeat(20_000);
+fn a_huge_line_is_read_to_its_end_not_dropped() {
+    // 25,000 tokens: read in full, window by window, not cut at 256.
+    let long = "a truly great film . ".repeat(5_000);
     let o = zoo(
         &["run", "sentiment", "--json", "--file", "-"],
         Some(format!("{long}\nawful\n").as_bytes()),
@@ -206,6 +207,30 @@ fn a_huge_line_is_classified_not_dropped() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(rows.len(), 2);
-    assert_eq!(rows[0]["truncated"], true);
+    assert_eq!(rows[0]["tokens"], 25_000);
+    assert!(rows[0].get("truncated").is_none());
+    assert_eq!(rows[0]["label"], "positive");
     assert_eq!(rows[1]["label"], "negative");
+}
+
+#[test]
+fn a_long_review_is_read_to_its_end() {
+    // The verdict comes after 300 neutral tokens: a 256-token cut would miss it.
+    let dir = ModelDir::open(&root().join("models/sentiment-lstm")).unwrap();
+    let model = SentimentModel::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    let filler = "the film has a plot and some actors in it . ".repeat(30);
+    let bad = format!("{filler} it is awful , boring , a dull and tedious mess .");
+    let good = format!("{filler} it is wonderful , moving , a gripping and beautiful film .");
+    let p = model.predict(&[&bad, &good], 8);
+    let (bad, good) = (p[0].as_ref().unwrap(), p[1].as_ref().unwrap());
+    assert!(bad.tokens > 300 && good.tokens > 300);
+    let pos = |p: &zoo::tasks::sentiment::Prediction| {
+        p.probs.iter().find(|(l, _)| l == "positive").unwrap().1
+    };
+    assert!(
+        pos(good) > pos(bad) + 0.2,
+        "the ending changes the answer: {} vs {}",
+        pos(good),
+        pos(bad)
+    );
 }

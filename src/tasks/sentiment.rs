@@ -56,6 +56,8 @@ pub struct SentimentConfig {
     #[serde(default)]
     pub hidden_dim: Option<usize>,
     pub labels: Vec<String>,
+    /// The window the encoder reads at once; longer texts are read in full,
+    /// window by window (see `logits`).
     pub max_tokens: usize,
     pub pad_id: u32,
     /// The tokenizer's id for an unknown word (for the `oov` fraction).
@@ -87,9 +89,6 @@ pub struct Prediction {
     /// Fraction of the tokens the model did not see in training (0 to 1).
     #[serde(serialize_with = "crate::driver::ser_round4")]
     pub oov: f32,
-    /// The text had more than `max_tokens` tokens; only the first were read.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub truncated: bool,
 }
 
 fn ser_probs<S: serde::Serializer>(
@@ -104,11 +103,62 @@ fn ser_probs<S: serde::Serializer>(
     m.end()
 }
 
+/// Windows of one text read together per forward pass, at most.
+const WINDOW_BATCH: usize = 64;
+
+/// One text's pooled features so far, window by window.
+struct Pooled {
+    sum: Vec<f32>,
+    max: Vec<f32>,
+    len: usize,
+    /// The final states `[fwd; bwd]` of the last window read (forward part)
+    /// and of the first (backward part: it reads right to left).
+    last_fwd: Vec<f32>,
+    last_bwd: Vec<f32>,
+    dirs: usize,
+}
+
+impl Pooled {
+    fn with_len(mut self, len: usize) -> Self {
+        self.len = len;
+        self
+    }
+
+    /// Adds the next window of the same text.
+    fn absorb(&mut self, next: Pooled, len: usize) {
+        for (a, b) in self.sum.iter_mut().zip(&next.sum) {
+            *a += b;
+        }
+        for (a, b) in self.max.iter_mut().zip(&next.max) {
+            *a = a.max(*b);
+        }
+        self.len += len;
+        self.last_fwd = next.last_fwd;
+    }
+
+    /// The classifier's input: `[mean; max]`, mean, max, or `[h_fwd; h_bwd]`.
+    fn features(&self, pooling: Pooling) -> Vec<f32> {
+        let mean = || self.sum.iter().map(|v| v / self.len.max(1) as f32);
+        match pooling {
+            Pooling::Mean => mean().collect(),
+            Pooling::Max => self.max.clone(),
+            Pooling::MeanMax => mean().chain(self.max.iter().copied()).collect(),
+            Pooling::Last => {
+                let half = self.last_fwd.len() / self.dirs.max(1);
+                self.last_fwd[..half]
+                    .iter()
+                    .chain(&self.last_bwd[half..])
+                    .copied()
+                    .collect()
+            }
+        }
+    }
+}
+
 /// A text ready to classify.
 #[derive(Debug, Clone)]
 pub struct Encoded {
     pub ids: Vec<u32>,
-    pub truncated: bool,
     pub oov: f32,
 }
 
@@ -204,13 +254,57 @@ impl SentimentModel {
         Ok(enc.get_tokens().to_vec())
     }
 
-    /// Logits `[n, labels]` for token sequences (none empty), in one padded batch.
+    /// Logits `[n, labels]` for token sequences (none empty), of any length:
+    /// each is read in windows of `max_tokens` tokens, and the windows'
+    /// pooled features are combined (sums and maxima over every real step;
+    /// for `last`, the forward state after the final window and the backward
+    /// state after the first), so memory stays bounded by the window.
     pub fn logits(&self, seqs: &[&[u32]]) -> Result<Tensor> {
-        let batch = seqs.len();
-        let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
-        if lengths.contains(&0) {
+        if seqs.iter().any(|s| s.is_empty()) {
             bail!("cannot classify an empty token sequence");
         }
+        let w = self.config.max_tokens.max(1);
+        // (owner, window) for every window, in order.
+        let windows: Vec<(usize, &[u32])> = seqs
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.chunks(w).map(move |c| (i, c)))
+            .collect();
+        let n = seqs.len();
+        let mut acc: Vec<Option<Pooled>> = (0..n).map(|_| None).collect();
+        // Windows of a few texts share a forward pass, WINDOW_BATCH at most.
+        for group in windows.chunks(WINDOW_BATCH) {
+            let parts = self.window_parts(&group.iter().map(|g| g.1).collect::<Vec<_>>())?;
+            for ((owner, win), p) in group.iter().zip(parts) {
+                let len = win.len();
+                match &mut acc[*owner] {
+                    slot @ None => *slot = Some(p.with_len(len)),
+                    Some(a) => a.absorb(p, len),
+                }
+            }
+        }
+        let dims = acc[0]
+            .as_ref()
+            .map_or(0, |a| a.features(self.config.pooling).len());
+        let flat: Vec<f32> = acc
+            .into_iter()
+            .flat_map(|a| {
+                a.expect("every text has a window")
+                    .features(self.config.pooling)
+            })
+            .collect();
+        let mut x = Tensor::from_vec(flat, (n, dims), &self.device)?.to_dtype(self.dtype)?;
+        if let Some(h) = &self.hidden {
+            x = h.forward(&x)?.relu()?;
+        }
+        Ok(self.classifier.forward(&x)?)
+    }
+
+    /// Sums, maxima and final states of the last layer for windows (none
+    /// longer than `max_tokens`) in one padded batch.
+    fn window_parts(&self, seqs: &[&[u32]]) -> Result<Vec<Pooled>> {
+        let batch = seqs.len();
+        let lengths: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let steps = *lengths.iter().max().unwrap_or(&0);
         let mut ids = vec![self.config.pad_id; batch * steps];
         for (b, s) in seqs.iter().enumerate() {
@@ -219,39 +313,36 @@ impl SentimentModel {
         let ids = Tensor::from_vec(ids, (batch, steps), &self.device)?;
         let emb = self.embedding.forward(&ids)?;
         let out = self.rnn.forward_with(&emb, Some(&lengths), None)?;
-        let pooled = match self.config.pooling {
-            Pooling::Last => {
-                let l = self.config.num_layers - 1;
-                let dirs = self.rnn.config().directions();
-                Tensor::cat(&out.state.h[l * dirs..], 1)?
+        let l = self.config.num_layers - 1;
+        let dirs = self.rnn.config().directions();
+        let host =
+            |t: Tensor| -> Result<Vec<Vec<f32>>> { Ok(t.to_dtype(DType::F32)?.to_vec2::<f32>()?) };
+        let last = host(Tensor::cat(&out.state.h[l * dirs..], 1)?)?;
+        let (sum, max) = if self.config.pooling == Pooling::Last {
+            (vec![Vec::new(); batch], vec![Vec::new(); batch])
+        } else {
+            let seq = &out.output; // zeros at padding
+            let mut bias = vec![0f32; batch * steps];
+            for (b, &len) in lengths.iter().enumerate() {
+                bias[b * steps + len..(b + 1) * steps].fill(f32::NEG_INFINITY);
             }
-            p => {
-                let seq = &out.output; // zeros at padding
-                let lens: Vec<f32> = lengths.iter().map(|&l| l as f32).collect();
-                let lens =
-                    Tensor::from_vec(lens, (batch, 1), &self.device)?.to_dtype(self.dtype)?;
-                let mean = || -> Result<Tensor> { Ok(seq.sum(1)?.broadcast_div(&lens)?) };
-                let max = || -> Result<Tensor> {
-                    let mut bias = vec![0f32; batch * steps];
-                    for (b, &l) in lengths.iter().enumerate() {
-                        bias[b * steps + l..(b + 1) * steps].fill(f32::NEG_INFINITY);
-                    }
-                    let bias = Tensor::from_vec(bias, (batch, steps, 1), &self.device)?
-                        .to_dtype(self.dtype)?;
-                    Ok(seq.broadcast_add(&bias)?.max(1)?)
-                };
-                match p {
-                    Pooling::Max => max()?,
-                    Pooling::Mean => mean()?,
-                    _ => Tensor::cat(&[mean()?, max()?], 1)?,
-                }
-            }
+            let bias =
+                Tensor::from_vec(bias, (batch, steps, 1), &self.device)?.to_dtype(self.dtype)?;
+            (host(seq.sum(1)?)?, host(seq.broadcast_add(&bias)?.max(1)?)?)
         };
-        let mut x = pooled;
-        if let Some(h) = &self.hidden {
-            x = h.forward(&x)?.relu()?;
-        }
-        Ok(self.classifier.forward(&x)?)
+        Ok(sum
+            .into_iter()
+            .zip(max)
+            .zip(last)
+            .map(|((sum, max), last)| Pooled {
+                sum,
+                max,
+                len: 0,
+                last_fwd: last.clone(),
+                last_bwd: last,
+                dirs,
+            })
+            .collect())
     }
 
     /// Records layer `layer`, direction `dir` of the encoder on `text`, with
@@ -382,7 +473,6 @@ impl SentimentModel {
                 .collect(),
             tokens: item.ids.len(),
             oov: item.oov,
-            truncated: item.truncated,
         }
     }
 }
@@ -392,20 +482,14 @@ impl crate::driver::Task for SentimentModel {
     type Output = Prediction;
 
     fn encode(&self, text: &str) -> Result<Encoded> {
-        let mut ids = SentimentModel::encode(self, text)?;
+        let ids = SentimentModel::encode(self, text)?;
         let trained = self.config.trained_vocab.unwrap_or(u32::MAX);
         let unknown = ids
             .iter()
             .filter(|&&i| i == self.config.unk_id || i >= trained)
             .count();
         let oov = unknown as f32 / ids.len().max(1) as f32;
-        let truncated = ids.len() > self.config.max_tokens;
-        ids.truncate(self.config.max_tokens);
-        Ok(Encoded {
-            ids,
-            truncated,
-            oov,
-        })
+        Ok(Encoded { ids, oov })
     }
 
     fn length(&self, item: &Encoded) -> usize {
