@@ -720,16 +720,20 @@ fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, Api
         _ => Value::Null,
     };
     let tensor = |name: &str, dt: &str, shape: Value, data: Vec<Value>| json!({"name": name, "datatype": dt, "shape": shape, "data": data});
+    // One field of every outcome, `empty` where a text had none.
+    let column = |k: &str, empty: Value| -> Vec<Value> {
+        outcomes
+            .iter()
+            .map(|o| match field(o, k) {
+                Value::Null => empty.clone(),
+                v => v,
+            })
+            .collect()
+    };
     Ok(match m.task {
         TaskKind::Sentiment => {
-            let labels: Vec<Value> = outcomes
-                .iter()
-                .map(|o| match field(o, "label") {
-                    Value::Null => json!(""),
-                    v => v,
-                })
-                .collect();
-            let scores: Vec<Value> = outcomes.iter().map(|o| field(o, "score")).collect();
+            let labels = column("label", json!(""));
+            let scores = column("score", Value::Null);
             let probs: Vec<Value> = outcomes
                 .iter()
                 .flat_map(|o| {
@@ -747,27 +751,16 @@ fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, Api
             ]
         }
         TaskKind::Ner => {
-            let ents: Vec<Value> = outcomes
-                .iter()
-                .map(|o| {
-                    let e = match field(o, "entities") {
-                        Value::Null => json!([]),
-                        v => v,
-                    };
-                    json!(e.to_string())
-                })
+            // One JSON string per text, as BYTES tensors carry it.
+            let ents: Vec<Value> = column("entities", json!([]))
+                .into_iter()
+                .map(|e| json!(e.to_string()))
                 .collect();
             vec![tensor("entities", "BYTES", json!([n]), ents)]
         }
         TaskKind::Translate => {
-            let tr: Vec<Value> = outcomes
-                .iter()
-                .map(|o| match field(o, "translation") {
-                    Value::Null => json!(""),
-                    v => v,
-                })
-                .collect();
-            let sc: Vec<Value> = outcomes.iter().map(|o| field(o, "score")).collect();
+            let tr = column("translation", json!(""));
+            let sc = column("score", Value::Null);
             vec![
                 tensor("translation", "BYTES", json!([n]), tr),
                 tensor("score", "FP32", json!([n]), sc),
