@@ -221,7 +221,7 @@ def training_minutes(run):
         with open(os.path.join(run, "train.log")) as f:
             for line in f:
                 r = json.loads(line)
-                if "elapsed_min" in r:
+                if "elapsed_min" in r and "epoch" in r and "event" not in r:
                     last = r
     except OSError:
         pass
