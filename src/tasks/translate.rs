@@ -211,7 +211,8 @@ impl Member {
             .squeeze(2)?
             .broadcast_add(&mask)?;
         let att = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        let context = att.unsqueeze(1)?.matmul(&out)?.squeeze(1)?;
+        // `out` may hold one source for many hypotheses (beam): broadcast.
+        let context = att.unsqueeze(1)?.broadcast_matmul(&out)?.squeeze(1)?;
         let input = Tensor::cat(&[&emb, &context], 1)?.unsqueeze(1)?;
         let init = RnnState {
             h: vec![s.clone()],
@@ -474,12 +475,13 @@ impl Translator {
         let mut stopped = false;
         for _ in 0..limit {
             let n = live.len();
-            let rows = Tensor::zeros(n, DType::U32, &self.device)?;
             let prev: Vec<u32> = live
                 .iter()
                 .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
                 .collect();
-            let (logp, s_new, _) = self.step(&source, Some(&rows), &prev, &s)?;
+            // Every hypothesis reads the one encoded source: a broadcast view,
+            // not a copy of its rows per hypothesis and step.
+            let (logp, s_new, _) = self.step(&source, None, &prev, &s)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             // The global top 2·beam lies within each row's top 2·beam.
             let k = 2 * beam;
