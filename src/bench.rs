@@ -11,7 +11,7 @@ use candle_nn::VarBuilder;
 
 use crate::nn::{CellKind, Kernel, Rnn, RnnConfig};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Shape {
     pub batch: usize,
     pub steps: usize,
@@ -19,8 +19,27 @@ pub struct Shape {
     pub units: usize,
 }
 
+impl Shape {
+    /// `BxTxIxH`, e.g. `32x64x128x256`.
+    pub fn parse(s: &str) -> Option<Shape> {
+        let v: Vec<usize> = s
+            .split(['x', '×'])
+            .map(|p| p.trim().parse().ok().filter(|&n| n > 0))
+            .collect::<Option<_>>()?;
+        match v[..] {
+            [batch, steps, input, units] => Some(Shape {
+                batch,
+                steps,
+                input,
+                units,
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// The shapes README's table reports.
-pub const DEFAULT_SHAPES: [Shape; 2] = [
+pub const DEFAULT_SHAPES: [Shape; 3] = [
     Shape {
         batch: 32,
         steps: 64,
@@ -33,7 +52,23 @@ pub const DEFAULT_SHAPES: [Shape; 2] = [
         input: 50,
         units: 150,
     },
+    Shape {
+        batch: 64,
+        steps: 128,
+        input: 300,
+        units: 512,
+    },
 ];
+
+/// Which rows `run` measures.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    pub cells: Option<Vec<CellKind>>,
+    /// 1 or 2.
+    pub dirs: Option<usize>,
+    /// Also time the stepwise kernel and candle-nn (the peers in this crate).
+    pub peers: bool,
+}
 
 #[derive(Debug, Clone)]
 pub struct BenchRow {
@@ -87,12 +122,19 @@ fn random_weights(cell: CellKind, s: Shape, dirs: usize) -> Result<VarBuilder<'s
 pub fn run(
     shapes: &[Shape],
     iters: usize,
+    filter: &Filter,
     mut progress: impl FnMut(&str),
 ) -> Result<Vec<BenchRow>> {
     let mut rows = Vec::new();
     for &s in shapes {
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+            if filter.cells.as_ref().is_some_and(|c| !c.contains(&cell)) {
+                continue;
+            }
             for bidirectional in [false, true] {
+                if filter.dirs.is_some_and(|d| d != 1 + bidirectional as usize) {
+                    continue;
+                }
                 progress(&format!(
                     "{} b{}×t{}×{}→{}{}",
                     cell.name(),
@@ -102,14 +144,20 @@ pub fn run(
                     s.units,
                     if bidirectional { " bi" } else { "" }
                 ));
-                rows.push(bench_one(cell, s, bidirectional, iters)?);
+                rows.push(bench_one(cell, s, bidirectional, iters, filter.peers)?);
             }
         }
     }
     Ok(rows)
 }
 
-fn bench_one(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Result<BenchRow> {
+fn bench_one(
+    cell: CellKind,
+    s: Shape,
+    bidirectional: bool,
+    iters: usize,
+    peers: bool,
+) -> Result<BenchRow> {
     let dirs = if bidirectional { 2 } else { 1 };
     let vb = random_weights(cell, s, dirs)?;
     let mut cfg = RnnConfig::new(cell, s.input, s.units);
@@ -122,6 +170,17 @@ fn bench_one(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Res
     let zoo_ms = median_ms(iters, || {
         Ok(ours.forward_with(&x, None, None).map(|_| ())?)
     })?;
+    if !peers {
+        return Ok(BenchRow {
+            cell,
+            shape: s,
+            bidirectional,
+            zoo_ms,
+            zoo_stepwise_ms: f64::NAN,
+            candle_nn_ms: None,
+            max_abs_diff: None,
+        });
+    }
     let zoo_stepwise_ms = median_ms(iters, || {
         Ok(stepwise.forward_with(&x, None, None).map(|_| ())?)
     })?;
@@ -188,31 +247,36 @@ fn bench_one(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Res
     })
 }
 
-/// The README table (Markdown).
-pub fn table(rows: &[BenchRow]) -> String {
-    let mut t = String::from(
-        "| cell | batch×steps×input→units | dirs | zoo (ms) | zoo stepwise (ms) | candle-nn rnn (ms) | candle-nn / zoo | max abs diff |\n|---|---|---|---|---|---|---|---|\n",
-    );
-    for r in rows {
-        let s = r.shape;
-        let (cn, ratio) = match r.candle_nn_ms {
-            Some(c) => (format!("{c:.3}"), format!("{:.1}×", c / r.zoo_ms)),
-            None => ("—".into(), "—".into()),
-        };
-        t.push_str(&format!(
-            "| {} | {}×{}×{}→{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
-            r.cell.name(),
-            s.batch,
-            s.steps,
-            s.input,
-            s.units,
-            if r.bidirectional { 2 } else { 1 },
-            r.zoo_ms,
-            r.zoo_stepwise_ms,
-            cn,
-            ratio,
-            r.max_abs_diff.map_or("—".into(), |d| format!("{d:.1e}")),
-        ));
+impl BenchRow {
+    /// One JSON object per row, for `zoo bench --json` and scripts/bench_torch.py.
+    pub fn to_json(&self) -> serde_json::Value {
+        let s = self.shape;
+        let finite = |v: f64| if v.is_finite() { Some(v) } else { None };
+        serde_json::json!({
+            "cell": self.cell.name(), "batch": s.batch, "steps": s.steps, "input": s.input,
+            "units": s.units, "dirs": 1 + self.bidirectional as usize, "dtype": "f32",
+            "median_ms": self.zoo_ms, "stepwise_ms": finite(self.zoo_stepwise_ms),
+            "candle_nn_ms": self.candle_nn_ms, "max_abs_diff": self.max_abs_diff,
+        })
     }
-    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_parse_as_batch_steps_input_units() {
+        assert_eq!(
+            Shape::parse("32x64x128x256"),
+            Some(Shape {
+                batch: 32,
+                steps: 64,
+                input: 128,
+                units: 256
+            })
+        );
+        assert_eq!(Shape::parse("32x64x128"), None);
+        assert_eq!(Shape::parse("0x1x1x1"), None);
+    }
 }

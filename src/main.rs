@@ -19,11 +19,7 @@ enum Command {
     #[command(subcommand)]
     Run(RunTask),
     /// Time our recurrent layers against candle-nn's rnn module (same run, same weights).
-    Bench {
-        /// Forward passes per measurement (median reported).
-        #[arg(long, default_value_t = 20)]
-        iters: usize,
-    },
+    Bench(cli::BenchArgs),
     /// Measure a model on a labelled data set (e.g. SST-2 dev).
     #[command(subcommand)]
     Eval(EvalTask),
@@ -232,7 +228,7 @@ fn main() -> ExitCode {
             beam,
             limit,
         ),
-        Command::Bench { iters } => cli::bench(iters),
+        Command::Bench(a) => cli::bench(&a),
         Command::Parity { paths } => cli::parity(&paths),
         Command::Devices => cli::devices(),
         Command::List => cli::list(),

@@ -23,7 +23,7 @@ pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, Casing, NerFormat};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
-pub use tools::{bench, devices, info, list, parity, pull, summary};
+pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};
 pub use translate::{eval_translate, run_translate};
 pub use zoo::error::{one_line, usage};
 

@@ -21,17 +21,107 @@ pub fn devices() -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn bench(iters: usize) -> Result<ExitCode> {
-    if iters == 0 {
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Forward passes per measurement (median reported).
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+    /// Only these cells: lstm, gru, simple_rnn (repeatable).
+    #[arg(long)]
+    pub cell: Vec<String>,
+    /// Only this shape, BxTxIxH (batch x steps x input x units); repeatable.
+    /// Default: 32x64x128x256, 1x20x50x150 and 64x128x300x512.
+    #[arg(long)]
+    pub shape: Vec<String>,
+    /// Only unidirectional (1) or bidirectional (2) layers.
+    #[arg(long)]
+    pub dirs: Option<usize>,
+    /// One JSON object per row (cell, batch, steps, input, units, dirs, dtype, median_ms).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
+    if a.iters == 0 {
         return Err(usage("--iters must be at least 1"));
     }
-    let rows = bench::run(&bench::DEFAULT_SHAPES, iters, |what| {
-        eprintln!("bench: {what}")
-    })?;
+    let shapes = if a.shape.is_empty() {
+        bench::DEFAULT_SHAPES.to_vec()
+    } else {
+        a.shape
+            .iter()
+            .map(|s| {
+                bench::Shape::parse(s).ok_or_else(|| {
+                    usage(format!(
+                        "bad --shape `{s}`: write BxTxIxH, e.g. 32x64x128x256"
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?
+    };
+    let cells = if a.cell.is_empty() {
+        None
+    } else {
+        Some(
+            a.cell
+                .iter()
+                .map(|c| zoo::nn::CellKind::parse(c).map_err(|e| usage(e.to_string())))
+                .collect::<Result<Vec<_>>>()?,
+        )
+    };
+    if a.dirs.is_some_and(|d| d != 1 && d != 2) {
+        return Err(usage("--dirs is 1 or 2"));
+    }
+    let filter = bench::Filter {
+        cells,
+        dirs: a.dirs,
+        // The JSON rows are for scripts/bench_torch.py, which brings its own peer.
+        peers: !a.json,
+    };
     let mut out = stdout();
-    writeln!(out, "{}", bench::table(&rows))?;
+    let rows = bench::run(&shapes, a.iters, &filter, |what| {
+        if !a.json {
+            eprintln!("bench: {what}")
+        }
+    })?;
+    if a.json {
+        for r in &rows {
+            writeln!(out, "{}", r.to_json())?;
+        }
+    } else {
+        writeln!(out, "{}", table(&rows))?;
+    }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The README table (Markdown).
+fn table(rows: &[bench::BenchRow]) -> String {
+    let mut t = String::from(
+        "| cell | batch×steps×input→units | dirs | zoo (ms) | zoo stepwise (ms) | candle-nn rnn (ms) | candle-nn / zoo | max abs diff |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let s = r.shape;
+        let (cn, ratio) = match r.candle_nn_ms {
+            Some(c) => (format!("{c:.3}"), format!("{:.1}×", c / r.zoo_ms)),
+            None => ("—".into(), "—".into()),
+        };
+        t.push_str(&format!(
+            "| {} | {}×{}×{}→{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
+            r.cell.name(),
+            s.batch,
+            s.steps,
+            s.input,
+            s.units,
+            if r.bidirectional { 2 } else { 1 },
+            r.zoo_ms,
+            r.zoo_stepwise_ms,
+            cn,
+            ratio,
+            r.max_abs_diff.map_or("—".into(), |d| format!("{d:.1e}")),
+        ));
+    }
+    t
 }
 
 fn fixture_files(path: &Path) -> Result<Vec<PathBuf>> {
