@@ -201,6 +201,16 @@ impl App {
     fn model(&self, name: &str) -> Option<&Served> {
         self.models.iter().find(|m| m.name == name)
     }
+
+    /// The served model `name`, or a 404 naming it.
+    fn served(&self, name: &str) -> Result<&Served, ApiError> {
+        self.model(name).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("no model `{name}` is served"),
+            )
+        })
+    }
 }
 
 /// Loads every model and starts its worker.
@@ -529,12 +539,7 @@ async fn v1_task(
             )
         })?;
     let model = match q.get("model") {
-        Some(name) => app.model(name).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no model `{name}` is served"),
-            )
-        })?,
+        Some(name) => app.served(name)?,
         None => app.models.iter().find(|m| m.task == kind).ok_or_else(|| {
             ApiError::new(StatusCode::NOT_FOUND, format!("no {kind} model is served"))
         })?,
@@ -561,12 +566,7 @@ async fn v1_predict(
     let name = spec
         .strip_suffix(":predict")
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "use POST /v1/models/NAME:predict"))?;
-    let model = app.model(name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model `{name}` is served"),
-        )
-    })?;
+    let model = app.served(name)?;
     let (texts, lines) = v1_texts(&body)?;
     let out = infer(&app, model, texts.clone()).await?;
     Ok(v1_response(records(&texts, out), lines))
@@ -617,12 +617,7 @@ async fn model_meta(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let m = app.model(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model `{name}` is served"),
-        )
-    })?;
+    let m = app.served(&name)?;
     Ok(axum::Json(metadata(m)).into_response())
 }
 
@@ -630,12 +625,7 @@ async fn model_ready(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    app.model(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model `{name}` is served"),
-        )
-    })?;
+    app.served(&name)?;
     Ok(
         axum::Json(json!({"name": name, "ready": !app.draining.load(Ordering::SeqCst)}))
             .into_response(),
@@ -774,12 +764,7 @@ async fn v2_infer(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let m = app.model(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no model `{name}` is served"),
-        )
-    })?;
+    let m = app.served(&name)?;
     let (texts, id) = v2_texts(&parse_json(&body)?)?;
     let out = infer(&app, m, texts).await?;
     let mut resp = Map::new();

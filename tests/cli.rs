@@ -7,29 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-const ZOO: &str = env!("CARGO_BIN_EXE_zoo");
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn zoo_in(dir: &Path, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(ZOO)
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().copied())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
-
-fn zoo(args: &[&str], stdin: &[u8]) -> Output {
-    zoo_in(root(), &[], args, stdin)
-}
+mod common;
+use common::{root, zoo, zoo_in, ZOO};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

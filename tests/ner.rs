@@ -1,9 +1,7 @@
 //! The shipped NER tagger: PyTorch parity (words, offsets, ids, emission
 //! scores, Viterbi tags) and the command line's offsets and formats.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use zoo::candle::{DType, Device};
 use zoo::model::ModelDir;
@@ -84,17 +82,8 @@ fn emissions_and_tags_match_pytorch() {
     eprintln!("max |emission diff| {worst:.2e}");
 }
 
-fn zoo(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zoo"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+mod common;
+use common::zoo;
 
 fn json_lines(o: &std::process::Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&o.stdout)

@@ -1,9 +1,7 @@
 //! The shipped translator: greedy token ids equal PyTorch's, and the
 //! command line's contract (a pipe in, one line out per line in).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use zoo::candle::{DType, Device};
 use zoo::model::ModelDir;
@@ -72,17 +70,8 @@ fn check_fixture(name: &str, fixture: &serde_json::Value) {
     }
 }
 
-fn zoo(args: &[&str], stdin: &[u8]) -> std::process::Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zoo"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
-    child.wait_with_output().unwrap()
-}
+mod common;
+use common::zoo;
 
 #[test]
 fn stdin_lines_map_to_output_lines_in_order_including_empty_ones() {
