@@ -27,12 +27,20 @@ impl Shape {
             .map(|p| p.trim().parse().ok().filter(|&n| n > 0))
             .collect::<Option<_>>()?;
         match v[..] {
-            [batch, steps, input, units] => Some(Shape {
-                batch,
-                steps,
-                input,
-                units,
-            }),
+            // Bounded so that a typo cannot ask for terabytes.
+            [batch, steps, input, units]
+                if batch
+                    .saturating_mul(steps)
+                    .saturating_mul(input.max(units) * 4)
+                    <= 1 << 30 =>
+            {
+                Some(Shape {
+                    batch,
+                    steps,
+                    input,
+                    units,
+                })
+            }
             _ => None,
         }
     }
@@ -278,5 +286,10 @@ mod tests {
         );
         assert_eq!(Shape::parse("32x64x128"), None);
         assert_eq!(Shape::parse("0x1x1x1"), None);
+        assert_eq!(
+            Shape::parse("100000x100000x512x512"),
+            None,
+            "too large to allocate"
+        );
     }
 }

@@ -53,7 +53,7 @@ pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
             .map(|s| {
                 bench::Shape::parse(s).ok_or_else(|| {
                     usage(format!(
-                        "bad --shape `{s}`: write BxTxIxH, e.g. 32x64x128x256"
+                        "bad --shape `{s}`: write BxTxIxH with positive sizes, e.g. 32x64x128x256 (at most 1 GiB per tensor)"
                     ))
                 })
             })

@@ -317,7 +317,12 @@ impl SentimentModel {
         let dirs = self.rnn.config().directions();
         let host =
             |t: Tensor| -> Result<Vec<Vec<f32>>> { Ok(t.to_dtype(DType::F32)?.to_vec2::<f32>()?) };
-        let last = host(Tensor::cat(&out.state.h[l * dirs..], 1)?)?;
+        // Only what the pooling reads comes back from the device.
+        let last = if self.config.pooling == Pooling::Last {
+            host(Tensor::cat(&out.state.h[l * dirs..], 1)?)?
+        } else {
+            vec![Vec::new(); batch]
+        };
         let (sum, max) = if self.config.pooling == Pooling::Last {
             (vec![Vec::new(); batch], vec![Vec::new(); batch])
         } else {

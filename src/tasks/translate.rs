@@ -669,22 +669,14 @@ impl Translator {
     }
 
     fn translate_source(&self, src: &SourceText, beam: usize) -> Result<Translation> {
+        if beam <= 1 {
+            return Ok(self.decode_batch(&[src], 1)?.remove(0));
+        }
         let mut out = Translation::empty();
         out.oov = src.oov;
         let mut texts = Vec::new();
         for piece in src.pieces.iter().filter(|p| !p.is_empty()) {
-            let t = if beam <= 1 {
-                let ids = self.greedy(&[piece])?.remove(0);
-                Translation {
-                    text: self.decode_ids(&ids)?,
-                    ids,
-                    log_prob: f32::NAN,
-                    score: f32::NAN,
-                    oov: 0.0,
-                }
-            } else {
-                self.beam(piece, beam)?
-            };
+            let t = self.beam(piece, beam)?;
             texts.push(t.text);
             out.ids.extend(t.ids);
             out.log_prob += t.log_prob;
@@ -733,9 +725,13 @@ impl Translator {
         // Greedy: every piece of every input in one batched decode.
         let pieces: Vec<&[u32]> = batch
             .iter()
-            .flat_map(|s| s.pieces.iter().map(|p| &p[..]))
+            .flat_map(|s| s.pieces.iter().filter(|p| !p.is_empty()).map(|p| &p[..]))
             .collect();
-        let mut decoded = model.greedy(&pieces)?.into_iter();
+        let mut decoded = if pieces.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            model.greedy(&pieces)?.into_iter()
+        };
         batch
             .iter()
             .map(|s| {
@@ -744,7 +740,7 @@ impl Translator {
                 out.log_prob = f32::NAN;
                 out.score = f32::NAN;
                 let mut texts = Vec::new();
-                for _ in &s.pieces {
+                for _ in s.pieces.iter().filter(|p| !p.is_empty()) {
                     let ids = decoded.next().expect("one output per piece");
                     texts.push(model.decode_ids(&ids)?);
                     out.ids.extend(ids);
