@@ -161,66 +161,92 @@ fn units_set_output_size_whatever_the_number_of_steps() {
     );
 }
 
+/// Random PyTorch-named weights for `layers` layers of `cell`.
+fn pytorch_weights(cfg: &RnnConfig, input: usize) -> VarBuilder<'static> {
+    let dev = Device::Cpu;
+    let (u, g) = (cfg.units, cfg.cell.gates() * cfg.units);
+    // PyTorch's init scale, so that wide layers don't saturate.
+    let std = (1.0 / u as f64).sqrt();
+    let mut m = HashMap::new();
+    let suffixes: &[&str] = if cfg.bidirectional {
+        &["", "_reverse"]
+    } else {
+        &[""]
+    };
+    for l in 0..cfg.num_layers {
+        for sfx in suffixes {
+            let input = if l == 0 { input } else { u * suffixes.len() };
+            let mut put = |name: &str, shape: &[usize]| {
+                let t = Tensor::randn(0f32, std as f32, shape, &dev).unwrap();
+                m.insert(format!("{name}_l{l}{sfx}"), t);
+            };
+            put("weight_ih", &[g, input]);
+            put("weight_hh", &[g, u]);
+            put("bias_ih", &[g]);
+            put("bias_hh", &[g]);
+        }
+    }
+    VarBuilder::from_tensors(m, DType::F32, &dev)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
+/// Runs `cfg` with the fused CPU kernel and with candle ops step by step.
+fn assert_kernels_agree(cfg: RnnConfig, input: usize, x_shape: (usize, usize), lengths: &[usize]) {
+    let dev = Device::Cpu;
+    let vb = pytorch_weights(&cfg, input);
+    let label = format!("{cfg:?}");
+    let fused = Rnn::new(cfg.clone(), vb.clone())
+        .unwrap()
+        .with_kernel(Kernel::Fused);
+    let step = Rnn::new(cfg, vb).unwrap().with_kernel(Kernel::Stepwise);
+    let x = Tensor::randn(0f32, 1., (lengths.len(), x_shape.0, x_shape.1), &dev).unwrap();
+    let a = fused.forward_with(&x, Some(lengths), None).unwrap();
+    let b = step.forward_with(&x, Some(lengths), None).unwrap();
+    let d = max_abs_diff(&a.output, &b.output);
+    assert!(d < 1e-5, "{label}: {d}");
+    let (ha, hb) = (a.state.stacked_h().unwrap(), b.state.stacked_h().unwrap());
+    assert!(max_abs_diff(&ha, &hb) < 1e-5, "{label}");
+    if let (Some(ca), Some(cb)) = (a.state.stacked_c().unwrap(), b.state.stacked_c().unwrap()) {
+        assert!(max_abs_diff(&ca, &cb) < 1e-5, "{label}");
+    }
+}
+
 #[test]
 fn fused_and_stepwise_kernels_agree_on_padded_bidirectional_batches() {
     for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
         let cfg = RnnConfig::new(cell, 6, 5)
             .with_bidirectional(MergeMode::Concat)
             .with_num_layers(2);
-        let dev = Device::Cpu;
-        let g = cell.gates() * 5;
-        let mut m = HashMap::new();
-        for l in 0..2 {
-            for sfx in ["", "_reverse"] {
-                let input = if l == 0 { 6 } else { 10 };
-                m.insert(
-                    format!("weight_ih_l{l}{sfx}"),
-                    Tensor::randn(0f32, 0.5, (g, input), &dev).unwrap(),
-                );
-                m.insert(
-                    format!("weight_hh_l{l}{sfx}"),
-                    Tensor::randn(0f32, 0.5, (g, 5), &dev).unwrap(),
-                );
-                m.insert(
-                    format!("bias_ih_l{l}{sfx}"),
-                    Tensor::randn(0f32, 0.5, g, &dev).unwrap(),
-                );
-                m.insert(
-                    format!("bias_hh_l{l}{sfx}"),
-                    Tensor::randn(0f32, 0.5, g, &dev).unwrap(),
-                );
-            }
-        }
-        let vb = VarBuilder::from_tensors(m, DType::F32, &dev);
-        let fused = Rnn::new(cfg.clone(), vb.clone())
-            .unwrap()
-            .with_kernel(Kernel::Fused);
-        let step = Rnn::new(cfg, vb).unwrap().with_kernel(Kernel::Stepwise);
-        let x = Tensor::randn(0f32, 1., (4, 9, 6), &dev).unwrap();
-        let lengths = [9, 1, 4, 0];
-        let a = fused.forward_with(&x, Some(&lengths), None).unwrap();
-        let b = step.forward_with(&x, Some(&lengths), None).unwrap();
-        let diff = (a.output - b.output)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{cell:?}");
-        let ha = a.state.stacked_h().unwrap();
-        let hb = b.state.stacked_h().unwrap();
-        let diff = (ha - hb)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap();
-        assert!(diff.to_scalar::<f32>().unwrap() < 1e-5, "{cell:?}");
+        assert_kernels_agree(cfg, 6, (9, 6), &[9, 1, 4, 0]);
     }
+}
+
+#[test]
+fn packed_kernel_agrees_on_wide_layers_split_across_threads() {
+    // 150 units: ten 16-unit panels, the last one partial (SimpleRNN: three
+    // 64-unit panels); 13 rows: a partial row block; enough work per step
+    // that the layer runs on every core.
+    let lengths = [20, 3, 17, 0, 20, 1, 9, 20, 11, 5, 20, 2, 14];
+    for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+        let cfg = RnnConfig::new(cell, 24, 150).with_return_sequences(true);
+        assert_kernels_agree(cfg, 24, (20, 24), &lengths);
+    }
+    let gru = RnnConfig::new(CellKind::Gru, 24, 150)
+        .with_bidirectional(MergeMode::Concat)
+        .with_return_sequences(true);
+    assert_kernels_agree(gru, 24, (20, 24), &lengths);
 }
 
 #[test]

@@ -1,11 +1,14 @@
-//! The CPU time loop: f32 slices and `gemm`, buffers allocated once per
-//! call, gate math fused in one pass per batch row.
+//! The CPU time loop: f32 slices, buffers allocated once per call. Cells
+//! with a packed `W_hh` run the micro-kernel in `packed`; GRU without
+//! `reset_after` (whose candidate matmul needs `r` of every unit first)
+//! runs two `gemm` calls per step with the gate math between them.
 
 use gemm::Parallelism;
 
 use super::config::{Activation, CellKind, RecurrentActivation};
+use super::gru;
+use super::packed::{self, Packed};
 use super::schedule::{MaskedOutput, Schedule};
-use super::{gru, lstm, simple_rnn};
 
 /// Below this many multiply-adds a threaded gemm costs more than it saves.
 const PARALLEL_MIN_FLOPS: usize = 1 << 20;
@@ -76,8 +79,60 @@ pub(crate) struct Direction<'a> {
     pub units: usize,
     /// `[units, gates*units]`
     pub wh_t: &'a [f32],
+    /// `W_hh` in panel order, for every cell but GRU without `reset_after`.
+    pub packed: Option<&'a Packed>,
     pub bhn: Option<&'a [f32]>,
     pub schedule: Schedule,
+}
+
+/// Where one direction writes its outputs: the rows of a `[batch*steps,
+/// dirs*units]` buffer that the directions of a layer share, each writing
+/// its own `units` columns, so that no copy interleaves them afterwards.
+pub(crate) struct Outputs<'a> {
+    ptr: *mut f32,
+    rows: usize,
+    stride: usize,
+    units: usize,
+    _buffer: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: each `Outputs` of a buffer writes only its own columns.
+unsafe impl Send for Outputs<'_> {}
+unsafe impl Sync for Outputs<'_> {}
+
+impl<'a> Outputs<'a> {
+    /// One `Outputs` per direction over `buf` (`[rows, dirs*units]`).
+    pub fn split(buf: &'a mut [f32], units: usize, dirs: usize) -> Vec<Outputs<'a>> {
+        let stride = dirs * units;
+        assert_eq!(buf.len() % stride.max(1), 0, "output buffer shape");
+        let rows = buf.len() / stride.max(1);
+        let ptr = buf.as_mut_ptr();
+        (0..dirs)
+            .map(|d| Outputs {
+                // SAFETY: d*units < stride <= buf.len() when rows > 0.
+                ptr: ptr.wrapping_add(d * units),
+                rows,
+                stride,
+                units,
+                _buffer: std::marker::PhantomData,
+            })
+            .collect()
+    }
+
+    /// Columns `j0..j0+n` of output row `row`.
+    ///
+    /// # Safety
+    /// No other live slice may cover the same elements (each direction
+    /// owns its columns; parts of one direction own disjoint units).
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn cols(&self, row: usize, j0: usize, n: usize) -> &mut [f32] {
+        assert!(
+            row < self.rows && j0 + n <= self.units,
+            "output row out of bounds"
+        );
+        std::slice::from_raw_parts_mut(self.ptr.add(row * self.stride + j0), n)
+    }
 }
 
 /// Projected inputs of one direction: row `b*steps + t` starts at
@@ -89,8 +144,8 @@ pub(crate) struct Projected<'a> {
 }
 
 /// Runs one direction over the batch. `h`/`c` hold the initial state on
-/// entry and the final state on return; `out` (`[batch, steps, units]`,
-/// zero-filled) receives the outputs.
+/// entry and the final state on return; `out` (zero-filled) receives the
+/// outputs.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn run(
     d: &Direction,
@@ -99,9 +154,13 @@ pub(crate) fn run(
     steps: usize,
     h: &mut [f32],
     c: &mut [f32],
-    out: &mut [f32],
+    out: &Outputs,
     threads: usize,
 ) {
+    if let Some(p) = d.packed {
+        return packed::run(d, p, xp, lengths, steps, h, c, out, threads);
+    }
+    debug_assert!(d.cell == CellKind::Gru && !d.reset_after);
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features this copy is compiled for.
@@ -121,7 +180,7 @@ unsafe fn run_avx2(
     steps: usize,
     h: &mut [f32],
     c: &mut [f32],
-    out: &mut [f32],
+    out: &Outputs,
     threads: usize,
 ) {
     run_impl(d, xp, lengths, steps, h, c, out, threads)
@@ -135,25 +194,23 @@ fn run_impl(
     lengths: &[usize],
     steps: usize,
     h: &mut [f32],
-    c: &mut [f32],
-    out: &mut [f32],
+    _c: &mut [f32],
+    out: &Outputs,
     threads: usize,
 ) {
     let u = d.units;
     let gu = d.cell.gates() * u;
     let batch = lengths.len();
-    let reset_before = d.cell == CellKind::Gru && !d.reset_after;
     let mut gh = vec![0f32; batch * gu];
-    // reset_before only: z, r*h and (r*h) @ W_hn per row.
-    let mut z = vec![0f32; if reset_before { batch * u } else { 0 }];
-    let mut rh = vec![0f32; z.len()];
-    let mut ghn = vec![0f32; z.len()];
+    // z, r*h and (r*h) @ W_hn per row.
+    let mut z = vec![0f32; batch * u];
+    let mut rh = vec![0f32; batch * u];
+    let mut ghn = vec![0f32; batch * u];
     let mut started = vec![false; batch];
     let gx_at = |b: usize, t: usize| {
         let s = (b * steps + t) * xp.stride + xp.offset;
         &xp.data[s..s + gu]
     };
-    let rec_cols = if reset_before { 2 * u } else { gu };
 
     for k in 0..steps {
         matmul(
@@ -163,67 +220,50 @@ fn run_impl(
             u,
             d.wh_t,
             gu,
-            (batch, rec_cols, u),
+            (batch, 2 * u, u),
             false,
             threads,
         );
-        if reset_before {
-            for b in 0..batch {
-                let (t, valid) = d.schedule.step(k, lengths[b], steps);
-                let (zb, rhb) = (&mut z[b * u..(b + 1) * u], &mut rh[b * u..(b + 1) * u]);
-                if valid {
-                    let ghb = &mut gh[b * gu..(b + 1) * gu];
-                    gru::row_gates_before(
-                        gx_at(b, t),
-                        ghb,
-                        &h[b * u..(b + 1) * u],
-                        zb,
-                        rhb,
-                        d.ract,
-                    );
-                } else {
-                    rhb.fill(0.0);
-                }
+        for b in 0..batch {
+            let (t, valid) = d.schedule.step(k, lengths[b], steps);
+            let (zb, rhb) = (&mut z[b * u..(b + 1) * u], &mut rh[b * u..(b + 1) * u]);
+            if valid {
+                let ghb = &mut gh[b * gu..(b + 1) * gu];
+                gru::row_gates_before(gx_at(b, t), ghb, &h[b * u..(b + 1) * u], zb, rhb, d.ract);
+            } else {
+                rhb.fill(0.0);
             }
-            matmul(
-                &mut ghn,
-                u,
-                &rh,
-                u,
-                &d.wh_t[2 * u..],
-                gu,
-                (batch, u, u),
-                false,
-                threads,
-            );
         }
+        matmul(
+            &mut ghn,
+            u,
+            &rh,
+            u,
+            &d.wh_t[2 * u..],
+            gu,
+            (batch, u, u),
+            false,
+            threads,
+        );
         for b in 0..batch {
             let (t, valid) = d.schedule.step(k, lengths[b], steps);
             let hb = &mut h[b * u..(b + 1) * u];
             if valid {
-                let gx = gx_at(b, t);
-                let ghb = &mut gh[b * gu..(b + 1) * gu];
-                match d.cell {
-                    CellKind::Lstm => {
-                        lstm::row(gx, ghb, hb, &mut c[b * u..(b + 1) * u], d.act, d.ract)
-                    }
-                    CellKind::Gru if reset_before => gru::row_finish_before(
-                        gx,
-                        &mut ghn[b * u..(b + 1) * u],
-                        &z[b * u..(b + 1) * u],
-                        hb,
-                        d.act,
-                    ),
-                    CellKind::Gru => gru::row_reset_after(gx, ghb, d.bhn, hb, d.act, d.ract),
-                    CellKind::SimpleRnn => simple_rnn::row(gx, ghb, hb, d.act),
-                }
+                gru::row_finish_before(
+                    gx_at(b, t),
+                    &mut ghn[b * u..(b + 1) * u],
+                    &z[b * u..(b + 1) * u],
+                    hb,
+                    d.act,
+                );
                 started[b] = true;
             } else if d.schedule.masked == MaskedOutput::Zero || !started[b] {
                 continue; // `out` is already zero there
             }
             // A masked step carries the state, so `h` is the previous output.
             let p = d.schedule.position(k, t, steps);
-            out[(b * steps + p) * u..(b * steps + p + 1) * u].copy_from_slice(hb);
+            // SAFETY: this direction's columns, written by this thread only.
+            unsafe { out.cols(b * steps + p, 0, u) }.copy_from_slice(hb);
         }
     }
 }

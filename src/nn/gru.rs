@@ -6,32 +6,32 @@ use candle_core::{Result, Tensor};
 
 use super::config::{Activation, RecurrentActivation};
 
-/// reset_after: one batch row in place. `gh` holds `h @ W_hh` for all
-/// gates on entry (overwritten).
+/// reset_after: `N` units of one batch row (one block of the packed
+/// kernel). `z[g]` holds gate `g`'s `h @ W_hh` on entry (overwritten);
+/// `h_prev` is the state before the step, `h` receives the new one.
 #[inline(always)]
-pub(crate) fn row_reset_after(
-    gx: &[f32],
-    gh: &mut [f32],
-    bhn: Option<&[f32]>,
-    h: &mut [f32],
+pub(crate) fn cell_reset_after<const N: usize>(
+    gx: [&[f32; N]; 3],
+    z: [&mut [f32; N]; 3],
+    bhn: &[f32; N],
+    h_prev: &[f32; N],
+    h: &mut [f32; N],
     act: Activation,
     ract: RecurrentActivation,
 ) {
-    let u = h.len();
-    let (gx, gh) = (&gx[..3 * u], &mut gh[..3 * u]);
-    let (rz, n) = gh.split_at_mut(2 * u);
-    rz.iter_mut().zip(&gx[..2 * u]).for_each(|(z, x)| *z += x);
-    ract.apply_slice(rz);
-    let (r, z) = rz.split_at(u);
-    if let Some(b) = bhn {
-        n.iter_mut().zip(b).for_each(|(n, b)| *n += b);
+    let [r, zg, n] = z;
+    for j in 0..N {
+        r[j] += gx[0][j];
+        zg[j] += gx[1][j];
     }
-    for j in 0..u {
-        n[j] = gx[2 * u + j] + r[j] * n[j];
+    ract.apply_slice(r);
+    ract.apply_slice(zg);
+    for j in 0..N {
+        n[j] = gx[2][j] + r[j] * (n[j] + bhn[j]);
     }
     act.apply_slice(n);
-    for j in 0..u {
-        h[j] = n[j] + z[j] * (h[j] - n[j]);
+    for j in 0..N {
+        h[j] = n[j] + zg[j] * (h_prev[j] - n[j]);
     }
 }
 

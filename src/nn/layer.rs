@@ -10,6 +10,7 @@ use super::config::{CellKind, Framework, MergeMode, RnnConfig};
 use super::error::{Result, RnnError};
 use super::fused::{self, Projected};
 use super::gru::GruWeights;
+use super::packed::Packed;
 use super::schedule::Schedule;
 use super::stepwise::{self, device_matrix, DeviceDirection};
 use super::weights::{direction_name, load_direction};
@@ -82,6 +83,7 @@ pub(super) struct Layer {
     pub(super) wi_t: Vec<f32>,
     pub(super) bx: Vec<f32>,
     pub(super) wh_t: Vec<Vec<f32>>,
+    wh_packed: Vec<Option<Packed>>,
     pub(super) bhn: Vec<Option<Vec<f32>>>,
     dev_wi_t: Tensor,
     dev_bx: Tensor,
@@ -151,6 +153,10 @@ impl Rnn {
                 dev_bx: device_matrix(&bx, &[dirs * gu], dtype, &device)?,
                 wi_t,
                 bx,
+                wh_packed: host
+                    .iter()
+                    .map(|h| Packed::new(cfg.cell, cfg.reset_after, cfg.units, &h.wh_t))
+                    .collect(),
                 wh_t: host.iter().map(|h| h.wh_t.clone()).collect(),
                 bhn: host.iter().map(|h| h.bhn.clone()).collect(),
                 dev_dirs,
@@ -398,7 +404,7 @@ impl Rnn {
         let mut input: Cow<[f32]> = Cow::Borrowed(&data[start..end]);
         let threads = candle_core::utils::get_num_threads();
         let rows = batch * steps;
-        let mut outs: Vec<Vec<f32>> = Vec::new();
+        let mut out: Vec<f32> = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
             // All steps' input projections in one matmul, biases preloaded.
             let width = dirs * gu;
@@ -417,8 +423,11 @@ impl Rnn {
                 true,
                 threads,
             );
-            outs = vec![vec![0f32; rows * u]; dirs];
-            let run = |d: usize, h: &mut [f32], c: &mut [f32], out: &mut [f32], threads: usize| {
+            // Both directions write their own columns of one buffer, which is
+            // the next layer's input as it stands.
+            out = vec![0f32; rows * dirs * u];
+            let targets = fused::Outputs::split(&mut out, u, dirs);
+            let run = |d: usize, h: &mut [f32], c: &mut [f32], threads: usize| {
                 let dir = fused::Direction {
                     cell: cfg.cell,
                     reset_after: cfg.reset_after,
@@ -426,6 +435,7 @@ impl Rnn {
                     ract: cfg.recurrent_activation,
                     units: u,
                     wh_t: &layer.wh_t[d],
+                    packed: layer.wh_packed[d].as_ref(),
                     bhn: layer.bhn[d].as_deref(),
                     schedule: Schedule::for_direction(cfg, d),
                 };
@@ -434,7 +444,7 @@ impl Rnn {
                     stride: width,
                     offset: d * gu,
                 };
-                fused::run(&dir, &xp, lengths, steps, h, c, out, threads);
+                fused::run(&dir, &xp, lengths, steps, h, c, &targets[d], threads);
             };
             let (hl, cl) = (
                 &mut h[l * dirs..(l + 1) * dirs],
@@ -444,25 +454,29 @@ impl Rnn {
                 // The directions are independent: one core each.
                 let (h_f, h_b) = hl.split_at_mut(1);
                 let (c_f, c_b) = cl.split_at_mut(1);
-                let (o_f, o_b) = outs.split_at_mut(1);
                 rayon::join(
-                    || run(0, &mut h_f[0], &mut c_f[0], &mut o_f[0], 1),
-                    || run(1, &mut h_b[0], &mut c_b[0], &mut o_b[0], 1),
+                    || run(0, &mut h_f[0], &mut c_f[0], 1),
+                    || run(1, &mut h_b[0], &mut c_b[0], 1),
                 );
             } else {
-                run(0, &mut hl[0], &mut cl[0], &mut outs[0], threads);
+                run(0, &mut hl[0], &mut cl[0], threads);
             }
+            drop(targets);
             if l + 1 < self.layers.len() {
-                input = Cow::Owned(interleave(&outs, rows, u));
+                input = Cow::Owned(std::mem::take(&mut out));
             }
         }
         drop(storage);
         let cpu = Device::Cpu;
         let to_t = |v: Vec<f32>, shape: &[usize]| Tensor::from_vec(v, shape, &cpu);
-        let outs = outs
-            .into_iter()
-            .map(|o| to_t(o, &[batch, steps, u]))
-            .collect::<candle_core::Result<_>>()?;
+        // Concat is the buffer as it stands; the other merges take the
+        // directions apart (strided views, no copy).
+        let all = to_t(out, &[batch, steps, dirs * u])?;
+        let outs = if dirs == 1 || cfg.merge_mode == MergeMode::Concat {
+            vec![all]
+        } else {
+            vec![all.narrow(2, 0, u)?, all.narrow(2, u, u)?]
+        };
         let h = h
             .into_iter()
             .map(|v| to_t(v, &[batch, u]))
@@ -528,16 +542,6 @@ impl Rnn {
 }
 
 /// `[rows, units]` per direction -> `[rows, dirs*units]`.
-fn interleave(parts: &[Vec<f32>], rows: usize, u: usize) -> Vec<f32> {
-    let mut v = Vec::with_capacity(rows * u * parts.len());
-    for r in 0..rows {
-        for p in parts {
-            v.extend_from_slice(&p[r * u..(r + 1) * u]);
-        }
-    }
-    v
-}
-
 fn device_direction(
     cfg: &RnnConfig,
     wh_t: &[f32],

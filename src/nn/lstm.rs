@@ -4,30 +4,30 @@ use candle_core::{Result, Tensor};
 
 use super::config::{Activation, RecurrentActivation};
 
-/// One batch row, in place. `gx`: input pre-activations with biases;
-/// `gh`: `h @ W_hh` on entry, the gate values on return (`[4*units]`).
+/// `N` units of one batch row (one block of the packed kernel), in place.
+/// `z[g]` holds gate `g`'s `h @ W_hh` on entry (overwritten), `gx[g]` its
+/// input pre-activations with biases.
 #[inline(always)]
-pub(crate) fn row(
-    gx: &[f32],
-    gh: &mut [f32],
-    h: &mut [f32],
-    c: &mut [f32],
+pub(crate) fn cell<const N: usize>(
+    gx: &[[f32; N]; 4],
+    z: &mut [[f32; N]; 4],
+    h: &mut [f32; N],
+    c: &mut [f32; N],
     act: Activation,
     ract: RecurrentActivation,
 ) {
-    let u = h.len();
-    let (gx, gh, c) = (&gx[..4 * u], &mut gh[..4 * u], &mut c[..u]);
-    gh.iter_mut().zip(gx).for_each(|(z, x)| *z += x);
-    let (ifg, o) = gh.split_at_mut(3 * u);
-    let (i_f, g) = ifg.split_at_mut(2 * u);
-    ract.apply_slice(i_f);
+    for (z, x) in z.iter_mut().zip(gx) {
+        z.iter_mut().zip(x).for_each(|(z, x)| *z += x);
+    }
+    let [i, f, g, o] = z;
+    ract.apply_slice(i);
+    ract.apply_slice(f);
     act.apply_slice(g);
     ract.apply_slice(o);
-    let (i, f) = i_f.split_at(u);
-    for j in 0..u {
+    for j in 0..N {
         c[j] = f[j] * c[j] + i[j] * g[j];
     }
-    h.copy_from_slice(c);
+    *h = *c;
     act.apply_slice(h);
     h.iter_mut().zip(o.iter()).for_each(|(h, o)| *h *= o);
 }

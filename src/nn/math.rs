@@ -8,13 +8,18 @@ const LOG2E: f32 = std::f32::consts::LOG2_E;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
+/// 1.5·2^23: adding it rounds an f32 of magnitude < 2^22 to an integer
+/// held in the low mantissa bits (no float-to-int conversion, whose
+/// saturating semantics cost a dozen instructions per vector).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // x = n·ln2 + r with |r| <= ln2/2; exp(x) = 2^n · exp(r).
-    let t = x * LOG2E;
-    let n = (t + 0.5f32.copysign(t)) as i32;
-    let nf = n as f32;
+    let k = x * LOG2E + ROUND_MAGIC;
+    let nf = k - ROUND_MAGIC;
+    let n = (k.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
     let r = x - nf * LN2_HI - nf * LN2_LO;
     let z = r * r;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
@@ -22,7 +27,7 @@ pub fn exp(x: f32) -> f32 {
         * r
         + 5.000_000_1e-1;
     let er = p * z + r + 1.0;
-    er * f32::from_bits(((n + 127) as u32) << 23)
+    er * f32::from_bits((n.wrapping_add(127) as u32) << 23)
 }
 
 #[inline(always)]

@@ -8,6 +8,7 @@ mod gru;
 mod layer;
 mod lstm;
 pub mod math;
+mod packed;
 mod schedule;
 mod simple_rnn;
 mod stepwise;

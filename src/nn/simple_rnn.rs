@@ -4,12 +4,12 @@ use candle_core::{Result, Tensor};
 
 use super::config::Activation;
 
+/// `N` units of one batch row (one block of the packed kernel): `z` is
+/// `h @ W_hh`, `gx` the input pre-activations with biases.
 #[inline(always)]
-pub(crate) fn row(gx: &[f32], gh: &[f32], h: &mut [f32], act: Activation) {
-    let u = h.len();
-    let (gx, gh) = (&gx[..u], &gh[..u]);
-    for j in 0..u {
-        h[j] = gx[j] + gh[j];
+pub(crate) fn cell<const N: usize>(gx: &[f32; N], z: &[f32; N], h: &mut [f32; N], act: Activation) {
+    for j in 0..N {
+        h[j] = gx[j] + z[j];
     }
     act.apply_slice(h);
 }

@@ -1,0 +1,869 @@
+//! The recurrent step `h @ W_hh` as a register-blocked micro-kernel over a
+//! copy of `W_hh` packed once at load, with the cell's gate math applied to
+//! each block while it is still in cache. A general gemm re-packs `W_hh`
+//! on every step and writes all gates out before the gate pass reads them
+//! back; at batch 32 that cost three quarters of the time.
+//!
+//! Layout: a panel holds `V` vectors of 16 lanes per row of `W_hh`. For
+//! LSTM (V=4) and GRU (V=3) the vectors of a panel are the gates of the
+//! same 16 units, so one block of accumulators holds every gate a unit
+//! needs; for SimpleRNN (one gate) a panel is 64 consecutive units.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::config::CellKind;
+use super::fused::{Direction, Outputs, Projected};
+use super::schedule::MaskedOutput;
+use super::{gru, lstm, simple_rnn};
+
+const LANES: usize = 16;
+/// Widest panel (`V*LANES`) and most rows of one block, for stack tiles.
+const MAX_WIDTH: usize = 4 * LANES;
+const MAX_ROWS: usize = 8;
+/// Below this many multiply-adds per step, a second thread's barrier costs
+/// more than its half of the work.
+const PARALLEL_MIN_MACS: usize = 1 << 18;
+
+/// `W_hh` of one direction in panel order (zero-padded to whole panels).
+#[derive(Debug, Clone)]
+pub(crate) struct Packed {
+    cell: CellKind,
+    units: usize,
+    vectors: usize,
+    panels: usize,
+    data: Vec<f32>,
+}
+
+impl Packed {
+    /// `wh_t`: `[units, gates*units]`, row-major. GRU without `reset_after`
+    /// needs `r` of every unit before its candidate matmul and is not packed.
+    pub fn new(cell: CellKind, reset_after: bool, units: usize, wh_t: &[f32]) -> Option<Self> {
+        if cell == CellKind::Gru && !reset_after {
+            return None;
+        }
+        let gu = cell.gates() * units;
+        assert_eq!(wh_t.len(), units * gu, "W_hh shape");
+        let vectors = if cell == CellKind::SimpleRnn {
+            4
+        } else {
+            cell.gates()
+        };
+        let mut packed = Packed {
+            cell,
+            units,
+            vectors,
+            panels: 0,
+            data: Vec::new(),
+        };
+        packed.panels = units.div_ceil(packed.panel_units());
+        let width = vectors * LANES;
+        let mut data = vec![0f32; packed.panels * units * width];
+        for p in 0..packed.panels {
+            for k in 0..units {
+                let dst = &mut data[(p * units + k) * width..][..width];
+                for (i, slot) in dst.iter_mut().enumerate() {
+                    if let Some(col) = packed.column(p, i / LANES, i % LANES) {
+                        *slot = wh_t[k * gu + col];
+                    }
+                }
+            }
+        }
+        packed.data = data;
+        Some(packed)
+    }
+
+    fn panel_units(&self) -> usize {
+        if self.cell == CellKind::SimpleRnn {
+            self.vectors * LANES
+        } else {
+            LANES
+        }
+    }
+
+    /// The column of `W_hh` behind lane `l` of vector `v` in panel `p`.
+    fn column(&self, p: usize, v: usize, l: usize) -> Option<usize> {
+        let u = self.units;
+        if self.cell == CellKind::SimpleRnn {
+            let j = p * self.panel_units() + v * LANES + l;
+            (j < u).then_some(j)
+        } else {
+            let j = p * LANES + l;
+            (j < u).then_some(v * u + j)
+        }
+    }
+
+    fn panel(&self, p: usize) -> &[f32] {
+        let width = self.vectors * LANES;
+        &self.data[p * self.units * width..][..self.units * width]
+    }
+}
+
+/// Runs one direction with the packed kernel; same contract as
+/// [`super::fused::run`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn run(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    h: &mut [f32],
+    c: &mut [f32],
+    out: &Outputs,
+    threads: usize,
+) {
+    let macs = lengths.len() * packed.units * packed.vectors * LANES * packed.panels;
+    let threads = if macs >= PARALLEL_MIN_MACS && steps > 1 {
+        threads
+    } else {
+        1
+    };
+    run_with(
+        Isa::detect(),
+        d,
+        packed,
+        xp,
+        lengths,
+        steps,
+        h,
+        c,
+        out,
+        threads,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_with(
+    isa: Isa,
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    h: &mut [f32],
+    c: &mut [f32],
+    out: &Outputs,
+    threads: usize,
+) {
+    let mut spare = vec![0f32; h.len()];
+    let shared = Shared {
+        h: [h.as_mut_ptr(), spare.as_mut_ptr()],
+        c: c.as_mut_ptr(),
+        out,
+    };
+    let job = |part: usize, parts: usize, barrier: &SpinBarrier| {
+        let panels = split(packed.panels, parts, part);
+        // SAFETY: each part writes only the units of its own panels; the
+        // barrier orders one step's writes before the next step's reads.
+        unsafe { isa.steps(d, packed, xp, lengths, steps, &shared, panels, barrier) }
+    };
+    let threads = threads.clamp(1, packed.panels);
+    match Helpers::lease(threads) {
+        Some((helpers, _lease)) => {
+            let parts = threads.min(helpers.pool.current_num_threads() + 1);
+            let barrier = SpinBarrier::new(parts);
+            let (job, barrier) = (&job, &barrier);
+            helpers.pool.in_place_scope(|s| {
+                for part in 1..parts {
+                    s.spawn(move |_| job(part, parts, barrier));
+                }
+                job(0, parts, barrier);
+            });
+        }
+        None => job(0, 1, &SpinBarrier::new(1)),
+    }
+    if steps % 2 == 1 {
+        h.copy_from_slice(&spare);
+    }
+}
+
+fn split(n: usize, parts: usize, part: usize) -> std::ops::Range<usize> {
+    (n * part / parts)..(n * (part + 1) / parts)
+}
+
+/// Threads that run the other parts of a layer. They are long-lived, so the
+/// scheduler keeps them on their own cores: threads spawned per call often
+/// landed on the caller's core and spun there in turn, at half speed.
+/// Parts wait for each other at every step, so a run takes the pool whole
+/// (no part ever queues behind another run's) or runs on one thread.
+struct Helpers {
+    pool: rayon::ThreadPool,
+    busy: std::sync::Mutex<()>,
+}
+
+impl Helpers {
+    fn lease(threads: usize) -> Option<(&'static Helpers, std::sync::MutexGuard<'static, ()>)> {
+        static HELPERS: std::sync::OnceLock<Option<Helpers>> = std::sync::OnceLock::new();
+        if threads < 2 {
+            return None;
+        }
+        let helpers = HELPERS
+            .get_or_init(|| {
+                let n = candle_core::utils::get_num_threads().saturating_sub(1);
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(n.max(1))
+                    .thread_name(|i| format!("zoo-rnn-{i}"))
+                    .build()
+                    .ok()?;
+                Some(Helpers {
+                    pool,
+                    busy: std::sync::Mutex::new(()),
+                })
+            })
+            .as_ref()?;
+        let lease = helpers.busy.try_lock().ok()?;
+        Some((helpers, lease))
+    }
+}
+
+/// The state buffers every part writes its own units of.
+struct Shared<'a> {
+    /// Step `k` reads `h[k % 2]` and writes `h[(k + 1) % 2]`.
+    h: [*mut f32; 2],
+    c: *mut f32,
+    out: &'a Outputs<'a>,
+}
+
+// SAFETY: parts touch disjoint units, ordered by the barrier (see `run`).
+unsafe impl Sync for Shared<'_> {}
+
+/// A barrier that spins briefly: a step takes microseconds, and a
+/// condvar's wake-up takes as long. It yields after a while so that a
+/// machine with fewer free cores than parts still makes progress.
+struct SpinBarrier {
+    parts: usize,
+    arrived: AtomicUsize,
+    generation: AtomicUsize,
+}
+
+impl SpinBarrier {
+    fn new(parts: usize) -> Self {
+        Self {
+            parts,
+            arrived: AtomicUsize::new(0),
+            generation: AtomicUsize::new(0),
+        }
+    }
+
+    fn wait(&self) {
+        if self.parts == 1 {
+            return;
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        if self.arrived.fetch_add(1, Ordering::AcqRel) + 1 == self.parts {
+            self.arrived.store(0, Ordering::Relaxed);
+            self.generation.fetch_add(1, Ordering::Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Ordering::Acquire) == generation {
+            if spins < 1 << 10 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// One vector of 16 lanes in the instruction set at hand.
+trait Simd {
+    type V: Copy;
+    /// Accumulator vectors the register file holds with room to spare.
+    const REGISTERS: usize;
+    unsafe fn zero() -> Self::V;
+    unsafe fn load(p: *const f32) -> Self::V;
+    unsafe fn splat(x: f32) -> Self::V;
+    /// `acc + a * b`
+    unsafe fn fma(acc: Self::V, a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn store(p: *mut f32, v: Self::V);
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    pub struct Avx512;
+    impl super::Simd for Avx512 {
+        type V = __m512;
+        const REGISTERS: usize = 32;
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn zero() -> __m512 {
+            _mm512_setzero_ps()
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load(p: *const f32) -> __m512 {
+            _mm512_loadu_ps(p)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn splat(x: f32) -> __m512 {
+            _mm512_set1_ps(x)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn fma(acc: __m512, a: __m512, b: __m512) -> __m512 {
+            _mm512_fmadd_ps(a, b, acc)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn store(p: *mut f32, v: __m512) {
+            _mm512_storeu_ps(p, v)
+        }
+    }
+
+    /// 16 lanes as two 8-lane registers.
+    pub struct Avx2;
+    impl super::Simd for Avx2 {
+        type V = (__m256, __m256);
+        const REGISTERS: usize = 8;
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn zero() -> Self::V {
+            (_mm256_setzero_ps(), _mm256_setzero_ps())
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn load(p: *const f32) -> Self::V {
+            (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn splat(x: f32) -> Self::V {
+            let v = _mm256_set1_ps(x);
+            (v, v)
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn fma(acc: Self::V, a: Self::V, b: Self::V) -> Self::V {
+            (
+                _mm256_fmadd_ps(a.0, b.0, acc.0),
+                _mm256_fmadd_ps(a.1, b.1, acc.1),
+            )
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn store(p: *mut f32, v: Self::V) {
+            _mm256_storeu_ps(p, v.0);
+            _mm256_storeu_ps(p.add(8), v.1);
+        }
+    }
+}
+
+/// Plain arrays: the compiler vectorises them for whatever the target has
+/// (NEON on aarch64).
+struct Portable;
+impl Simd for Portable {
+    type V = [f32; LANES];
+    const REGISTERS: usize = 8;
+    #[inline(always)]
+    unsafe fn zero() -> Self::V {
+        [0.0; LANES]
+    }
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self::V {
+        std::ptr::read_unaligned(p as *const [f32; LANES])
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self::V {
+        [x; LANES]
+    }
+    #[inline(always)]
+    unsafe fn fma(mut acc: Self::V, a: Self::V, b: Self::V) -> Self::V {
+        for l in 0..LANES {
+            acc[l] += a[l] * b[l];
+        }
+        acc
+    }
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: Self::V) {
+        std::ptr::write_unaligned(p as *mut [f32; LANES], v)
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Isa {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+impl Isa {
+    /// Every instruction set this CPU can run, best first.
+    #[cfg(test)]
+    fn available() -> Vec<Self> {
+        let mut all = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                all.push(Isa::Avx512);
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                all.push(Isa::Avx2);
+            }
+        }
+        all.push(Isa::Portable);
+        all
+    }
+
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::env::var_os("ZOO_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f") {
+                return Isa::Avx512;
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+
+    /// # Safety
+    /// `shared` must point at buffers of the shapes `run` documents, and
+    /// the parts' panel ranges must be disjoint.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn steps(
+        self,
+        d: &Direction,
+        packed: &Packed,
+        xp: &Projected,
+        lengths: &[usize],
+        steps: usize,
+        shared: &Shared,
+        panels: std::ops::Range<usize>,
+        barrier: &SpinBarrier,
+    ) {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => steps_avx512(d, packed, xp, lengths, steps, shared, panels, barrier),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => steps_avx2(d, packed, xp, lengths, steps, shared, panels, barrier),
+            Isa::Portable => {
+                steps_generic::<Portable>(d, packed, xp, lengths, steps, shared, panels, barrier)
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn steps_avx512(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    shared: &Shared,
+    panels: std::ops::Range<usize>,
+    barrier: &SpinBarrier,
+) {
+    steps_generic::<x86::Avx512>(d, packed, xp, lengths, steps, shared, panels, barrier)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn steps_avx2(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    shared: &Shared,
+    panels: std::ops::Range<usize>,
+    barrier: &SpinBarrier,
+) {
+    steps_generic::<x86::Avx2>(d, packed, xp, lengths, steps, shared, panels, barrier)
+}
+
+/// The time loop of one part: its panels, every row block, every step.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn steps_generic<S: Simd>(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    lengths: &[usize],
+    steps: usize,
+    shared: &Shared,
+    panels: std::ops::Range<usize>,
+    barrier: &SpinBarrier,
+) {
+    let (u, v) = (packed.units, packed.vectors);
+    let batch = lengths.len();
+    let rows_per_block = ((S::REGISTERS - v - 1) / v).clamp(1, MAX_ROWS);
+    let mut tile = [[0f32; MAX_WIDTH]; MAX_ROWS];
+    let mut read = vec![(0usize, false); batch];
+    let mut started = vec![false; batch];
+    for k in 0..steps {
+        for (b, r) in read.iter_mut().enumerate() {
+            *r = d.schedule.step(k, lengths[b], steps);
+        }
+        let h_prev = shared.h[k % 2] as *const f32;
+        for p in panels.clone() {
+            let panel = packed.panel(p).as_ptr();
+            let mut r0 = 0;
+            while r0 < batch {
+                let rows = rows_per_block.min(batch - r0);
+                let h_rows = h_prev.add(r0 * u);
+                match v {
+                    4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
+                    3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
+                    _ => unreachable!("panels have 3 or 4 vectors"),
+                }
+                for (r, tile_r) in tile.iter_mut().enumerate().take(rows) {
+                    let b = r0 + r;
+                    if k + 1 < steps {
+                        prefetch_inputs(
+                            packed,
+                            xp,
+                            steps,
+                            (b, p),
+                            read_next(d, k + 1, lengths[b], steps),
+                        );
+                    }
+                    epilogue(
+                        d,
+                        packed,
+                        xp,
+                        steps,
+                        shared,
+                        (k, b, p),
+                        read[b],
+                        &mut started[b],
+                        tile_r,
+                    );
+                }
+                r0 += rows;
+            }
+        }
+        barrier.wait();
+    }
+}
+
+/// `tile[r] = h[r, :] @ panel` for `rows` rows, with the row count fixed
+/// at compile time so that the accumulators live in registers.
+#[inline(always)]
+unsafe fn block_rows<S: Simd, const V: usize>(
+    panel: *const f32,
+    h: *const f32,
+    u: usize,
+    rows: usize,
+    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    match rows {
+        1 => block::<S, V, 1>(panel, h, u, tile),
+        2 => block::<S, V, 2>(panel, h, u, tile),
+        3 => block::<S, V, 3>(panel, h, u, tile),
+        4 => block::<S, V, 4>(panel, h, u, tile),
+        5 => block::<S, V, 5>(panel, h, u, tile),
+        6 => block::<S, V, 6>(panel, h, u, tile),
+        7 => block::<S, V, 7>(panel, h, u, tile),
+        _ => block::<S, V, 8>(panel, h, u, tile),
+    }
+}
+
+#[inline(always)]
+unsafe fn block<S: Simd, const V: usize, const MR: usize>(
+    panel: *const f32,
+    h: *const f32,
+    u: usize,
+    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let mut acc = [[S::zero(); V]; MR];
+    for k in 0..u {
+        let w_row = panel.add(k * V * LANES);
+        let mut w = [S::zero(); V];
+        for (i, wv) in w.iter_mut().enumerate() {
+            *wv = S::load(w_row.add(i * LANES));
+        }
+        for (r, acc_r) in acc.iter_mut().enumerate() {
+            let x = S::splat(*h.add(r * u + k));
+            for (a, wv) in acc_r.iter_mut().zip(&w) {
+                *a = S::fma(*a, *wv, x);
+            }
+        }
+    }
+    for (acc_r, tile_r) in acc.iter().zip(tile.iter_mut()) {
+        for (i, a) in acc_r.iter().enumerate() {
+            S::store(tile_r.as_mut_ptr().add(i * LANES), *a);
+        }
+    }
+}
+
+/// The time step that processing step `k` reads.
+#[inline(always)]
+fn read_next(d: &Direction, k: usize, len: usize, steps: usize) -> usize {
+    d.schedule.step(k, len, steps).0
+}
+
+/// Asks for the input pre-activations that block `p` of row `b` reads at
+/// time step `t` (the next step's). Rows of one step lie `steps` rows apart, too far for the
+/// hardware prefetcher; a step ahead is ample time for them to arrive.
+#[inline(always)]
+fn prefetch_inputs(
+    packed: &Packed,
+    xp: &Projected,
+    steps: usize,
+    (b, p): (usize, usize),
+    t: usize,
+) {
+    let u = packed.units;
+    let j0 = p * packed.panel_units();
+    let row = (b * steps + t) * xp.stride + xp.offset + j0;
+    let vectors = if packed.cell == CellKind::SimpleRnn {
+        1
+    } else {
+        packed.vectors
+    };
+    let lines = if packed.cell == CellKind::SimpleRnn {
+        packed.vectors
+    } else {
+        1
+    };
+    for g in 0..vectors {
+        for l in 0..lines {
+            if let Some(x) = xp.data.get(row + g * u + l * LANES) {
+                prefetch(x);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn prefetch(x: &f32) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint; it never faults.
+    unsafe {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        _mm_prefetch::<_MM_HINT_T0>(x as *const f32 as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
+}
+
+/// `dst = src`, zero-padded: `src` is a whole block (the usual case, one
+/// register move) or the last, partial one.
+#[inline(always)]
+fn fill<const N: usize>(dst: &mut [f32; N], src: &[f32]) {
+    match <&[f32; N]>::try_from(src) {
+        Ok(whole) => *dst = *whole,
+        Err(_) => {
+            dst.fill(0.0);
+            dst[..src.len()].copy_from_slice(src);
+        }
+    }
+}
+
+/// Gate math of one block of one row, on fixed-size arrays so that every
+/// loop is a handful of vector instructions, written straight into the
+/// state and output buffers.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn epilogue(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    steps: usize,
+    shared: &Shared,
+    (k, b, p): (usize, usize, usize),
+    (t, valid): (usize, bool),
+    started: &mut bool,
+    tile: &mut [f32; MAX_WIDTH],
+) {
+    let u = packed.units;
+    let j0 = p * packed.panel_units();
+    let n = packed.panel_units().min(u - j0);
+    let state = b * u + j0;
+    let h_prev = std::slice::from_raw_parts(shared.h[k % 2].add(state), n);
+    let h_next = std::slice::from_raw_parts_mut(shared.h[(k + 1) % 2].add(state), n);
+    if valid {
+        let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
+        let gates: &mut [[f32; LANES]; 4] = tile
+            .as_chunks_mut::<LANES>()
+            .0
+            .try_into()
+            .expect("a tile row holds four vectors");
+        let mut x = [[0f32; LANES]; 4];
+        let mut h = [0f32; LANES];
+        match packed.cell {
+            CellKind::Lstm => {
+                for (g, xg) in x.iter_mut().enumerate() {
+                    fill(xg, &gx[g * u + j0..][..n]);
+                }
+                let c = std::slice::from_raw_parts_mut(shared.c.add(state), n);
+                let mut cell = [0f32; LANES];
+                fill(&mut cell, c);
+                lstm::cell(&x, gates, &mut h, &mut cell, d.act, d.ract);
+                c.copy_from_slice(&cell[..n]);
+                h_next.copy_from_slice(&h[..n]);
+            }
+            CellKind::Gru => {
+                let [x0, x1, x2, _] = &mut x;
+                for (g, xg) in [x0, x1, x2].into_iter().enumerate() {
+                    fill(xg, &gx[g * u + j0..][..n]);
+                }
+                let mut bhn = [0f32; LANES];
+                if let Some(b) = d.bhn {
+                    fill(&mut bhn, &b[j0..j0 + n]);
+                }
+                let mut prev = [0f32; LANES];
+                fill(&mut prev, h_prev);
+                let [z0, z1, z2, _] = gates;
+                gru::cell_reset_after(
+                    [&x[0], &x[1], &x[2]],
+                    [z0, z1, z2],
+                    &bhn,
+                    &prev,
+                    &mut h,
+                    d.act,
+                    d.ract,
+                );
+                h_next.copy_from_slice(&h[..n]);
+            }
+            CellKind::SimpleRnn => {
+                let mut x = [0f32; MAX_WIDTH];
+                fill(&mut x, &gx[j0..j0 + n]);
+                let mut h = [0f32; MAX_WIDTH];
+                simple_rnn::cell(&x, tile, &mut h, d.act);
+                h_next.copy_from_slice(&h[..n]);
+            }
+        }
+        *started = true;
+    } else {
+        h_next.copy_from_slice(h_prev);
+        if d.schedule.masked == MaskedOutput::Zero || !*started {
+            return; // `out` is already zero there
+        }
+    }
+    // A masked step carries the state, so `h` is the previous output.
+    let pos = d.schedule.position(k, t, steps);
+    shared
+        .out
+        .cols(b * steps + pos, j0, n)
+        .copy_from_slice(h_next);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_puts_each_units_gates_in_one_panel() {
+        // units 3, LSTM: column g*3 + j holds 10*g + j in every row.
+        let (u, gu) = (3, 12);
+        let wh_t: Vec<f32> = (0..u * gu)
+            .map(|i| ((i % gu) / u * 10 + i % u) as f32)
+            .collect();
+        let p = Packed::new(CellKind::Lstm, true, u, &wh_t).unwrap();
+        assert_eq!(p.panels, 1);
+        let row = &p.panel(0)[..4 * LANES];
+        for g in 0..4 {
+            assert_eq!(
+                &row[g * LANES..g * LANES + 3],
+                &[
+                    10.0 * g as f32,
+                    10.0 * g as f32 + 1.0,
+                    10.0 * g as f32 + 2.0
+                ]
+            );
+            assert!(
+                row[g * LANES + 3..(g + 1) * LANES]
+                    .iter()
+                    .all(|&x| x == 0.0),
+                "padding is zero"
+            );
+        }
+    }
+
+    /// A small deterministic generator: tests need no `rand`.
+    fn noise(n: usize, seed: u32) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(2_654_435_761) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                (x as f32 / u32::MAX as f32 - 0.5) * 0.6
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_instruction_set_and_thread_count_gives_the_same_states() {
+        use crate::nn::config::{Activation, RecurrentActivation, RnnConfig};
+        use crate::nn::schedule::Schedule;
+        let (batch, steps, u) = (11, 7, 70);
+        let lengths = [7, 0, 3, 7, 1, 6, 7, 2, 5, 7, 4];
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+            let gu = cell.gates() * u;
+            let wh_t = noise(u * gu, 1);
+            let packed = Packed::new(cell, true, u, &wh_t).unwrap();
+            let xp_data = noise(batch * steps * gu, 2);
+            let bhn = noise(u, 3);
+            let cfg = RnnConfig::new(cell, 1, u).keras();
+            let d = Direction {
+                cell,
+                reset_after: true,
+                act: Activation::Tanh,
+                ract: RecurrentActivation::Sigmoid,
+                units: u,
+                wh_t: &wh_t,
+                packed: Some(&packed),
+                bhn: (cell == CellKind::Gru).then_some(&bhn[..]),
+                schedule: Schedule::for_direction(&cfg, 0),
+            };
+            let xp = Projected {
+                data: &xp_data,
+                stride: gu,
+                offset: 0,
+            };
+            let mut results = Vec::new();
+            for isa in Isa::available() {
+                for threads in [1, 3] {
+                    let mut h = noise(batch * u, 4);
+                    let mut c = noise(batch * u, 5);
+                    let mut out = vec![0f32; batch * steps * u];
+                    let outs = Outputs::split(&mut out, u, 1);
+                    run_with(
+                        isa, &d, &packed, &xp, &lengths, steps, &mut h, &mut c, &outs[0], threads,
+                    );
+                    results.push((h, c, out));
+                }
+            }
+            let first = &results[0];
+            for r in &results[1..] {
+                for (a, b) in [(&first.0, &r.0), (&first.1, &r.1), (&first.2, &r.2)] {
+                    let worst = a
+                        .iter()
+                        .zip(b)
+                        .map(|(x, y)| (x - y).abs())
+                        .fold(0f32, f32::max);
+                    assert!(worst < 1e-5, "{cell:?}: {worst}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gru_without_reset_after_is_not_packed() {
+        assert!(Packed::new(CellKind::Gru, false, 2, &[0.0; 12]).is_none());
+    }
+
+    #[test]
+    fn split_covers_every_panel_once() {
+        for n in 1..20 {
+            for parts in 1..5 {
+                let got: Vec<usize> = (0..parts).flat_map(|p| split(n, parts, p)).collect();
+                assert_eq!(got, (0..n).collect::<Vec<_>>());
+            }
+        }
+    }
+}
