@@ -411,7 +411,13 @@ impl Isa {
         all
     }
 
+    /// Detected once: the feature checks and the environment don't change.
     fn detect() -> Self {
+        static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+        *ISA.get_or_init(Self::probe)
+    }
+
+    fn probe() -> Self {
         #[cfg(target_arch = "x86_64")]
         {
             if std::env::var_os("ZOO_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f") {
