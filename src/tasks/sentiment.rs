@@ -103,8 +103,33 @@ fn ser_probs<S: serde::Serializer>(
     m.end()
 }
 
-/// Windows of one text read together per forward pass, at most.
+/// Windows read together per forward pass, at most.
 const WINDOW_BATCH: usize = 64;
+
+/// Padded tokens (windows × longest window) per forward pass, at most: a
+/// batch of long reviews costs the memory of a batch of short sentences.
+const WINDOW_TOKENS: usize = 16_384;
+
+/// Consecutive groups of windows (by length) whose padded size stays within
+/// the budget; a window longer than the budget goes alone.
+fn window_groups(lens: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let (mut start, mut longest) = (0, 0);
+    for (i, &len) in lens.iter().enumerate() {
+        let wider = longest.max(len);
+        if i > start && (i - start == WINDOW_BATCH || wider * (i - start + 1) > WINDOW_TOKENS) {
+            groups.push(start..i);
+            start = i;
+            longest = len;
+        } else {
+            longest = wider;
+        }
+    }
+    if start < lens.len() {
+        groups.push(start..lens.len());
+    }
+    groups
+}
 
 /// One text's pooled features so far, window by window.
 struct Pooled {
@@ -272,8 +297,10 @@ impl SentimentModel {
             .collect();
         let n = seqs.len();
         let mut acc: Vec<Option<Pooled>> = (0..n).map(|_| None).collect();
-        // Windows of a few texts share a forward pass, WINDOW_BATCH at most.
-        for group in windows.chunks(WINDOW_BATCH) {
+        // Windows of a few texts share a forward pass, within a memory budget.
+        let lens: Vec<usize> = windows.iter().map(|w| w.1.len()).collect();
+        for range in window_groups(&lens) {
+            let group = &windows[range];
             let parts = self.window_parts(&group.iter().map(|g| g.1).collect::<Vec<_>>())?;
             for ((owner, win), p) in group.iter().zip(parts) {
                 let len = win.len();
@@ -510,5 +537,28 @@ impl crate::driver::Task for SentimentModel {
             .zip(probs)
             .map(|(e, p)| self.prediction(p, e))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_groups_cover_every_window_once_within_the_token_budget() {
+        let lens: Vec<usize> = (0..500).map(|i| [3, 2048, 700, 1, 4000][i % 5]).collect();
+        let groups = window_groups(&lens);
+        let mut next = 0;
+        for g in &groups {
+            assert_eq!(g.start, next, "groups are consecutive");
+            assert!(!g.is_empty() && g.len() <= WINDOW_BATCH);
+            let widest = lens[g.clone()].iter().max().unwrap();
+            assert!(g.len() == 1 || widest * g.len() <= WINDOW_TOKENS, "{g:?}");
+            next = g.end;
+        }
+        assert_eq!(next, lens.len());
+        // Short windows still share a pass up to the count limit.
+        assert_eq!(window_groups(&[5; 130]).len(), 3);
+        assert!(window_groups(&[]).is_empty());
     }
 }
