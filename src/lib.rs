@@ -15,6 +15,7 @@ pub mod device;
 pub mod driver;
 pub mod error;
 pub mod eval;
+pub mod graph;
 #[cfg(feature = "hub")]
 pub mod hub;
 pub mod input;

@@ -43,6 +43,8 @@ enum Command {
     },
     /// Look inside a memory cell: h, c and gates per token and unit, as a heatmap, JSON or CSV.
     Inspect(cli::InspectArgs),
+    /// Run a graph model (a zoo folder, Hub repo id, or a .keras file) on tensors.
+    Predict(cli::PredictArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
     Summary {
         model: String,
@@ -236,6 +238,7 @@ fn main() -> ExitCode {
         Command::Pull { names } => cli::pull(&names),
         Command::Serve(a) => cli::serve(&a),
         Command::Inspect(a) => cli::inspect(&a),
+        Command::Predict(a) => cli::predict(&a),
         Command::Summary {
             model,
             batch,

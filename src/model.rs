@@ -16,6 +16,8 @@ pub enum TaskKind {
     Sentiment,
     Ner,
     Translate,
+    /// A layer graph described in config.json (imported Keras / PyTorch models).
+    Graph,
 }
 
 impl TaskKind {
@@ -26,15 +28,18 @@ impl TaskKind {
             TaskKind::Sentiment => "sentiment",
             TaskKind::Ner => "ner",
             TaskKind::Translate => "translate",
+            TaskKind::Graph => "graph",
         }
     }
 
-    /// The catalogue model `zoo run TASK` uses when `--model` is not given.
-    pub fn default_model(self) -> &'static str {
+    /// The catalogue model `zoo run TASK` uses when `--model` is not given
+    /// (graph models are the user's own: there is no default).
+    pub fn default_model(self) -> Option<&'static str> {
         match self {
-            TaskKind::Sentiment => "sentiment-lstm",
-            TaskKind::Ner => "ner-bilstm-crf",
-            TaskKind::Translate => "translate-en-de",
+            TaskKind::Sentiment => Some("sentiment-lstm"),
+            TaskKind::Ner => Some("ner-bilstm-crf"),
+            TaskKind::Translate => Some("translate-en-de"),
+            TaskKind::Graph => None,
         }
     }
 
@@ -43,6 +48,7 @@ impl TaskKind {
     pub fn files(self) -> &'static [&'static str] {
         match self {
             TaskKind::Ner => &["tokenizer.json", "chars.json"],
+            TaskKind::Graph => &[],
             _ => &["tokenizer.json"],
         }
     }

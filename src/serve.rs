@@ -227,6 +227,9 @@ fn load(
             anyhow::bail!("model `{name}` is named twice");
         }
         let (runner, labels): (Box<dyn Runner>, Vec<String>) = match dir.header.task {
+            TaskKind::Graph => anyhow::bail!(
+                "model `{name}` is a graph model; zoo serve runs sentiment, ner and translate models (use zoo predict)"
+            ),
             TaskKind::Sentiment => {
                 let m = SentimentModel::load(&dir, device, candle_core::DType::F32)?;
                 let labels = m.config.labels.clone();
@@ -602,6 +605,8 @@ fn metadata(m: &Served) -> Value {
             t("translation", "BYTES", json!([-1])),
             t("score", "FP32", json!([-1])),
         ],
+        // Never served (refused when the server loads its models).
+        TaskKind::Graph => Vec::new(),
     };
     json!({
         "name": m.name,
@@ -756,6 +761,7 @@ fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, Api
                 tensor("score", "FP32", json!([n]), sc),
             ]
         }
+        TaskKind::Graph => Vec::new(),
     })
 }
 

@@ -110,6 +110,7 @@ fn recurrent(
 pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
     let (b, t) = (batch.to_string(), steps.to_string());
     Ok(match dir.header.task {
+        TaskKind::Graph => graph_rows(dir, batch, steps)?,
         TaskKind::Sentiment => {
             let c: SentimentConfig = dir.config()?;
             let dirs = if c.bidirectional { 2 } else { 1 };
@@ -314,6 +315,31 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
             ]
         }
     })
+}
+
+/// A graph's own layers, shapes from a run on placeholder inputs.
+fn graph_rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
+    let g = crate::graph::GraphModel::load(dir, &candle_core::Device::Cpu)?;
+    let shapes = g.shapes(batch, steps)?;
+    let show = |dims: &[usize]| {
+        let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
+        format!("[{}]", d.join(", "))
+    };
+    Ok(g.layers()
+        .into_iter()
+        .zip(shapes)
+        .map(|(l, outs)| Row {
+            layer: l.name,
+            kind: l.class,
+            units: None,
+            input: l.inbound.join(", "),
+            output: outs.iter().map(|d| show(d)).collect::<Vec<_>>().join(", "),
+            state: String::new(),
+            return_sequences: None,
+            params: l.params,
+            formula: String::new(),
+        })
+        .collect())
 }
 
 /// Values stored in the model's safetensors file(s).

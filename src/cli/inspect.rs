@@ -83,6 +83,12 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             a.layer,
             dir,
         )?,
+        TaskKind::Graph => {
+            return Err(usage(format!(
+                "zoo inspect reads text; {} is a graph model of tensors: run it with zoo predict",
+                m.header.name
+            )))
+        }
     };
     let units = match (&a.units, a.top) {
         (Some(spec), _) => {

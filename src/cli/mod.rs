@@ -14,6 +14,7 @@ use crate::Common;
 mod inspect;
 mod ner;
 mod report;
+mod predict;
 mod sentiment;
 mod serve;
 mod tools;
@@ -21,6 +22,7 @@ mod translate;
 
 pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, Casing, NerFormat};
+pub use predict::{predict, PredictArgs};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
 pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};
@@ -164,7 +166,7 @@ pub(crate) fn resolve_model(
 ) -> Result<zoo::model::ModelDir> {
     let spec = match (spec, task) {
         (Some(s), _) => s,
-        (None, Some(t)) => t.default_model(),
+        (None, Some(t)) => t.default_model().unwrap_or(""),
         (None, None) => "",
     };
     if spec.is_empty() {

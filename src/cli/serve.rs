@@ -69,7 +69,7 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
     let specs: Vec<String> = if a.models.is_empty() {
         zoo::catalog::TaskKind::ALL
             .iter()
-            .map(|t| t.default_model().to_string())
+            .filter_map(|t| t.default_model().map(str::to_string))
             .collect()
     } else {
         a.models.clone()

@@ -197,6 +197,41 @@ fn cell_and_units(d: &zoo::model::ModelDir) -> (String, String) {
             ),
         ),
         TaskKind::Ner => ("lstm".into(), units()),
+        TaskKind::Graph => {
+            // The recurrent classes of the graph and their sizes.
+            let layers = cfg
+                .pointer("/graph/layers")
+                .and_then(|l| l.as_array())
+                .cloned()
+                .unwrap_or_default();
+            let mut cells = Vec::new();
+            let mut sizes = Vec::new();
+            for l in &layers {
+                let class = l.get("class").and_then(|c| c.as_str()).unwrap_or("");
+                let c = l.get("config");
+                let (class, c) = if class == "Bidirectional" {
+                    let inner = c.and_then(|c| c.get("layer"));
+                    (
+                        inner.and_then(|i| i.get("class_name")).and_then(|v| v.as_str()).unwrap_or(""),
+                        inner.and_then(|i| i.get("config")),
+                    )
+                } else {
+                    (class, c)
+                };
+                if matches!(class, "SimpleRNN" | "LSTM" | "GRU" | "RNN" | "nn.LSTM" | "nn.GRU" | "nn.RNN") {
+                    cells.push(class.trim_start_matches("nn.").to_lowercase());
+                    let size = c
+                        .and_then(|c| c.get("units").or_else(|| c.get("hidden_size")))
+                        .and_then(|v| v.as_u64());
+                    sizes.push(size.map_or("-".into(), |s| s.to_string()));
+                }
+            }
+            if cells.is_empty() {
+                ("-".into(), "-".into())
+            } else {
+                (cells.join("+"), sizes.join("+"))
+            }
+        }
         TaskKind::Sentiment => (
             cfg.get("cell")
                 .and_then(|v| v.as_str())

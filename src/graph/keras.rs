@@ -1,0 +1,412 @@
+//! Keras 3 `.keras` files: the model's `config.json` as a zoo layer graph,
+//! and the weights of `model.weights.h5` under zoo's names.
+
+use std::collections::HashMap;
+
+use anyhow::{anyhow, bail, Result};
+use serde_json::{Map, Value as Json};
+
+use super::schema::{GraphFramework, GraphSpec, InputDtype, InputSpec, NodeSpec};
+
+/// Layer configs keep what defines the computation; initialisers,
+/// regularisers, constraints and dtype policies do not.
+fn trim(config: &Map<String, Json>) -> Map<String, Json> {
+    config
+        .iter()
+        .filter(|(k, _)| {
+            !(k.contains("initializer")
+                || k.contains("regularizer")
+                || k.contains("constraint")
+                || matches!(k.as_str(), "dtype" | "trainable" | "seed" | "quantization_config"))
+        })
+        .map(|(k, v)| {
+            let v = match (k.as_str(), v) {
+                ("layer" | "backward_layer", Json::Object(inner)) => {
+                    let mut o = Map::new();
+                    if let Some(c) = inner.get("class_name") {
+                        o.insert("class_name".into(), c.clone());
+                    }
+                    if let Some(Json::Object(c)) = inner.get("config") {
+                        o.insert("config".into(), Json::Object(trim(c)));
+                    }
+                    Json::Object(o)
+                }
+                _ => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
+}
+
+fn class_of(layer: &Json) -> &str {
+    layer.get("class_name").and_then(|v| v.as_str()).unwrap_or("?")
+}
+
+fn config_of(layer: &Json) -> Result<&Map<String, Json>> {
+    layer
+        .get("config")
+        .and_then(|v| v.as_object())
+        .ok_or_else(|| anyhow!("a `{}` layer has no config", class_of(layer)))
+}
+
+fn name_of(layer: &Json) -> Result<String> {
+    layer
+        .get("name")
+        .or_else(|| layer.get("config").and_then(|c| c.get("name")))
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| anyhow!("a `{}` layer has no name", class_of(layer)))
+}
+
+fn input_spec(name: String, c: &Map<String, Json>) -> Result<InputSpec> {
+    let shape = c
+        .get("batch_shape")
+        .or_else(|| c.get("batch_input_shape"))
+        .and_then(|v| v.as_array())
+        .ok_or_else(|| anyhow!("input `{name}` has no batch_shape"))?;
+    let dtype = match c.get("dtype").and_then(|v| v.as_str()).unwrap_or("float32") {
+        "float32" | "float16" | "bfloat16" | "float64" => InputDtype::Float32,
+        "int32" | "uint8" | "int16" | "int8" | "uint16" => InputDtype::Int32,
+        "int64" | "uint32" => InputDtype::Int64,
+        other => bail!("input `{name}` has dtype {other}, which zoo does not read"),
+    };
+    if c.get("sparse").and_then(|v| v.as_bool()) == Some(true)
+        || c.get("ragged").and_then(|v| v.as_bool()) == Some(true)
+    {
+        bail!("input `{name}` is sparse or ragged, which zoo does not read");
+    }
+    Ok(InputSpec {
+        name,
+        shape: shape.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect(),
+        dtype,
+    })
+}
+
+/// Classes that hold other layers as a model of their own.
+const NESTED: &[&str] = &["Sequential", "Functional", "Model"];
+
+/// Keras options the recurrent layers must have for zoo's semantics.
+fn check_rnn(class: &str, name: &str, c: &Map<String, Json>, in_bidirectional: bool) -> Result<()> {
+    if !matches!(class, "SimpleRNN" | "LSTM" | "GRU") {
+        return Ok(());
+    }
+    let zero = c.get("zero_output_for_mask").and_then(|v| v.as_bool()) == Some(true);
+    let seq = c.get("return_sequences").and_then(|v| v.as_bool()) == Some(true);
+    if zero && seq && !in_bidirectional {
+        bail!("layer `{name}` ({class}): `zero_output_for_mask=true` outside a Bidirectional is not supported");
+    }
+    Ok(())
+}
+
+/// The refs a Keras inbound node's arguments name, in call order: the
+/// positional tensors (flattened), then `initial_state`.
+fn node_refs(node: &Json, who: &str) -> Result<Vec<String>> {
+    fn collect(v: &Json, out: &mut Vec<String>, who: &str) -> Result<()> {
+        match v {
+            Json::Array(a) => a.iter().try_for_each(|x| collect(x, out, who)),
+            Json::Object(o) if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") => {
+                let h = o
+                    .get("config")
+                    .and_then(|c| c.get("keras_history"))
+                    .and_then(|h| h.as_array())
+                    .ok_or_else(|| anyhow!("{who}: an input tensor without keras_history"))?;
+                let name = h.first().and_then(|v| v.as_str()).unwrap_or("?");
+                let node = h.get(1).and_then(|v| v.as_u64()).unwrap_or(0);
+                let k = h.get(2).and_then(|v| v.as_u64()).unwrap_or(0);
+                if node != 0 {
+                    bail!("{who} reads the output of layer `{name}` called a second time: shared layers are not supported");
+                }
+                out.push(if k == 0 { name.to_string() } else { format!("{name}:{k}") });
+                Ok(())
+            }
+            Json::Object(_) => bail!("{who}: an argument zoo cannot read: {v}"),
+            // Constants (e.g. a `training` flag) are not tensors.
+            _ => Ok(()),
+        }
+    }
+    let mut refs = Vec::new();
+    if let Some(args) = node.get("args") {
+        collect(args, &mut refs, who)?;
+    }
+    if let Some(kw) = node.get("kwargs").and_then(|k| k.as_object()) {
+        for (k, v) in kw {
+            match k.as_str() {
+                "initial_state" => collect(v, &mut refs, who)?,
+                "training" => {}
+                "mask" if v.is_null() => {}
+                other => bail!("{who} is called with `{other}=`, which zoo does not support"),
+            }
+        }
+    }
+    Ok(refs)
+}
+
+fn io_refs(v: Option<&Json>) -> Result<Vec<String>> {
+    let v = v.ok_or_else(|| anyhow!("the model config lists no input or output layers"))?;
+    let one = |e: &Json| -> Result<String> {
+        let a = e.as_array().ok_or_else(|| anyhow!("bad layer reference {e}"))?;
+        let name = a.first().and_then(|v| v.as_str()).ok_or_else(|| anyhow!("bad layer reference {e}"))?;
+        let k = a.get(2).and_then(|v| v.as_u64()).unwrap_or(0);
+        Ok(if k == 0 { name.to_string() } else { format!("{name}:{k}") })
+    };
+    match v {
+        Json::Array(a) if a.first().is_some_and(|f| f.is_string()) => Ok(vec![one(v)?]),
+        Json::Array(a) => a.iter().map(one).collect(),
+        Json::Object(o) => o.values().map(one).collect(),
+        _ => bail!("bad input/output layer list {v}"),
+    }
+}
+
+/// A weight-file group that holds a layer's variables, and the zoo names
+/// of its variables in order.
+#[derive(Debug, Clone)]
+pub struct VarGroup {
+    /// Path of the `vars` group relative to the layer's group.
+    pub sub: &'static str,
+    /// Zoo name prefix for the variables of this group (e.g. `forward/`).
+    pub prefix: &'static str,
+    pub names: Vec<&'static str>,
+}
+
+/// Where a layer's variables live in `model.weights.h5` and what zoo calls them.
+pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGroup>> {
+    let flag = |k: &str, d: bool| config.get(k).and_then(|v| v.as_bool()).unwrap_or(d);
+    let bias = flag("use_bias", true);
+    let with_bias = |w: &'static str| if bias { vec![w, "bias"] } else { vec![w] };
+    let g = |sub, prefix, names| VarGroup { sub, prefix, names };
+    Ok(match class {
+        "Embedding" => vec![g("vars", "", vec!["embeddings"])],
+        "Dense" | "Conv1D" => vec![g("vars", "", with_bias("kernel"))],
+        "SimpleRNN" | "LSTM" | "GRU" => {
+            let mut names = vec!["kernel", "recurrent_kernel"];
+            if bias {
+                names.push("bias");
+            }
+            vec![g("cell/vars", "", names)]
+        }
+        "Bidirectional" => {
+            let inner = config
+                .get("layer")
+                .and_then(|l| l.get("config"))
+                .and_then(|c| c.as_object())
+                .ok_or_else(|| anyhow!("Bidirectional without a layer"))?;
+            let b = inner.get("use_bias").and_then(|v| v.as_bool()).unwrap_or(true);
+            let names = if b {
+                vec!["kernel", "recurrent_kernel", "bias"]
+            } else {
+                vec!["kernel", "recurrent_kernel"]
+            };
+            vec![
+                g("forward_layer/cell/vars", "forward/", names.clone()),
+                g("backward_layer/cell/vars", "backward/", names),
+            ]
+        }
+        "TimeDistributed" => {
+            let inner = config
+                .get("layer")
+                .and_then(|l| l.get("config"))
+                .and_then(|c| c.as_object())
+                .ok_or_else(|| anyhow!("TimeDistributed without a layer"))?;
+            let b = inner.get("use_bias").and_then(|v| v.as_bool()).unwrap_or(true);
+            vec![g("layer/vars", "", if b { vec!["kernel", "bias"] } else { vec!["kernel"] })]
+        }
+        "BatchNormalization" => {
+            let mut names = Vec::new();
+            if flag("scale", true) {
+                names.push("gamma");
+            }
+            if flag("center", true) {
+                names.push("beta");
+            }
+            names.extend(["moving_mean", "moving_variance"]);
+            vec![g("vars", "", names)]
+        }
+        "LayerNormalization" => {
+            let mut names = Vec::new();
+            if flag("scale", true) {
+                names.push("gamma");
+            }
+            if flag("center", true) {
+                names.push("beta");
+            }
+            vec![g("vars", "", names)]
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// One layer of the Keras model as the weights file knows it.
+#[derive(Debug, Clone)]
+pub struct KerasLayer {
+    pub name: String,
+    pub class: String,
+    pub config: Map<String, Json>,
+}
+
+/// The zoo graph of a Keras 3 model config, and its layers in the order
+/// Keras saves them.
+pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
+    let class = class_of(model);
+    if !matches!(class, "Sequential" | "Functional" | "Model") {
+        bail!("the .keras file holds a `{class}`, not a Sequential or Functional model");
+    }
+    let mc = config_of(model)?;
+    let layers = mc
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .ok_or_else(|| anyhow!("the model config has no layers"))?;
+    let mut inputs = Vec::new();
+    let mut nodes: Vec<NodeSpec> = Vec::new();
+    let mut saved = Vec::new();
+    let sequential = class == "Sequential";
+    let mut prev: Option<String> = None;
+    for layer in layers {
+        let lclass = class_of(layer).to_string();
+        let name = name_of(layer)?;
+        let c = config_of(layer)?;
+        let who = format!("layer `{name}` ({lclass})");
+        if NESTED.contains(&lclass.as_str()) {
+            bail!("{who} is a nested model: save it flattened (zoo reads one level of layers)");
+        }
+        if lclass == "InputLayer" {
+            inputs.push(input_spec(name.clone(), c)?);
+            prev = Some(name.clone());
+            // Functional models save their InputLayers in the weights file too.
+            if !sequential {
+                saved.push(KerasLayer { name, class: lclass, config: c.clone() });
+            }
+            continue;
+        }
+        if let Some(registered) = layer.get("registered_name").and_then(|v| v.as_str()) {
+            if !registered.is_empty() && registered != lclass {
+                bail!("{who} is a custom layer (`{registered}`): zoo cannot run custom code");
+            }
+        }
+        if let Some(m) = layer.get("module").and_then(|v| v.as_str()) {
+            if !m.starts_with("keras") {
+                bail!("{who} comes from module `{m}`, a custom layer zoo cannot run");
+            }
+        }
+        check_rnn(&lclass, &name, c, false)?;
+        let inbound = if sequential {
+            let p = match &prev {
+                Some(p) => p.clone(),
+                None => {
+                    // No InputLayer: the model's build shape stands in.
+                    let shape = mc
+                        .get("build_input_shape")
+                        .or_else(|| c.get("batch_input_shape"))
+                        .cloned()
+                        .ok_or_else(|| anyhow!("the Sequential model has no input shape: build it before saving"))?;
+                    let mut ic = Map::new();
+                    ic.insert("batch_shape".into(), shape);
+                    inputs.push(input_spec("input".into(), &ic)?);
+                    "input".to_string()
+                }
+            };
+            vec![p]
+        } else {
+            let nodes_in = layer
+                .get("inbound_nodes")
+                .and_then(|v| v.as_array())
+                .cloned()
+                .unwrap_or_default();
+            match nodes_in.len() {
+                1 => node_refs(&nodes_in[0], &who)?,
+                0 => bail!("{who} is not connected to the model's inputs"),
+                n => bail!("{who} is called {n} times (a shared layer), which zoo does not support"),
+            }
+        };
+        // A probe of the layer's variables: unknown classes fail here, by name.
+        var_groups(&lclass, c)?;
+        nodes.push(NodeSpec {
+            name: name.clone(),
+            class: lclass.clone(),
+            config: trim(c),
+            inbound,
+            lengths: None,
+        });
+        saved.push(KerasLayer { name: name.clone(), class: lclass, config: c.clone() });
+        prev = Some(name);
+    }
+    let outputs = if sequential {
+        vec![prev.ok_or_else(|| anyhow!("the model has no layers"))?]
+    } else {
+        io_refs(mc.get("output_layers"))?
+    };
+    if !sequential {
+        let declared = io_refs(mc.get("input_layers"))?;
+        // Keep the inputs in the model's declared order (the call order of predict).
+        let mut ordered = Vec::new();
+        for d in &declared {
+            let i = inputs
+                .iter()
+                .position(|s: &InputSpec| &s.name == d)
+                .ok_or_else(|| anyhow!("input layer `{d}` is not in the model's layers"))?;
+            ordered.push(inputs[i].clone());
+        }
+        inputs = ordered;
+    }
+    if inputs.is_empty() {
+        bail!("the model has no InputLayer; build it with keras.Input before saving");
+    }
+    // Every class must be one zoo can run: check by name now, with its options later.
+    let by_name: HashMap<&str, &NodeSpec> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let _ = by_name;
+    Ok((
+        GraphSpec {
+            framework: GraphFramework::Keras,
+            inputs,
+            layers: nodes,
+            outputs,
+        },
+        saved,
+    ))
+}
+
+/// `layers/<path>` of each saved layer: Keras names a layer's group by its
+/// class in snake case, numbered in order of appearance (`lstm`, `lstm_1`).
+pub fn layer_paths(layers: &[KerasLayer]) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    layers
+        .iter()
+        .map(|l| {
+            let base = snake_case(&l.class);
+            let n = seen.entry(base.clone()).or_insert(0);
+            let path = if *n == 0 { base.clone() } else { format!("{base}_{n}") };
+            *n += 1;
+            path
+        })
+        .collect()
+}
+
+/// Keras' `to_snake_case`: `LSTM` → `lstm`, `GlobalAveragePooling1D` →
+/// `global_average_pooling1d`, `SimpleRNN` → `simple_rnn`.
+pub fn snake_case(name: &str) -> String {
+    // Keras: re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name), then
+    // re.sub("([a-z])([A-Z])", r"\1_\2", ...).lower()
+    let re1 = regex::Regex::new("(.)([A-Z][a-z]+)").expect("static regex");
+    let s = re1.replace_all(name, "${1}_${2}");
+    let re2 = regex::Regex::new("([a-z])([A-Z])").expect("static regex");
+    re2.replace_all(&s, "${1}_${2}").to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layer_groups_are_named_like_keras_names_them() {
+        assert_eq!(snake_case("LSTM"), "lstm");
+        assert_eq!(snake_case("SimpleRNN"), "simple_rnn");
+        assert_eq!(snake_case("GlobalAveragePooling1D"), "global_average_pooling1d");
+        assert_eq!(snake_case("BatchNormalization"), "batch_normalization");
+        assert_eq!(snake_case("Conv1D"), "conv1d");
+        assert_eq!(snake_case("InputLayer"), "input_layer");
+        let l = |c: &str| KerasLayer { name: "x".into(), class: c.into(), config: Map::new() };
+        assert_eq!(
+            layer_paths(&[l("Dense"), l("LSTM"), l("Dense")]),
+            ["dense", "lstm", "dense_1"]
+        );
+    }
+}

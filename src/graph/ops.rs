@@ -1,0 +1,1189 @@
+//! The layers a graph can hold, built once from their stored options and
+//! weights, then run on [`Value`]s.
+
+use anyhow::{anyhow, bail, Context, Result};
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+use serde_json::{Map, Value as Json};
+
+use super::schema::{GraphFramework, NodeSpec};
+use crate::nn::{
+    Activation as RnnActivation, CellKind, MergeMode, RecurrentActivation, Rnn, RnnConfig,
+    RnnState,
+};
+
+/// A tensor and, for sequences, how many leading steps of each row are real
+/// (Keras masks and PyTorch lengths; masks are trailing padding).
+#[derive(Debug, Clone)]
+pub struct Value {
+    pub t: Tensor,
+    pub lengths: Option<Vec<usize>>,
+}
+
+impl Value {
+    pub fn new(t: Tensor) -> Self {
+        Self { t, lengths: None }
+    }
+
+    fn with_lengths(t: Tensor, lengths: Option<Vec<usize>>) -> Self {
+        Self { t, lengths }
+    }
+}
+
+/// Element-wise activations by their Keras names (PyTorch modules map here).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Act {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+    Softmax,
+    HardSigmoid,
+    Elu,
+    Selu,
+    Gelu,
+    Softplus,
+    Softsign,
+    Swish,
+    Exponential,
+    LeakyRelu(f64),
+}
+
+impl Act {
+    pub fn parse(name: &str) -> Result<Self> {
+        Ok(match name {
+            "linear" | "identity" => Act::Linear,
+            "relu" => Act::Relu,
+            "sigmoid" => Act::Sigmoid,
+            "tanh" => Act::Tanh,
+            "softmax" => Act::Softmax,
+            "hard_sigmoid" => Act::HardSigmoid,
+            "elu" => Act::Elu,
+            "selu" => Act::Selu,
+            "gelu" => Act::Gelu,
+            "softplus" => Act::Softplus,
+            "softsign" => Act::Softsign,
+            "swish" | "silu" => Act::Swish,
+            "exponential" => Act::Exponential,
+            "leaky_relu" => Act::LeakyRelu(0.2),
+            other => bail!("activation `{other}` is not supported"),
+        })
+    }
+
+    /// From a Keras config value: a name, or `{"class_name": ..., "config": {"name": ...}}`.
+    fn from_keras(v: Option<&Json>) -> Result<Self> {
+        match v {
+            None | Some(Json::Null) => Ok(Act::Linear),
+            Some(Json::String(s)) => Act::parse(s),
+            Some(Json::Object(o)) => {
+                let name = o
+                    .get("config")
+                    .and_then(|c| c.get("name"))
+                    .or_else(|| o.get("class_name"))
+                    .and_then(|n| n.as_str())
+                    .unwrap_or("?");
+                Act::parse(name)
+            }
+            Some(v) => bail!("activation {v} is not supported"),
+        }
+    }
+
+    pub fn apply(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Act::Linear => x.clone(),
+            Act::Relu => x.relu()?,
+            Act::Sigmoid => candle_nn::ops::sigmoid(x)?,
+            Act::Tanh => x.tanh()?,
+            Act::Softmax => candle_nn::ops::softmax(x, D::Minus1)?,
+            // Keras 3: relu6(x + 3) / 6.
+            Act::HardSigmoid => ((x + 3.0)?.clamp(0f32, 6f32)? / 6.0)?,
+            Act::Elu => x.elu(1.0)?,
+            Act::Selu => {
+                let (alpha, scale) = (1.673_263_242_354_377_3, 1.050_700_987_355_480_5);
+                (x.elu(alpha)? * scale)?
+            }
+            Act::Gelu => x.gelu_erf()?,
+            Act::Softplus => (x.exp()? + 1.0)?.log()?,
+            Act::Softsign => (x / (x.abs()? + 1.0)?)?,
+            Act::Swish => candle_nn::ops::silu(x)?,
+            Act::Exponential => x.exp()?,
+            Act::LeakyRelu(a) => {
+                let neg = (x.minimum(&x.zeros_like()?)? * a)?;
+                (x.relu()? + neg)?
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum MergeKind {
+    Add,
+    Subtract,
+    Multiply,
+    Average,
+    Maximum,
+    Minimum,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PoolKind {
+    Mean,
+    Max,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Padding {
+    Valid,
+    Same,
+    Causal,
+    /// PyTorch: zeros on both sides.
+    Both(usize),
+}
+
+/// One built layer.
+pub enum Op {
+    Identity,
+    Embedding {
+        table: Tensor,
+        mask_zero: bool,
+    },
+    Masking {
+        value: f32,
+    },
+    Rnn {
+        rnn: Box<Rnn>,
+        framework: GraphFramework,
+        /// PyTorch: `batch_first=False` reads `[time, batch, features]`.
+        time_major: bool,
+    },
+    Dense {
+        /// `[in, out]`.
+        w: Tensor,
+        b: Option<Tensor>,
+        act: Act,
+    },
+    Conv1d {
+        /// `[out, in, k]` (candle's layout).
+        w: Tensor,
+        b: Option<Tensor>,
+        stride: usize,
+        dilation: usize,
+        padding: Padding,
+        act: Act,
+        /// Keras `channels_last`: `[batch, time, channels]`.
+        channels_last: bool,
+    },
+    /// Batch (moving statistics) or layer normalisation.
+    Norm {
+        batch_stats: Option<(Tensor, Tensor)>,
+        gamma: Option<Tensor>,
+        beta: Option<Tensor>,
+        eps: f64,
+        /// The axis normalised (batch norm) or the axis statistics run over (layer norm).
+        axis: isize,
+    },
+    Pool {
+        kind: PoolKind,
+        /// Keras masks: pool over real steps only.
+        masked: bool,
+    },
+    /// PyTorch `h_n` → `[batch, directions * hidden]` of the last layer.
+    LastState {
+        directions: usize,
+    },
+    Concat {
+        axis: isize,
+    },
+    Merge(MergeKind),
+    RepeatVector(usize),
+    Permute(Vec<usize>),
+    Flatten,
+    Activation(Act),
+}
+
+fn get<'a>(c: &'a Map<String, Json>, key: &str) -> Option<&'a Json> {
+    c.get(key).filter(|v| !v.is_null())
+}
+
+fn usize_of(c: &Map<String, Json>, key: &str) -> Result<usize> {
+    let v = get(c, key).ok_or_else(|| anyhow!("option `{key}` is missing"))?;
+    // Keras stores some sizes as one-element lists (`kernel_size: [3]`).
+    let v = match v {
+        Json::Array(a) if a.len() == 1 => &a[0],
+        v => v,
+    };
+    v.as_u64()
+        .map(|n| n as usize)
+        .ok_or_else(|| anyhow!("option `{key}` must be a whole number, got {v}"))
+}
+
+fn usize_or(c: &Map<String, Json>, key: &str, default: usize) -> Result<usize> {
+    if get(c, key).is_some() {
+        usize_of(c, key)
+    } else {
+        Ok(default)
+    }
+}
+
+fn bool_or(c: &Map<String, Json>, key: &str, default: bool) -> bool {
+    get(c, key).and_then(|v| v.as_bool()).unwrap_or(default)
+}
+
+fn f64_or(c: &Map<String, Json>, key: &str, default: f64) -> f64 {
+    get(c, key).and_then(|v| v.as_f64()).unwrap_or(default)
+}
+
+fn str_or<'a>(c: &'a Map<String, Json>, key: &str, default: &'a str) -> &'a str {
+    get(c, key).and_then(|v| v.as_str()).unwrap_or(default)
+}
+
+/// Options that change what a layer computes and that zoo does not
+/// implement: refused, never ignored.
+fn refuse(c: &Map<String, Json>, flags: &[&str]) -> Result<()> {
+    for f in flags {
+        if bool_or(c, f, false) {
+            bail!("option `{f}=true` is not supported");
+        }
+    }
+    Ok(())
+}
+
+fn tensor(vb: &VarBuilder, name: &str) -> Result<Tensor> {
+    if !vb.contains_tensor(name) {
+        bail!("weight `{}` is missing", vb.prefix_name(name));
+    }
+    let t = vb.get_unchecked(name)?;
+    Ok(t.to_dtype(DType::F32)?)
+}
+
+fn tensor_shaped(vb: &VarBuilder, name: &str, shape: &[usize]) -> Result<Tensor> {
+    let t = tensor(vb, name)?;
+    if t.dims() != shape {
+        bail!(
+            "weight `{}` has shape {:?}, the layer's options say {shape:?}",
+            vb.prefix_name(name),
+            t.dims()
+        );
+    }
+    Ok(t)
+}
+
+trait Prefix {
+    fn prefix_name(&self, name: &str) -> String;
+}
+
+impl Prefix for VarBuilder<'_> {
+    fn prefix_name(&self, name: &str) -> String {
+        let p = self.prefix();
+        if p.is_empty() {
+            name.to_string()
+        } else {
+            format!("{p}.{name}")
+        }
+    }
+}
+
+/// The feature size of a built layer's input, where it can be known from its weights.
+pub struct Built {
+    pub op: Op,
+    pub params: usize,
+}
+
+fn count(ts: &[&Tensor]) -> usize {
+    ts.iter().map(|t| t.elem_count()).sum()
+}
+
+/// The stored shape of a weight.
+fn stored_dims(vb: &VarBuilder, name: &str) -> Result<Vec<usize>> {
+    Ok(tensor(vb, name)?.dims().to_vec())
+}
+
+/// A layer's input size, read from axis `axis` of its weight `name`.
+fn input_size(vb: &VarBuilder, name: &str, axis: usize) -> Result<usize> {
+    let d = stored_dims(vb, name)?;
+    d.get(axis).copied().ok_or_else(|| {
+        anyhow!(
+            "weight `{}` has shape {d:?}, expected at least {} axes",
+            vb.prefix_name(name),
+            axis + 1
+        )
+    })
+}
+
+/// Builds one layer from its options and weights (input sizes come from
+/// the weights' shapes).
+pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built> {
+    let c = &node.config;
+    let class = node.class.trim_start_matches("torch.nn.").trim_start_matches("nn.");
+    let no_params = |op| Ok(Built { op, params: 0 });
+    match (fw, class) {
+        (_, "InputLayer" | "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout"
+            | "AlphaDropout" | "ActivityRegularization" | "Identity") => no_params(Op::Identity),
+        (GraphFramework::Keras, "Embedding") => {
+            let (n, d) = (usize_of(c, "input_dim")?, usize_of(c, "output_dim")?);
+            let table = tensor_shaped(&vb, "embeddings", &[n, d])?;
+            let params = table.elem_count();
+            Ok(Built {
+                op: Op::Embedding {
+                    table,
+                    mask_zero: bool_or(c, "mask_zero", false),
+                },
+                params,
+            })
+        }
+        (GraphFramework::Pytorch, "Embedding") => {
+            let (n, d) = (usize_of(c, "num_embeddings")?, usize_of(c, "embedding_dim")?);
+            if get(c, "max_norm").is_some() {
+                bail!("option `max_norm` is not supported");
+            }
+            let table = tensor_shaped(&vb, "weight", &[n, d])?;
+            let params = table.elem_count();
+            Ok(Built {
+                op: Op::Embedding {
+                    table,
+                    mask_zero: false,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "Masking") => no_params(Op::Masking {
+            value: f64_or(c, "mask_value", 0.0) as f32,
+        }),
+        (GraphFramework::Keras, "SimpleRNN" | "LSTM" | "GRU") => {
+            let input = input_size(&vb, "kernel", 0)?;
+            let cfg = keras_rnn_config(class, c, input, None)?.with_name(node.name.clone());
+            rnn_op(cfg, fw, false, vb)
+        }
+        (GraphFramework::Keras, "Bidirectional") => {
+            let inner = get(c, "layer").ok_or_else(|| anyhow!("option `layer` is missing"))?;
+            let inner_class = inner
+                .get("class_name")
+                .and_then(|v| v.as_str())
+                .ok_or_else(|| anyhow!("option `layer` names no class"))?;
+            let inner_cfg = inner
+                .get("config")
+                .and_then(|v| v.as_object())
+                .ok_or_else(|| anyhow!("option `layer` has no config"))?;
+            if !matches!(inner_class, "SimpleRNN" | "LSTM" | "GRU") {
+                bail!("a Bidirectional around `{inner_class}` is not supported (SimpleRNN, LSTM, GRU are)");
+            }
+            if let Some(b) = get(c, "backward_layer") {
+                let same = b.get("config").map(|bc| {
+                    let strip = |m: &Map<String, Json>| {
+                        let mut m = m.clone();
+                        for k in ["name", "go_backwards", "trainable", "dtype"] {
+                            m.remove(k);
+                        }
+                        m
+                    };
+                    bc.as_object().map(strip) == Some(strip(inner_cfg))
+                });
+                if same != Some(true) {
+                    bail!("a Bidirectional with a different `backward_layer` is not supported");
+                }
+            }
+            let merge = match get(c, "merge_mode") {
+                None => bail!("Bidirectional `merge_mode=None` (two outputs) is not supported"),
+                Some(m) => MergeMode::parse(m.as_str().unwrap_or("?"))
+                    .map_err(|e| anyhow!("{e}"))?,
+            };
+            let input = input_size(&vb, "forward/kernel", 0)?;
+            let cfg = keras_rnn_config(inner_class, inner_cfg, input, Some(merge))?
+                .with_name(node.name.clone());
+            rnn_op(cfg, fw, false, vb)
+        }
+        (GraphFramework::Pytorch, "RNN" | "LSTM" | "GRU") => {
+            let cell = match class {
+                "RNN" => CellKind::SimpleRnn,
+                "LSTM" => CellKind::Lstm,
+                _ => CellKind::Gru,
+            };
+            let input = usize_of(c, "input_size")?;
+            if usize_or(c, "proj_size", 0)? != 0 {
+                bail!("option `proj_size` is not supported");
+            }
+            let mut cfg = RnnConfig::new(cell, input, usize_of(c, "hidden_size")?)
+                .with_name(node.name.clone())
+                .with_num_layers(usize_or(c, "num_layers", 1)?)
+                .with_use_bias(bool_or(c, "bias", true));
+            if bool_or(c, "bidirectional", false) {
+                cfg = cfg.with_bidirectional(MergeMode::Concat);
+            }
+            if cell == CellKind::SimpleRnn {
+                cfg = cfg.with_activation(
+                    RnnActivation::parse(str_or(c, "nonlinearity", "tanh"))
+                        .map_err(|e| anyhow!("{e}"))?,
+                );
+            }
+            rnn_op(cfg, fw, !bool_or(c, "batch_first", false), vb)
+        }
+        (GraphFramework::Keras, "Dense") | (GraphFramework::Keras, "TimeDistributed") => {
+            let (c, vb) = if class == "TimeDistributed" {
+                let inner = get(c, "layer").ok_or_else(|| anyhow!("option `layer` is missing"))?;
+                let inner_class = inner.get("class_name").and_then(|v| v.as_str()).unwrap_or("?");
+                if inner_class != "Dense" {
+                    bail!("a TimeDistributed around `{inner_class}` is not supported (Dense is)");
+                }
+                (
+                    inner
+                        .get("config")
+                        .and_then(|v| v.as_object())
+                        .ok_or_else(|| anyhow!("option `layer` has no config"))?,
+                    vb,
+                )
+            } else {
+                (c, vb)
+            };
+            let (i, o) = (input_size(&vb, "kernel", 0)?, usize_of(c, "units")?);
+            let w = tensor_shaped(&vb, "kernel", &[i, o])?;
+            let b = if bool_or(c, "use_bias", true) {
+                Some(tensor_shaped(&vb, "bias", &[o])?)
+            } else {
+                None
+            };
+            let params = count(&[&w]) + b.as_ref().map_or(0, |b| b.elem_count());
+            Ok(Built {
+                op: Op::Dense {
+                    w,
+                    b,
+                    act: Act::from_keras(get(c, "activation")).context("Dense")?,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Pytorch, "Linear") => {
+            let (i, o) = (usize_of(c, "in_features")?, usize_of(c, "out_features")?);
+            let w = tensor_shaped(&vb, "weight", &[o, i])?;
+            let b = if bool_or(c, "bias", true) {
+                Some(tensor_shaped(&vb, "bias", &[o])?)
+            } else {
+                None
+            };
+            let params = count(&[&w]) + b.as_ref().map_or(0, |b| b.elem_count());
+            Ok(Built {
+                op: Op::Dense {
+                    w: w.t()?.contiguous()?,
+                    b,
+                    act: Act::Linear,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "Conv1D") => {
+            if str_or(c, "data_format", "channels_last") != "channels_last" {
+                bail!("Conv1D `data_format=channels_first` is not supported");
+            }
+            if usize_or(c, "groups", 1)? != 1 {
+                bail!("Conv1D `groups` other than 1 is not supported");
+            }
+            let (i, o, k) = (
+                input_size(&vb, "kernel", 1)?,
+                usize_of(c, "filters")?,
+                usize_of(c, "kernel_size")?,
+            );
+            let w = tensor_shaped(&vb, "kernel", &[k, i, o])?; // [k, in, out]
+            let w = w.permute((2, 1, 0))?.contiguous()?;
+            let b = if bool_or(c, "use_bias", true) {
+                Some(tensor_shaped(&vb, "bias", &[o])?)
+            } else {
+                None
+            };
+            let padding = match str_or(c, "padding", "valid") {
+                "valid" => Padding::Valid,
+                "same" => Padding::Same,
+                "causal" => Padding::Causal,
+                p => bail!("Conv1D `padding={p}` is not supported"),
+            };
+            let params = w.elem_count() + b.as_ref().map_or(0, |b| b.elem_count());
+            Ok(Built {
+                op: Op::Conv1d {
+                    w,
+                    b,
+                    stride: usize_or(c, "strides", 1)?,
+                    dilation: usize_or(c, "dilation_rate", 1)?,
+                    padding,
+                    act: Act::from_keras(get(c, "activation"))?,
+                    channels_last: true,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Pytorch, "Conv1d") => {
+            let (i, o, k) = (
+                usize_of(c, "in_channels")?,
+                usize_of(c, "out_channels")?,
+                usize_of(c, "kernel_size")?,
+            );
+            if usize_or(c, "groups", 1)? != 1 {
+                bail!("Conv1d `groups` other than 1 is not supported");
+            }
+            if str_or(c, "padding_mode", "zeros") != "zeros" {
+                bail!("Conv1d `padding_mode` other than zeros is not supported");
+            }
+            let padding = match get(c, "padding") {
+                Some(Json::String(s)) if s == "same" => Padding::Same,
+                Some(Json::String(s)) if s == "valid" => Padding::Valid,
+                _ => Padding::Both(usize_or(c, "padding", 0)?),
+            };
+            let w = tensor_shaped(&vb, "weight", &[o, i, k])?;
+            let b = if bool_or(c, "bias", true) {
+                Some(tensor_shaped(&vb, "bias", &[o])?)
+            } else {
+                None
+            };
+            let params = w.elem_count() + b.as_ref().map_or(0, |b| b.elem_count());
+            Ok(Built {
+                op: Op::Conv1d {
+                    w,
+                    b,
+                    stride: usize_or(c, "stride", 1)?,
+                    dilation: usize_or(c, "dilation", 1)?,
+                    padding,
+                    act: Act::Linear,
+                    channels_last: false,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "BatchNormalization") => {
+            let n = input_size(&vb, "moving_mean", 0)?;
+            let axis = match get(c, "axis") {
+                None => -1,
+                Some(Json::Array(a)) if a.len() == 1 => a[0].as_i64().unwrap_or(-1),
+                Some(v) => v.as_i64().ok_or_else(|| anyhow!("BatchNormalization `axis={v}` is not supported"))?,
+            };
+            if axis != -1 {
+                bail!("BatchNormalization on axis {axis} is not supported (the last axis is)");
+            }
+            let gamma = bool_or(c, "scale", true)
+                .then(|| tensor_shaped(&vb, "gamma", &[n]))
+                .transpose()?;
+            let beta = bool_or(c, "center", true)
+                .then(|| tensor_shaped(&vb, "beta", &[n]))
+                .transpose()?;
+            let mean = tensor_shaped(&vb, "moving_mean", &[n])?;
+            let var = tensor_shaped(&vb, "moving_variance", &[n])?;
+            let params = 2 * n + gamma.as_ref().map_or(0, |_| n) + beta.as_ref().map_or(0, |_| n);
+            Ok(Built {
+                op: Op::Norm {
+                    batch_stats: Some((mean, var)),
+                    gamma,
+                    beta,
+                    eps: f64_or(c, "epsilon", 1e-3),
+                    axis: -1,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Pytorch, "BatchNorm1d") => {
+            let n = usize_of(c, "num_features")?;
+            let affine = bool_or(c, "affine", true);
+            let gamma = affine.then(|| tensor_shaped(&vb, "weight", &[n])).transpose()?;
+            let beta = affine.then(|| tensor_shaped(&vb, "bias", &[n])).transpose()?;
+            let mean = tensor_shaped(&vb, "running_mean", &[n])?;
+            let var = tensor_shaped(&vb, "running_var", &[n])?;
+            let params = 2 * n + if affine { 2 * n } else { 0 };
+            Ok(Built {
+                op: Op::Norm {
+                    batch_stats: Some((mean, var)),
+                    gamma,
+                    beta,
+                    eps: f64_or(c, "eps", 1e-5),
+                    axis: 1,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "LayerNormalization") => {
+            let stored = if bool_or(c, "scale", true) { "gamma" } else { "beta" };
+            let n = if bool_or(c, "scale", true) || bool_or(c, "center", true) {
+                input_size(&vb, stored, 0)?
+            } else {
+                0
+            };
+            match get(c, "axis") {
+                None => {}
+                Some(Json::Array(a)) if a.len() == 1 && a[0].as_i64() == Some(-1) => {}
+                Some(v) if v.as_i64() == Some(-1) => {}
+                Some(v) => bail!("LayerNormalization over axis {v} is not supported (-1 is)"),
+            }
+            refuse(c, &["rms_scaling"])?;
+            let gamma = bool_or(c, "scale", true)
+                .then(|| tensor_shaped(&vb, "gamma", &[n]))
+                .transpose()?;
+            let beta = bool_or(c, "center", true)
+                .then(|| tensor_shaped(&vb, "beta", &[n]))
+                .transpose()?;
+            let params = gamma.as_ref().map_or(0, |_| n) + beta.as_ref().map_or(0, |_| n);
+            Ok(Built {
+                op: Op::Norm {
+                    batch_stats: None,
+                    gamma,
+                    beta,
+                    eps: f64_or(c, "epsilon", 1e-3),
+                    axis: -1,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Pytorch, "LayerNorm") => {
+            let n = match get(c, "normalized_shape") {
+                Some(Json::Array(a)) if a.len() == 1 => a[0].as_u64().unwrap_or(0) as usize,
+                Some(Json::Number(x)) => x.as_u64().unwrap_or(0) as usize,
+                _ => bail!("LayerNorm `normalized_shape` must be one size (the last axis)"),
+            };
+            let affine = bool_or(c, "elementwise_affine", true);
+            let gamma = affine.then(|| tensor_shaped(&vb, "weight", &[n])).transpose()?;
+            let beta = (affine && bool_or(c, "bias", true))
+                .then(|| tensor_shaped(&vb, "bias", &[n]))
+                .transpose()?;
+            let params = gamma.as_ref().map_or(0, |_| n) + beta.as_ref().map_or(0, |_| n);
+            Ok(Built {
+                op: Op::Norm {
+                    batch_stats: None,
+                    gamma,
+                    beta,
+                    eps: f64_or(c, "eps", 1e-5),
+                    axis: -1,
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "GlobalAveragePooling1D" | "GlobalMaxPooling1D") => {
+            if str_or(c, "data_format", "channels_last") != "channels_last" {
+                bail!("`data_format=channels_first` is not supported");
+            }
+            if bool_or(c, "keepdims", false) {
+                bail!("option `keepdims=true` is not supported");
+            }
+            let avg = class == "GlobalAveragePooling1D";
+            // Keras 3 applies a mask in the average only.
+            no_params(Op::Pool {
+                kind: if avg { PoolKind::Mean } else { PoolKind::Max },
+                masked: avg,
+            })
+        }
+        (GraphFramework::Pytorch, "MeanOverTime" | "MaxOverTime") => no_params(Op::Pool {
+            kind: if class == "MeanOverTime" {
+                PoolKind::Mean
+            } else {
+                PoolKind::Max
+            },
+            masked: true,
+        }),
+        (GraphFramework::Pytorch, "LastState") => no_params(Op::LastState {
+            directions: usize_or(c, "directions", 1)?,
+        }),
+        (GraphFramework::Keras, "Concatenate") => no_params(Op::Concat {
+            axis: get(c, "axis").and_then(|v| v.as_i64()).unwrap_or(-1) as isize,
+        }),
+        (GraphFramework::Pytorch, "Cat") => no_params(Op::Concat {
+            axis: get(c, "dim").and_then(|v| v.as_i64()).unwrap_or(-1) as isize,
+        }),
+        (_, "Add") => no_params(Op::Merge(MergeKind::Add)),
+        (GraphFramework::Keras, "Subtract") => no_params(Op::Merge(MergeKind::Subtract)),
+        (GraphFramework::Keras, "Multiply") => no_params(Op::Merge(MergeKind::Multiply)),
+        (GraphFramework::Keras, "Average") => no_params(Op::Merge(MergeKind::Average)),
+        (GraphFramework::Keras, "Maximum") => no_params(Op::Merge(MergeKind::Maximum)),
+        (GraphFramework::Keras, "Minimum") => no_params(Op::Merge(MergeKind::Minimum)),
+        (GraphFramework::Keras, "RepeatVector") => no_params(Op::RepeatVector(usize_of(c, "n")?)),
+        (GraphFramework::Keras, "Permute") => {
+            let dims: Vec<usize> = get(c, "dims")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+                .unwrap_or_default();
+            let mut sorted = dims.clone();
+            sorted.sort_unstable();
+            if sorted != (1..=dims.len()).collect::<Vec<_>>() {
+                bail!("Permute `dims` must be a permutation of 1..n");
+            }
+            no_params(Op::Permute(std::iter::once(0).chain(dims).collect()))
+        }
+        (GraphFramework::Pytorch, "Transpose") => {
+            let (a, b) = (usize_of(c, "dim0")?, usize_of(c, "dim1")?);
+            let mut p: Vec<usize> = (0..3).collect();
+            if a >= 3 || b >= 3 {
+                bail!("Transpose of axes {a} and {b}: zoo transposes 3-D tensors");
+            }
+            p.swap(a, b);
+            no_params(Op::Permute(p))
+        }
+        (_, "Flatten") => no_params(Op::Flatten),
+        (GraphFramework::Keras, "Activation") => {
+            no_params(Op::Activation(Act::from_keras(get(c, "activation"))?))
+        }
+        (GraphFramework::Keras, "ReLU") => {
+            if get(c, "max_value").is_some() || f64_or(c, "negative_slope", 0.0) != 0.0 {
+                bail!("ReLU with `max_value` or `negative_slope` is not supported");
+            }
+            no_params(Op::Activation(Act::Relu))
+        }
+        (GraphFramework::Keras, "Softmax") | (GraphFramework::Pytorch, "Softmax") => {
+            let axis = get(c, "axis").or_else(|| get(c, "dim")).and_then(|v| v.as_i64());
+            if axis.is_some_and(|a| a != -1) {
+                bail!("Softmax over an axis other than the last is not supported");
+            }
+            no_params(Op::Activation(Act::Softmax))
+        }
+        (GraphFramework::Pytorch, "ReLU") => no_params(Op::Activation(Act::Relu)),
+        (GraphFramework::Pytorch, "Tanh") => no_params(Op::Activation(Act::Tanh)),
+        (GraphFramework::Pytorch, "Sigmoid") => no_params(Op::Activation(Act::Sigmoid)),
+        (GraphFramework::Pytorch, "GELU") => no_params(Op::Activation(Act::Gelu)),
+        (GraphFramework::Pytorch, "ELU") => no_params(Op::Activation(Act::Elu)),
+        (GraphFramework::Pytorch, "SiLU") => no_params(Op::Activation(Act::Swish)),
+        (_, other) => bail!(
+            "layer class `{other}` is not supported by zoo ({} graphs support: {})",
+            match fw {
+                GraphFramework::Keras => "Keras",
+                GraphFramework::Pytorch => "PyTorch",
+            },
+            supported(fw)
+        ),
+    }
+}
+
+/// The classes [`build`] accepts, for error messages and docs.
+pub fn supported(fw: GraphFramework) -> &'static str {
+    match fw {
+        GraphFramework::Keras => "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, \
+            Dense, TimeDistributed(Dense), Conv1D, BatchNormalization, LayerNormalization, \
+            GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, \
+            Average, Maximum, Minimum, RepeatVector, Permute, Flatten, Activation, ReLU, Softmax, \
+            Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout",
+        GraphFramework::Pytorch => "Embedding, RNN, LSTM, GRU, Linear, Conv1d, BatchNorm1d, \
+            LayerNorm, Dropout, ReLU, Tanh, Sigmoid, GELU, ELU, SiLU, Softmax, Identity, Flatten, \
+            and zoo's Transpose, MeanOverTime, MaxOverTime, LastState, Cat, Add",
+    }
+}
+
+fn keras_rnn_config(
+    class: &str,
+    c: &Map<String, Json>,
+    input: usize,
+    bidirectional: Option<MergeMode>,
+) -> Result<RnnConfig> {
+    refuse(c, &["stateful", "unroll", "time_major"])?;
+    let cell = match class {
+        "SimpleRNN" => CellKind::SimpleRnn,
+        "LSTM" => CellKind::Lstm,
+        _ => CellKind::Gru,
+    };
+    let mut cfg = RnnConfig::new(cell, input, usize_of(c, "units")?)
+        .keras()
+        .with_return_sequences(bool_or(c, "return_sequences", false))
+        .with_return_state(bool_or(c, "return_state", false))
+        .with_go_backwards(bool_or(c, "go_backwards", false))
+        .with_use_bias(bool_or(c, "use_bias", true));
+    if cell == CellKind::Gru {
+        cfg = cfg.with_reset_after(bool_or(c, "reset_after", true));
+    }
+    let act = match get(c, "activation") {
+        None => "tanh".to_string(),
+        Some(v) => match Act::from_keras(Some(v))? {
+            Act::Tanh => "tanh".into(),
+            Act::Relu => "relu".into(),
+            Act::Linear => "linear".into(),
+            Act::Sigmoid => "sigmoid".into(),
+            a => bail!("recurrent layer activation {a:?} is not supported"),
+        },
+    };
+    cfg = cfg.with_activation(RnnActivation::parse(&act).map_err(|e| anyhow!("{e}"))?);
+    if cell != CellKind::SimpleRnn {
+        let ra = match get(c, "recurrent_activation") {
+            None => "sigmoid".to_string(),
+            Some(v) => match Act::from_keras(Some(v))? {
+                Act::Sigmoid => "sigmoid".into(),
+                Act::HardSigmoid => "hard_sigmoid".into(),
+                a => bail!("recurrent_activation {a:?} is not supported"),
+            },
+        };
+        cfg = cfg.with_recurrent_activation(
+            RecurrentActivation::parse(&ra).map_err(|e| anyhow!("{e}"))?,
+        );
+    }
+    if let Some(m) = bidirectional {
+        cfg = cfg.with_bidirectional(m);
+    }
+    Ok(cfg)
+}
+
+fn rnn_op(cfg: RnnConfig, fw: GraphFramework, time_major: bool, vb: VarBuilder) -> Result<Built> {
+    let rnn = Rnn::new(cfg, vb).map_err(|e| anyhow!("{e}"))?;
+    let params = rnn.param_count();
+    Ok(Built {
+        op: Op::Rnn {
+            rnn: Box::new(rnn),
+            framework: fw,
+            time_major,
+        },
+        params,
+    })
+}
+
+/// Lengths of trailing-padding masks from per-step flags `[batch, steps]`;
+/// a real step after a masked one cannot be represented as lengths.
+fn prefix_lengths(flags: &[Vec<u8>], what: &str) -> Result<Vec<usize>> {
+    flags
+        .iter()
+        .enumerate()
+        .map(|(row, f)| {
+            let len = f.iter().rposition(|&v| v != 0).map_or(0, |p| p + 1);
+            if f[..len].contains(&0) {
+                bail!(
+                    "row {row} of the input is masked ({what}) before its last real step: \
+                     zoo runs masks of trailing padding only; put the padding at the end"
+                );
+            }
+            Ok(len)
+        })
+        .collect()
+}
+
+fn min_lengths(a: &Option<Vec<usize>>, b: &Option<Vec<usize>>) -> Option<Vec<usize>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.iter().zip(b).map(|(x, y)| *x.min(y)).collect()),
+        (Some(a), None) | (None, Some(a)) => Some(a.clone()),
+        (None, None) => None,
+    }
+}
+
+/// Zeros for `[batch, steps, 1]` positions at or past each row's length.
+fn step_mask(lengths: &[usize], steps: usize, device: &Device) -> Result<Tensor> {
+    let m: Vec<f32> = lengths
+        .iter()
+        .flat_map(|&l| (0..steps).map(move |t| (t < l) as u8 as f32))
+        .collect();
+    Ok(Tensor::from_vec(m, (lengths.len(), steps, 1), device)?)
+}
+
+fn axis_index(axis: isize, rank: usize) -> Result<usize> {
+    let a = if axis < 0 { rank as isize + axis } else { axis };
+    if a < 0 || a as usize >= rank {
+        bail!("axis {axis} is out of range for a rank-{rank} tensor");
+    }
+    Ok(a as usize)
+}
+
+impl Op {
+    /// Runs the layer on its inputs (in `inbound` order); returns its outputs.
+    /// `lengths`: a PyTorch recurrent layer's sequence lengths.
+    pub fn run(&self, inputs: &[Value], lengths: Option<Vec<usize>>) -> Result<Vec<Value>> {
+        let first = inputs.first().ok_or_else(|| anyhow!("the layer has no input"))?;
+        let x = &first.t;
+        let same_mask = |t: Tensor| Ok(vec![Value::with_lengths(t, first.lengths.clone())]);
+        match self {
+            Op::Identity => Ok(vec![first.clone()]),
+            Op::Activation(a) => same_mask(a.apply(x)?),
+            Op::Embedding { table, mask_zero } => {
+                let (b, t) = x.dims2().map_err(|_| {
+                    anyhow!("expected token ids [batch, steps], got {:?}", x.dims())
+                })?;
+                let ids = x.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
+                let n = table.dim(0)?;
+                if let Some(bad) = ids.iter().find(|&&i| i < 0 || i as usize >= n) {
+                    bail!("token id {bad} is outside the vocabulary (0..{n})");
+                }
+                let idx = Tensor::from_vec(
+                    ids.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+                    b * t,
+                    x.device(),
+                )?;
+                let out = table.index_select(&idx, 0)?.reshape((b, t, table.dim(1)?))?;
+                let lengths = if *mask_zero {
+                    let flags: Vec<Vec<u8>> = ids
+                        .chunks(t.max(1))
+                        .map(|r| r.iter().map(|&i| (i != 0) as u8).collect())
+                        .collect();
+                    Some(prefix_lengths(&flags, "token id 0")?)
+                } else {
+                    first.lengths.clone()
+                };
+                Ok(vec![Value::with_lengths(out, lengths)])
+            }
+            Op::Masking { value } => {
+                let (b, t, _) = x.dims3()?;
+                let keep = x.ne(*value)?.to_dtype(DType::F32)?.max(D::Minus1)?; // [b, t]
+                let flags: Vec<Vec<u8>> = keep
+                    .to_vec2::<f32>()?
+                    .into_iter()
+                    .map(|r| r.into_iter().map(|v| (v > 0.0) as u8).collect())
+                    .collect();
+                let lengths = prefix_lengths(&flags, "Masking")?;
+                let out = x.broadcast_mul(&keep.reshape((b, t, 1))?)?;
+                Ok(vec![Value::with_lengths(out, Some(lengths))])
+            }
+            Op::Rnn {
+                rnn,
+                framework,
+                time_major,
+            } => self.run_rnn(rnn, *framework, *time_major, inputs, lengths),
+            Op::Dense { w, b, act } => {
+                let dims = x.dims().to_vec();
+                let last = *dims.last().unwrap_or(&0);
+                if last != w.dim(0)? {
+                    bail!("expected {} input features, got shape {dims:?}", w.dim(0)?);
+                }
+                let flat = x.reshape(((), last))?;
+                let mut y = flat.matmul(w)?;
+                if let Some(b) = b {
+                    y = y.broadcast_add(b)?;
+                }
+                let mut out_dims = dims;
+                *out_dims.last_mut().unwrap() = w.dim(1)?;
+                same_mask(act.apply(&y.reshape(out_dims)?)?)
+            }
+            Op::Conv1d {
+                w,
+                b,
+                stride,
+                dilation,
+                padding,
+                act,
+                channels_last,
+            } => {
+                let xc = if *channels_last {
+                    x.transpose(1, 2)?.contiguous()?
+                } else {
+                    x.clone()
+                };
+                let (_, cin, t) = xc.dims3()?;
+                let (_, win, k) = w.dims3()?;
+                if cin != win {
+                    bail!("expected {win} input channels, got shape {:?}", x.dims());
+                }
+                let span = (k - 1) * dilation + 1;
+                let (left, right) = match padding {
+                    Padding::Valid => (0, 0),
+                    Padding::Both(p) => (*p, *p),
+                    Padding::Causal => (span - 1, 0),
+                    Padding::Same => {
+                        let out = t.div_ceil(*stride);
+                        let total = ((out - 1) * stride + span).saturating_sub(t);
+                        (total / 2, total - total / 2)
+                    }
+                };
+                let xp = xc.pad_with_zeros(2, left, right)?;
+                let mut y = xp.conv1d(w, 0, *stride, *dilation, 1)?;
+                if let Some(b) = b {
+                    y = y.broadcast_add(&b.reshape((1, (), 1))?)?;
+                }
+                let y = act.apply(&y)?;
+                let y = if *channels_last {
+                    y.transpose(1, 2)?.contiguous()?
+                } else {
+                    y
+                };
+                // Keras 3 Conv1D does not pass a mask on.
+                Ok(vec![Value::new(y)])
+            }
+            Op::Norm {
+                batch_stats,
+                gamma,
+                beta,
+                eps,
+                axis,
+            } => {
+                let rank = x.rank();
+                let a = axis_index(*axis, rank)?;
+                let shape: Vec<usize> =
+                    (0..rank).map(|i| if i == a { x.dim(a).unwrap_or(1) } else { 1 }).collect();
+                let bc = |t: &Tensor| t.reshape(shape.as_slice());
+                let y = match batch_stats {
+                    Some((mean, var)) => {
+                        let inv = (var + *eps)?.sqrt()?.recip()?;
+                        x.broadcast_sub(&bc(mean)?)?.broadcast_mul(&bc(&inv)?)?
+                    }
+                    None => {
+                        let mean = x.mean_keepdim(a)?;
+                        let d = x.broadcast_sub(&mean)?;
+                        let var = d.sqr()?.mean_keepdim(a)?;
+                        d.broadcast_div(&(var + *eps)?.sqrt()?)?
+                    }
+                };
+                let y = match gamma {
+                    Some(g) => y.broadcast_mul(&bc(g)?)?,
+                    None => y,
+                };
+                let y = match beta {
+                    Some(b) => y.broadcast_add(&bc(b)?)?,
+                    None => y,
+                };
+                same_mask(y)
+            }
+            Op::Pool { kind, masked } => {
+                let (b, t, _) = x.dims3()?;
+                let lengths = first.lengths.as_ref().filter(|_| *masked);
+                let y = match (kind, lengths) {
+                    (PoolKind::Mean, None) => x.mean(1)?,
+                    (PoolKind::Max, None) => x.max(1)?,
+                    (PoolKind::Mean, Some(l)) => {
+                        let m = step_mask(l, t, x.device())?;
+                        let n: Vec<f32> = l.iter().map(|&v| v as f32).collect();
+                        let n = Tensor::from_vec(n, (b, 1), x.device())?;
+                        x.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)?
+                    }
+                    (PoolKind::Max, Some(l)) => {
+                        let m = step_mask(l, t, x.device())?;
+                        let neg = ((m - 1.0)? * 1e30)?; // 0 where real, -1e30 where padding
+                        x.broadcast_add(&neg)?.max(1)?
+                    }
+                };
+                Ok(vec![Value::new(y)])
+            }
+            Op::LastState { directions } => {
+                let (n, _, _) = x.dims3().map_err(|_| {
+                    anyhow!("expected a recurrent layer's h_n [layers*directions, batch, hidden], got {:?}", x.dims())
+                })?;
+                if n < *directions {
+                    bail!("h_n has {n} states, fewer than {directions} directions");
+                }
+                let parts: Vec<Tensor> = (n - directions..n)
+                    .map(|i| x.get(i))
+                    .collect::<candle_core::Result<_>>()?;
+                Ok(vec![Value::new(Tensor::cat(&parts, 1)?)])
+            }
+            Op::Concat { axis } => {
+                let a = axis_index(*axis, x.rank())?;
+                let ts: Vec<&Tensor> = inputs.iter().map(|v| &v.t).collect();
+                let y = Tensor::cat(&ts, a)?;
+                // Keras: concatenating features keeps a step where every input's is kept.
+                let lengths = if a + 1 == x.rank() && x.rank() == 3 {
+                    inputs.iter().skip(1).fold(first.lengths.clone(), |acc, v| {
+                        if acc.is_none() && v.lengths.is_none() {
+                            None
+                        } else {
+                            min_lengths(&acc, &v.lengths)
+                        }
+                    })
+                } else {
+                    None
+                };
+                Ok(vec![Value::with_lengths(y, lengths)])
+            }
+            Op::Merge(kind) => {
+                let mut acc = x.clone();
+                for v in &inputs[1..] {
+                    acc = match kind {
+                        MergeKind::Add | MergeKind::Average => acc.broadcast_add(&v.t)?,
+                        MergeKind::Subtract => acc.broadcast_sub(&v.t)?,
+                        MergeKind::Multiply => acc.broadcast_mul(&v.t)?,
+                        MergeKind::Maximum => acc.broadcast_maximum(&v.t)?,
+                        MergeKind::Minimum => acc.broadcast_minimum(&v.t)?,
+                    };
+                }
+                if let MergeKind::Average = kind {
+                    acc = (acc / inputs.len() as f64)?;
+                }
+                // Keras merges keep a step any input keeps (None if one has no mask).
+                let lengths = if inputs.iter().all(|v| v.lengths.is_some()) {
+                    let mut l = first.lengths.clone().unwrap_or_default();
+                    for v in &inputs[1..] {
+                        for (a, b) in l.iter_mut().zip(v.lengths.as_ref().unwrap()) {
+                            *a = (*a).max(*b);
+                        }
+                    }
+                    Some(l)
+                } else {
+                    None
+                };
+                Ok(vec![Value::with_lengths(acc, lengths)])
+            }
+            Op::RepeatVector(n) => {
+                let (b, f) = x.dims2()?;
+                Ok(vec![Value::new(
+                    x.unsqueeze(1)?.broadcast_as((b, *n, f))?.contiguous()?,
+                )])
+            }
+            Op::Permute(p) => {
+                if p.len() != x.rank() {
+                    bail!("cannot permute a rank-{} tensor with {:?}", x.rank(), p);
+                }
+                Ok(vec![Value::new(x.permute(p.as_slice())?.contiguous()?)])
+            }
+            Op::Flatten => Ok(vec![Value::new(x.flatten_from(1)?)]),
+        }
+    }
+
+    fn run_rnn(
+        &self,
+        rnn: &Rnn,
+        framework: GraphFramework,
+        time_major: bool,
+        inputs: &[Value],
+        lengths: Option<Vec<usize>>,
+    ) -> Result<Vec<Value>> {
+        let cfg = rnn.config();
+        let x = if time_major {
+            inputs[0].t.transpose(0, 1)?.contiguous()?
+        } else {
+            inputs[0].t.clone()
+        };
+        let lengths = lengths.or_else(|| inputs[0].lengths.clone());
+        let dirs = cfg.directions();
+        let lstm = cfg.cell == CellKind::Lstm;
+        let states: Vec<Tensor> = inputs[1..].iter().map(|v| v.t.clone()).collect();
+        let initial = match framework {
+            _ if states.is_empty() => None,
+            // Keras: [h, c] per direction, forward first.
+            GraphFramework::Keras => {
+                let per = if lstm { 2 } else { 1 };
+                if states.len() != per * dirs {
+                    bail!(
+                        "expected {} initial state tensors ({}), got {}",
+                        per * dirs,
+                        if lstm { "h and c per direction" } else { "h per direction" },
+                        states.len()
+                    );
+                }
+                let h = (0..dirs).map(|d| states[d * per].clone()).collect();
+                let c = lstm.then(|| (0..dirs).map(|d| states[d * per + 1].clone()).collect());
+                Some(RnnState { h, c })
+            }
+            // PyTorch: h_0 (and c_0) stacked [layers*dirs, batch, hidden].
+            GraphFramework::Pytorch => {
+                let want = if lstm { 2 } else { 1 };
+                if states.len() != want {
+                    bail!("expected {want} initial state tensors, got {}", states.len());
+                }
+                Some(
+                    RnnState::from_stacked(&states[0], states.get(1))
+                        .map_err(|e| anyhow!("{e}"))?,
+                )
+            }
+        };
+        let out = rnn
+            .forward_with(&x, lengths.as_deref(), initial.as_ref())
+            .map_err(|e| anyhow!("{e}"))?;
+        match framework {
+            GraphFramework::Keras => {
+                let seq_lengths = cfg.return_sequences.then(|| lengths.clone()).flatten();
+                let mut outs = vec![Value::with_lengths(out.output, seq_lengths)];
+                if cfg.return_state {
+                    let n = out.state.h.len();
+                    for d in 0..dirs {
+                        outs.push(Value::new(out.state.h[n - dirs + d].clone()));
+                        if let Some(c) = &out.state.c {
+                            outs.push(Value::new(c[n - dirs + d].clone()));
+                        }
+                    }
+                }
+                Ok(outs)
+            }
+            GraphFramework::Pytorch => {
+                let output = if time_major {
+                    out.output.transpose(0, 1)?.contiguous()?
+                } else {
+                    out.output
+                };
+                let mut outs = vec![
+                    Value::with_lengths(output, lengths),
+                    Value::new(out.state.stacked_h().map_err(|e| anyhow!("{e}"))?),
+                ];
+                if let Some(c) = out.state.stacked_c().map_err(|e| anyhow!("{e}"))? {
+                    outs.push(Value::new(c));
+                }
+                Ok(outs)
+            }
+        }
+    }
+}
