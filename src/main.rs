@@ -45,6 +45,8 @@ enum Command {
     Inspect(cli::InspectArgs),
     /// Run a graph model (a zoo folder, Hub repo id, or a .keras file) on tensors.
     Predict(cli::PredictArgs),
+    /// Turn a Keras .keras file, or a PyTorch state_dict with a graph file, into a zoo model folder.
+    Import(cli::ImportArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
     Summary {
         model: String,
@@ -239,6 +241,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve(&a),
         Command::Inspect(a) => cli::inspect(&a),
         Command::Predict(a) => cli::predict(&a),
+        Command::Import(a) => cli::import(&a),
         Command::Summary {
             model,
             batch,

@@ -22,7 +22,7 @@ mod translate;
 
 pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, Casing, NerFormat};
-pub use predict::{predict, PredictArgs};
+pub use predict::{import, predict, ImportArgs, PredictArgs};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
 pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};

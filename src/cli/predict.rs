@@ -1,19 +1,23 @@
-//! `zoo predict`: a graph model on named tensors from a file.
+//! `zoo predict` (a graph model on named tensors from a file) and
+//! `zoo import` (a Keras or PyTorch model into a zoo folder).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
 
-use super::resolve_model;
+use super::{resolve_model, usage};
+use zoo::candle::Device;
+use zoo::graph::import::{self, Imported};
 use zoo::graph::{io, GraphModel};
 use zoo::model::TaskKind;
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// A graph model: a zoo folder, a catalogue name or a Hub repo id.
+    /// A graph model: a zoo folder, a catalogue name, a Hub repo id, or a
+    /// Keras `.keras` file (imported on the fly).
     pub model: String,
     /// Inputs: .safetensors or .npz (tensors named as the model's inputs; a
     /// single-input model also takes `input`), .npy (the single input), or
@@ -29,10 +33,61 @@ pub struct PredictArgs {
     pub device: String,
 }
 
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    /// A Keras 3 `.keras` file, or a PyTorch state_dict (`.pt`, `.pth`,
+    /// `.bin`, `.safetensors`) with --graph.
+    pub source: PathBuf,
+    /// PyTorch: the layer graph in zoo's schema (see README, "Bring your own model").
+    #[arg(long)]
+    pub graph: Option<PathBuf>,
+    /// The folder to write [default: the source's name without its extension].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Label names of the output's last axis, comma-separated or a file with
+    /// one per line (for `zoo run classify` / `zoo run tag`).
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// A tokenizer for text input: a Hugging Face `tokenizer.json`, or a
+    /// vocabulary file with one token per line in id order (Keras'
+    /// `TextVectorization.get_vocabulary()`: padding, then `[UNK]`, then words).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}
+
+/// A `.keras` file given by path, rather than a folder or catalogue name.
+fn is_keras_file(spec: &str) -> bool {
+    spec.to_ascii_lowercase().ends_with(".keras") && Path::new(spec).is_file()
+}
+
+/// The graph model `spec` names, a `.keras` file imported in memory included.
+pub(crate) fn open_graph(spec: &str, device: &Device) -> Result<GraphModel> {
+    if is_keras_file(spec) {
+        return keras(Path::new(spec))?.build(device);
+    }
+    if spec.to_ascii_lowercase().ends_with(".keras") {
+        anyhow::bail!("cannot read {spec}: no such file");
+    }
+    let dir = resolve_model(Some(spec), Some(TaskKind::Graph), false)?;
+    GraphModel::load(&dir, device)
+}
+
+#[cfg(feature = "keras")]
+fn keras(path: &Path) -> Result<Imported> {
+    zoo::graph::keras_file::read(path)
+}
+
+#[cfg(not(feature = "keras"))]
+fn keras(path: &Path) -> Result<Imported> {
+    Err(usage(format!(
+        "{}: this build of zoo reads no .keras files (built without the `keras` feature)",
+        path.display()
+    )))
+}
+
 pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     let device = zoo::device::select(&a.device)?;
-    let dir = resolve_model(Some(&a.model), Some(TaskKind::Graph), false)?;
-    let model = GraphModel::load(&dir, &device)?;
+    let model = open_graph(&a.model, &device)?;
     let inputs = io::read(&a.input, model.inputs(), &device)?;
     let outputs = model.forward(inputs)?;
     let named: Vec<(String, zoo::candle::Tensor)> =
@@ -40,5 +95,41 @@ pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     let mut out = super::stdout();
     io::write(a.output.as_deref(), &named, &mut out)?;
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn import(a: &ImportArgs) -> Result<ExitCode> {
+    let ext = a
+        .source
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut imported = match (ext.as_str(), &a.graph) {
+        ("keras", None) => keras(&a.source)?,
+        ("keras", Some(_)) => return Err(usage("a .keras file carries its own graph: drop --graph")),
+        ("h5" | "hdf5", _) => {
+            return Err(usage(format!(
+                "{}: legacy Keras .h5 models are not read; load it in Keras 3 and model.save(\"m.keras\")",
+                a.source.display()
+            )))
+        }
+        (_, Some(g)) => import::pytorch(&a.source, g)?,
+        (_, None) => {
+            return Err(usage(format!(
+                "{}: a PyTorch state_dict needs --graph GRAPH.json naming its modules (see README)",
+                a.source.display()
+            )))
+        }
+    };
+    if let Some(l) = &a.labels {
+        imported.labels = import::parse_labels(l)?;
+    }
+    if let Some(t) = &a.tokenizer {
+        imported.set_tokenizer(t)?;
+    }
+    let out = import::out_dir(&a.source, a.out.as_deref());
+    imported.write(&out)?;
+    println!("{}", out.display());
     Ok(ExitCode::SUCCESS)
 }

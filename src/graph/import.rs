@@ -23,9 +23,46 @@ pub struct Imported {
     pub labels: Vec<String>,
     /// Extra files to copy into the folder (name, bytes): vocabularies.
     pub files: Vec<(String, Vec<u8>)>,
+    /// How raw text becomes the input ids (config.json `text`), if it can.
+    pub text: Option<Json>,
+}
+
+/// Label names from `a,b,c` or a file with one per line.
+pub fn parse_labels(spec: &str) -> Result<Vec<String>> {
+    let p = Path::new(spec);
+    let text = if p.is_file() {
+        std::fs::read_to_string(p).with_context(|| format!("cannot read labels from {}", p.display()))?
+    } else {
+        spec.replace(',', "\n")
+    };
+    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if labels.is_empty() {
+        bail!("--labels names no labels: pass `neg,pos` or a file with one label per line");
+    }
+    Ok(labels)
 }
 
 impl Imported {
+    /// Attaches a tokenizer: a Hugging Face `tokenizer.json`, or a
+    /// vocabulary with one token per line in id order.
+    pub fn set_tokenizer(&mut self, path: &Path) -> Result<()> {
+        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
+        if is_json {
+            tokenizers::Tokenizer::from_bytes(&bytes)
+                .map_err(|e| anyhow!("{} is not a tokenizer.json ({e})", path.display()))?;
+            self.files.push(("tokenizer.json".into(), bytes));
+            self.text = Some(json!({"tokenizer": "tokenizer.json"}));
+        } else {
+            let vocab = super::text::Vocab::parse(&bytes)
+                .with_context(|| format!("{} is not a vocabulary", path.display()))?;
+            let _ = vocab;
+            self.files.push(("vocab.txt".into(), bytes));
+            self.text = Some(json!({"vocab": "vocab.txt"}));
+        }
+        Ok(())
+    }
+
     /// Builds the graph on the weights: every mismatch between the graph
     /// and its weights is found here, not at the first prediction.
     pub fn build(&self, device: &Device) -> Result<GraphModel> {
@@ -56,6 +93,9 @@ impl Imported {
         });
         if !self.labels.is_empty() {
             config["labels"] = json!(self.labels);
+        }
+        if let Some(t) = &self.text {
+            config["text"] = t.clone();
         }
         let text = serde_json::to_string_pretty(&config)? + "\n";
         write_file(&dir.join("config.json"), text.as_bytes())?;
@@ -200,6 +240,7 @@ pub fn pytorch(state_dict: &Path, graph: &Path) -> Result<Imported> {
         source: json!({"framework": "pytorch", "file": file_name(state_dict), "graph": file_name(graph)}),
         labels,
         files: Vec::new(),
+        text: None,
     })
 }
 

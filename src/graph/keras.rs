@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail, Result};
 use serde_json::{Map, Value as Json};
 
-use super::schema::{GraphFramework, GraphSpec, InputDtype, InputSpec, NodeSpec};
+use super::schema::{parse_ref, GraphFramework, GraphSpec, InputDtype, InputSpec, NodeSpec};
 
 /// Layer configs keep what defines the computation; initialisers,
 /// regularisers, constraints and dtype policies do not.
@@ -99,8 +99,9 @@ fn check_rnn(class: &str, name: &str, c: &Map<String, Json>, in_bidirectional: b
 }
 
 /// The refs a Keras inbound node's arguments name, in call order: the
-/// positional tensors (flattened), then `initial_state`.
-fn node_refs(node: &Json, who: &str) -> Result<Vec<String>> {
+/// positional tensors (flattened), then `initial_state`; and the refs of
+/// its `mask=` argument.
+fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
     fn collect(v: &Json, out: &mut Vec<String>, who: &str) -> Result<()> {
         match v {
             Json::Array(a) => a.iter().try_for_each(|x| collect(x, out, who)),
@@ -125,6 +126,7 @@ fn node_refs(node: &Json, who: &str) -> Result<Vec<String>> {
         }
     }
     let mut refs = Vec::new();
+    let mut masks = Vec::new();
     if let Some(args) = node.get("args") {
         collect(args, &mut refs, who)?;
     }
@@ -133,12 +135,26 @@ fn node_refs(node: &Json, who: &str) -> Result<Vec<String>> {
             match k.as_str() {
                 "initial_state" => collect(v, &mut refs, who)?,
                 "training" => {}
-                "mask" if v.is_null() => {}
+                "mask" => collect(v, &mut masks, who)?,
                 other => bail!("{who} is called with `{other}=`, which zoo does not support"),
             }
         }
     }
-    Ok(refs)
+    Ok((refs, masks))
+}
+
+/// The `keras.ops` calls a Functional model records for its layers' own
+/// `compute_mask` (a Masking layer's `any(not_equal(x, v), -1)`, a
+/// Concatenate's merged mask): zoo propagates masks itself, so these nodes
+/// are dropped; they may feed only `mask=` arguments and each other.
+const MASK_OPS: &[&str] = &[
+    "NotEqual", "Equal", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "LogicalOr",
+    "LogicalAnd", "LogicalNot", "Concatenate", "Cast", "Squeeze", "BroadcastTo",
+];
+
+fn is_mask_op(layer: &Json) -> bool {
+    let module = layer.get("module").and_then(|v| v.as_str()).unwrap_or("");
+    module.starts_with("keras.src.ops") && MASK_OPS.contains(&class_of(layer))
 }
 
 fn io_refs(v: Option<&Json>) -> Result<Vec<String>> {
@@ -260,11 +276,20 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
     let mut saved = Vec::new();
     let sequential = class == "Sequential";
     let mut prev: Option<String> = None;
+    // Mask-computation nodes, by name: dropped, and may feed only masks.
+    let mask_ops: std::collections::HashSet<String> = layers
+        .iter()
+        .filter(|l| is_mask_op(l))
+        .filter_map(|l| name_of(l).ok())
+        .collect();
     for layer in layers {
         let lclass = class_of(layer).to_string();
         let name = name_of(layer)?;
         let c = config_of(layer)?;
         let who = format!("layer `{name}` ({lclass})");
+        if mask_ops.contains(&name) {
+            continue;
+        }
         if NESTED.contains(&lclass.as_str()) {
             bail!("{who} is a nested model: save it flattened (zoo reads one level of layers)");
         }
@@ -288,6 +313,7 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             }
         }
         check_rnn(&lclass, &name, c, false)?;
+        let mut explicit_mask = false;
         let inbound = if sequential {
             let p = match &prev {
                 Some(p) => p.clone(),
@@ -311,18 +337,33 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                 .and_then(|v| v.as_array())
                 .cloned()
                 .unwrap_or_default();
-            match nodes_in.len() {
+            let (refs, masks) = match nodes_in.len() {
                 1 => node_refs(&nodes_in[0], &who)?,
                 0 => bail!("{who} is not connected to the model's inputs"),
                 n => bail!("{who} is called {n} times (a shared layer), which zoo does not support"),
+            };
+            if let Some(r) = refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
+                bail!("{who} reads `{r}`, the result of a `keras.ops` call: zoo runs those only inside mask computations");
             }
+            if let Some(r) = masks.iter().find(|r| !mask_ops.contains(parse_ref(r).0)) {
+                bail!("{who} is called with `mask={r}`, a mask zoo cannot derive; let Masking or Embedding(mask_zero=True) make it");
+            }
+            if !masks.is_empty() {
+                explicit_mask = true;
+            }
+            refs
         };
         // A probe of the layer's variables: unknown classes fail here, by name.
         var_groups(&lclass, c)?;
+        let mut config = trim(c);
+        if explicit_mask {
+            // Checked when it runs: the input must carry the mask zoo derives.
+            config.insert("zoo_expects_mask".into(), Json::Bool(true));
+        }
         nodes.push(NodeSpec {
             name: name.clone(),
             class: lclass.clone(),
-            config: trim(c),
+            config,
             inbound,
             lengths: None,
         });

@@ -5,8 +5,11 @@
 pub mod import;
 pub mod io;
 pub mod keras;
+#[cfg(feature = "keras")]
+pub mod keras_file;
 pub mod ops;
 pub mod schema;
+pub mod text;
 
 use std::collections::HashMap;
 
@@ -307,6 +310,14 @@ impl GraphModel {
                     .map(|&s| fetch(&results, s))
                     .collect::<Result<Vec<_>>>()?,
             };
+            let expects_mask = node.spec.config.get("zoo_expects_mask").and_then(|v| v.as_bool()) == Some(true);
+            if expects_mask && ins.first().is_some_and(|v| v.lengths.is_none()) {
+                bail!(
+                    "{} was called with an explicit mask, but its input carries none that zoo derives \
+                     (from Masking or Embedding(mask_zero=True))",
+                    who()
+                );
+            }
             let lengths = match node.lengths {
                 Some(s) => Some(lengths_of(&fetch(&results, s)?.t).with_context(who)?),
                 None => None,

@@ -839,13 +839,6 @@ fn prefix_lengths(flags: &[Vec<u8>], what: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn min_lengths(a: &Option<Vec<usize>>, b: &Option<Vec<usize>>) -> Option<Vec<usize>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.iter().zip(b).map(|(x, y)| *x.min(y)).collect()),
-        (Some(a), None) | (None, Some(a)) => Some(a.clone()),
-        (None, None) => None,
-    }
-}
 
 /// Zeros for `[batch, steps, 1]` positions at or past each row's length.
 fn step_mask(lengths: &[usize], steps: usize, device: &Device) -> Result<Tensor> {
@@ -1046,15 +1039,19 @@ impl Op {
                 let a = axis_index(*axis, x.rank())?;
                 let ts: Vec<&Tensor> = inputs.iter().map(|v| &v.t).collect();
                 let y = Tensor::cat(&ts, a)?;
-                // Keras: concatenating features keeps a step where every input's is kept.
-                let lengths = if a + 1 == x.rank() && x.rank() == 3 {
-                    inputs.iter().skip(1).fold(first.lengths.clone(), |acc, v| {
-                        if acc.is_none() && v.lengths.is_none() {
-                            None
-                        } else {
-                            min_lengths(&acc, &v.lengths)
-                        }
-                    })
+                // Keras' Concatenate.compute_mask: a step is kept where any
+                // input keeps it, an input without a mask keeping them all.
+                let masked = inputs.iter().any(|v| v.lengths.is_some());
+                if masked && a + 1 != x.rank() {
+                    bail!("concatenating masked sequences along axis {axis} is not supported (the last axis is)");
+                }
+                let lengths = if masked && inputs.iter().all(|v| v.lengths.is_some()) {
+                    let n = first.lengths.as_ref().map_or(0, |l| l.len());
+                    Some(
+                        (0..n)
+                            .map(|i| inputs.iter().filter_map(|v| v.lengths.as_ref()).map(|l| l[i]).max().unwrap_or(0))
+                            .collect(),
+                    )
                 } else {
                     None
                 };

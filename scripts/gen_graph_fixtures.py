@@ -1,0 +1,293 @@
+#!/usr/bin/env python3
+"""Parity fixtures for `zoo predict` / `zoo import`: small Keras 3 models
+(saved as .keras) and PyTorch modules (state_dict .pt + a zoo graph file),
+each with its inputs and the framework's own outputs.
+
+  KERAS_BACKEND=torch OMP_NUM_THREADS=1 venv/bin/python scripts/gen_graph_fixtures.py \
+      --out tests/fixtures/graph
+
+Each case is a folder: `model.keras` (Keras) or `model.pt` + `graph.json`
+(PyTorch), `input.npz` (tensors named as the model's inputs; `input` for a
+single-input model) and `expected.npz` (`output`, or `output_0`, ... for
+several outputs).  Weights are random (seeded) with every variable set away
+from its initial value, so biases, BatchNormalization statistics and the
+like all count.  tests/graph.rs checks every case to 1e-5 abs + 1e-5 rel.
+"""
+import argparse
+import json
+import os
+import shutil
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+SEED = 20261203
+
+
+def randomize(model, rng):
+    """Every variable drawn afresh: N(0, 0.4), variances in [0.5, 1.5]."""
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        new = []
+        for v, w in zip(layer.weights, ws):
+            if "variance" in v.path:
+                new.append(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
+            else:
+                new.append((rng.standard_normal(w.shape) * 0.4).astype(np.float32))
+        layer.set_weights(new)
+
+
+def padded_ids(rng, lengths, steps, vocab):
+    x = np.zeros((len(lengths), steps), dtype=np.int32)
+    for i, n in enumerate(lengths):
+        x[i, :n] = rng.integers(1, vocab, n)
+    return x
+
+
+def save_outputs(path, outputs):
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    outputs = [np.asarray(o, dtype=np.float32) for o in outputs]
+    if len(outputs) == 1:
+        np.savez(path, output=outputs[0])
+    else:
+        np.savez(path, **{f"output_{i}": o for i, o in enumerate(outputs)})
+
+
+def keras_case(out, name, model, inputs, rng):
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    randomize(model, rng)
+    if isinstance(inputs, dict):
+        # In the model's input order, which is the dict's.
+        feed = list(inputs.values())
+        np.savez(os.path.join(d, "input.npz"), **inputs)
+    else:
+        feed = inputs
+        np.savez(os.path.join(d, "input.npz"), input=inputs)
+    y = model.predict(feed, verbose=0)
+    save_outputs(os.path.join(d, "expected.npz"), y)
+    model.save(os.path.join(d, "model.keras"))
+    print(f"{name}: {model.count_params()} params")
+
+
+def keras_cases(out, rng):
+    # The forum example from our docs: LSTM(45) on [32, 10, 90] with a0, c0.
+    x = keras.Input((10, 90), name="x")
+    a0 = keras.Input((45,), name="a0")
+    c0 = keras.Input((45,), name="c0")
+    h = L.LSTM(45, name="lstm")(x, initial_state=[a0, c0])
+    y = L.Dense(11, activation="softmax", name="out")(h)
+    m = keras.Model([x, a0, c0], y)
+    feeds = {
+        "x": rng.standard_normal((32, 10, 90)).astype(np.float32),
+        "a0": rng.standard_normal((32, 45)).astype(np.float32),
+        "c0": rng.standard_normal((32, 45)).astype(np.float32),
+    }
+    keras_case(out, "forum_lstm", m, feeds, rng)
+
+    # IMDB-style: mask_zero through two Bidirectional LSTMs to a sigmoid.
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(300, 16, mask_zero=True),
+        L.Bidirectional(L.LSTM(12, return_sequences=True)),
+        L.Bidirectional(L.LSTM(10)),
+        L.Dense(1, activation="sigmoid"),
+    ])
+    keras_case(out, "imdb_bilstm", m, padded_ids(rng, [20, 13, 7, 1, 16, 3], 20, 300), rng)
+
+    # A tagger: masked Bidirectional GRU (sum) and TimeDistributed softmax.
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(100, 12, mask_zero=True),
+        L.Bidirectional(L.GRU(10, return_sequences=True), merge_mode="sum"),
+        L.TimeDistributed(L.Dense(7, activation="softmax")),
+    ])
+    keras_case(out, "tagger_td", m, padded_ids(rng, [9, 4, 9, 2, 6], 9, 100), rng)
+
+    # Encoder-decoder with RepeatVector; the decoder reads backwards.
+    m = keras.Sequential([
+        keras.Input((7, 5)),
+        L.LSTM(16),
+        L.RepeatVector(4),
+        L.LSTM(16, return_sequences=True, go_backwards=True),
+        L.TimeDistributed(L.Dense(6)),
+    ])
+    keras_case(out, "encdec_repeat", m, rng.standard_normal((5, 7, 5)).astype(np.float32), rng)
+
+    # Conv1D -> BatchNormalization -> GRU.
+    m = keras.Sequential([
+        keras.Input((15, 6)),
+        L.Conv1D(8, 3, padding="same", activation="relu"),
+        L.BatchNormalization(),
+        L.Conv1D(8, 2, padding="causal", dilation_rate=2),
+        L.GRU(10),
+        L.Dense(3),
+    ])
+    keras_case(out, "conv_bn_gru", m, rng.standard_normal((4, 15, 6)).astype(np.float32), rng)
+
+    # Every other option: Masking, return_state, go_backwards, reset_after,
+    # hard_sigmoid, use_bias=False, merge modes, merges, pooling, norms.
+    x = keras.Input((9, 4), name="x")
+    xm = L.Masking(0.0, name="masking")(x)
+    s_seq, s_h = L.SimpleRNN(5, return_sequences=True, return_state=True, go_backwards=True,
+                             activation="relu", name="srnn")(xm)
+    g = L.GRU(6, reset_after=False, recurrent_activation="hard_sigmoid", return_sequences=True,
+              name="gru_v1")(xm)
+    l_seq = L.LSTM(6, use_bias=False, return_sequences=True, name="lstm_nobias")(xm)
+    b1 = L.Bidirectional(L.LSTM(5, return_sequences=True), merge_mode="mul", name="bi_mul")(xm)
+    b2 = L.Bidirectional(L.GRU(5, return_sequences=True), merge_mode="ave", name="bi_ave")(xm)
+    b3 = L.Bidirectional(L.SimpleRNN(3, return_sequences=True), name="bi_concat")(xm)
+    cat = L.Concatenate(name="cat")([s_seq, g, l_seq, b3])
+    ln = L.LayerNormalization(name="ln")(cat)
+    dr = L.Dropout(0.5, name="drop")(ln)
+    sd = L.SpatialDropout1D(0.3, name="sdrop")(dr)
+    gn = L.GaussianNoise(0.1, name="noise")(sd)
+    avg = L.GlobalAveragePooling1D(name="avg")(gn)
+    mx = L.GlobalMaxPooling1D(name="max")(b1)
+    mx2 = L.GlobalMaxPooling1D(name="max2")(b2)
+    d1 = L.Dense(5, activation="tanh", name="d1")(avg)
+    add = L.Add(name="add")([d1, mx])
+    mul = L.Multiply(name="mul")([d1, s_h])
+    av = L.Average(name="average")([add, mul, mx2])
+    fl = L.Flatten(name="flat")(L.Permute((2, 1), name="perm")(x))
+    d2 = L.Dense(5, name="d2")(fl)
+    act = L.Activation("elu", name="elu")(L.Add(name="add2")([av, d2]))
+    sm = L.Softmax(name="softmax")(act)
+    m = keras.Model(x, [sm, s_h])
+    xs = rng.standard_normal((6, 9, 4)).astype(np.float32)
+    for i, n in enumerate([9, 5, 9, 2, 7, 1]):
+        xs[i, n:] = 0.0
+    keras_case(out, "options", m, xs, rng)
+
+    # Not supported: a Lambda; the fixture only needs the file.
+    m = keras.Sequential([keras.Input((3, 2)), L.LSTM(4), L.Lambda(lambda t: t * 2.0)])
+    d = os.path.join(out, "unsupported_lambda")
+    os.makedirs(d, exist_ok=True)
+    m.save(os.path.join(d, "model.keras"), zipped=True)
+    print("unsupported_lambda: saved")
+
+
+class BiLstmClassifier(torch.nn.Module):
+    """Embedding -> 2-layer BiLSTM on packed sequences -> last states -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(50, 8, padding_idx=0)
+        self.lstm = torch.nn.LSTM(8, 10, num_layers=2, bidirectional=True, batch_first=True)
+        self.head = torch.nn.Linear(20, 3)
+
+    def forward(self, ids, lengths):
+        e = self.emb(ids)
+        packed = torch.nn.utils.rnn.pack_padded_sequence(e, lengths, batch_first=True, enforce_sorted=False)
+        _, (h_n, _) = self.lstm(packed)
+        return self.head(torch.cat([h_n[-2], h_n[-1]], dim=1))
+
+
+BILSTM_GRAPH = {
+    "framework": "pytorch",
+    "inputs": [{"name": "ids", "shape": [None], "dtype": "int64"},
+               {"name": "lengths", "shape": [], "dtype": "int64"}],
+    "layers": [
+        {"name": "emb", "class": "nn.Embedding", "config": {"num_embeddings": 50, "embedding_dim": 8},
+         "inbound": ["ids"]},
+        {"name": "lstm", "class": "nn.LSTM",
+         "config": {"input_size": 8, "hidden_size": 10, "num_layers": 2, "bidirectional": True,
+                    "batch_first": True},
+         "inbound": ["emb"], "lengths": "lengths"},
+        {"name": "last", "class": "LastState", "config": {"directions": 2}, "inbound": ["lstm:1"]},
+        {"name": "head", "class": "nn.Linear", "config": {"in_features": 20, "out_features": 3},
+         "inbound": ["last"]},
+    ],
+    "outputs": ["head"],
+    "labels": ["negative", "neutral", "positive"],
+}
+
+
+class ConvGru(torch.nn.Module):
+    """Conv1d over features -> GRU -> LayerNorm -> mean over time -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(6, 8, 3, padding=1)
+        self.gru = torch.nn.GRU(8, 10, batch_first=True)
+        self.norm = torch.nn.LayerNorm(10)
+        self.head = torch.nn.Linear(10, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
+        out, _ = self.gru(h)
+        return self.head(self.norm(out).mean(dim=1))
+
+
+CONVGRU_GRAPH = {
+    "framework": "pytorch",
+    "inputs": [{"name": "x", "shape": [12, 6]}],
+    "layers": [
+        {"name": "t1", "class": "Transpose", "config": {"dim0": 1, "dim1": 2}, "inbound": ["x"]},
+        {"name": "conv", "class": "nn.Conv1d",
+         "config": {"in_channels": 6, "out_channels": 8, "kernel_size": 3, "padding": 1}, "inbound": ["t1"]},
+        {"name": "relu", "class": "nn.ReLU", "inbound": ["conv"]},
+        {"name": "t2", "class": "Transpose", "config": {"dim0": 1, "dim1": 2}, "inbound": ["relu"]},
+        {"name": "gru", "class": "nn.GRU", "config": {"input_size": 8, "hidden_size": 10, "batch_first": True},
+         "inbound": ["t2"]},
+        {"name": "norm", "class": "nn.LayerNorm", "config": {"normalized_shape": [10]}, "inbound": ["gru:0"]},
+        {"name": "mean", "class": "MeanOverTime", "inbound": ["norm"]},
+        {"name": "head", "class": "nn.Linear", "config": {"in_features": 10, "out_features": 2},
+         "inbound": ["mean"]},
+    ],
+    "outputs": ["head"],
+}
+
+
+def torch_case(out, name, module, graph, inputs):
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.copy_(torch.randn_like(p) * 0.4)
+    module.eval()
+    with torch.no_grad():
+        y = module(*[torch.from_numpy(v) for v in inputs.values()])
+    torch.save(module.state_dict(), os.path.join(d, "model.pt"))
+    with open(os.path.join(d, "graph.json"), "w") as f:
+        json.dump(graph, f, indent=1)
+        f.write("\n")
+    if len(inputs) == 1:
+        np.savez(os.path.join(d, "input.npz"), input=next(iter(inputs.values())))
+    else:
+        np.savez(os.path.join(d, "input.npz"), **inputs)
+    save_outputs(os.path.join(d, "expected.npz"), y.numpy())
+    print(f"{name}: {sum(p.numel() for p in module.parameters())} params")
+
+
+def torch_cases(out, rng):
+    torch.manual_seed(SEED)
+    lengths = np.array([7, 3, 5, 1], dtype=np.int64)
+    ids = padded_ids(rng, lengths, 7, 50).astype(np.int64)
+    torch_case(out, "torch_bilstm", BiLstmClassifier(), BILSTM_GRAPH, {"ids": ids, "lengths": lengths})
+    torch_case(out, "torch_convgru", ConvGru(), CONVGRU_GRAPH,
+               {"x": rng.standard_normal((3, 12, 6)).astype(np.float32)})
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+    if os.path.isdir(a.out):
+        shutil.rmtree(a.out)
+    os.makedirs(a.out)
+    keras.utils.set_random_seed(SEED)
+    rng = np.random.default_rng(SEED)
+    keras_cases(a.out, rng)
+    torch_cases(a.out, rng)
+
+
+if __name__ == "__main__":
+    main()
