@@ -1,0 +1,235 @@
+#![cfg(all(feature = "keras", feature = "cli"))]
+//! Graph models: every committed Keras and PyTorch fixture
+//! (scripts/gen_graph_fixtures.py) reproduces the framework's own outputs
+//! to 1e-5 abs + 1e-5 rel, imported in memory and through a written
+//! folder; malformed models and inputs give errors that say what is wrong.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use zoo::candle::{DType, Device, Tensor};
+use zoo::graph::import::{self, Imported};
+use zoo::graph::{io, GraphModel};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graph")
+}
+
+fn cases() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("expected.npz").exists())
+        .collect();
+    v.sort();
+    v
+}
+
+fn imported(dir: &Path) -> Imported {
+    if dir.join("model.keras").exists() {
+        zoo::graph::keras_file::read(&dir.join("model.keras")).unwrap()
+    } else {
+        import::pytorch(&dir.join("model.pt"), &dir.join("graph.json")).unwrap()
+    }
+}
+
+fn check(model: &GraphModel, dir: &Path) {
+    let name = dir.file_name().unwrap().to_string_lossy();
+    let inputs = io::read(&dir.join("input.npz"), model.inputs(), &Device::Cpu).unwrap();
+    let got = model.forward(inputs).unwrap();
+    let expected = Tensor::read_npz(dir.join("expected.npz")).unwrap();
+    assert_eq!(got.len(), expected.len(), "{name}: number of outputs");
+    let names = model.output_names();
+    for (n, want) in &expected {
+        let i = names.iter().position(|x| x == n).unwrap_or_else(|| panic!("{name}: no output {n}"));
+        let g = got[i].to_dtype(DType::F32).unwrap();
+        assert_eq!(g.dims(), want.dims(), "{name}/{n}: shape");
+        let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let w = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for (j, (a, b)) in g.iter().zip(&w).enumerate() {
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-5 * b.abs(),
+                "{name}/{n}[{j}]: zoo {a}, framework {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_fixture_matches_its_framework_to_1e5() {
+    let cases = cases();
+    assert!(cases.len() >= 8, "fixtures missing: {cases:?}");
+    for dir in cases {
+        let model = imported(&dir).build(&Device::Cpu).unwrap();
+        check(&model, &dir);
+    }
+}
+
+#[test]
+fn imported_folders_load_and_match_too() {
+    let tmp = std::env::temp_dir().join(format!("zoo-graph-{}", std::process::id()));
+    for dir in cases() {
+        let out = tmp.join(dir.file_name().unwrap());
+        imported(&dir).write(&out).unwrap();
+        let md = zoo::model::ModelDir::open(&out).unwrap();
+        let model = GraphModel::load(&md, &Device::Cpu).unwrap();
+        check(&model, &dir);
+        let card = std::fs::read_to_string(out.join("README.md")).unwrap();
+        assert!(card.contains("imported by `zoo import`"), "{card}");
+    }
+    let _ = std::fs::remove_dir_all(tmp);
+}
+
+#[test]
+fn keras_param_counts_match_count_params() {
+    // model.count_params() as gen_graph_fixtures.py printed it.
+    for (case, n) in [("forum_lstm", 24986), ("imdb_bilstm", 10405), ("tagger_td", 2717),
+                      ("encdec_repeat", 3622), ("conv_bn_gru", 953), ("options", 1617)] {
+        let m = imported(&fixtures().join(case)).build(&Device::Cpu).unwrap();
+        assert_eq!(m.param_count(), n, "{case}");
+    }
+}
+
+fn zoo(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_zoo")).args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn one_error_line(stderr: &str) -> &str {
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    lines[0]
+}
+
+#[test]
+fn a_wrong_initial_state_shape_names_the_input_and_both_shapes() {
+    let dir = fixtures().join("forum_lstm");
+    let mut inputs = Tensor::read_npz(dir.join("input.npz")).unwrap();
+    for (n, t) in inputs.iter_mut() {
+        if n == "a0" {
+            *t = t.narrow(1, 0, 44).unwrap();
+        }
+    }
+    let bad = std::env::temp_dir().join(format!("zoo-bad-a0-{}.npz", std::process::id()));
+    let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
+    Tensor::write_npz(&refs, &bad).unwrap();
+    let model = dir.join("model.keras");
+    let (code, _, err) = zoo(&["predict", model.to_str().unwrap(), "--input", bad.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&bad);
+    assert_eq!(code, 2);
+    assert!(
+        one_error_line(&err).contains("input `a0` has shape [32, 44], expected [32, 45]"),
+        "{err}"
+    );
+}
+
+#[test]
+fn predict_writes_outputs_a_reader_gets_back() {
+    let dir = fixtures().join("options");
+    let out = std::env::temp_dir().join(format!("zoo-pred-{}.safetensors", std::process::id()));
+    let (code, _, err) = zoo(&[
+        "predict",
+        dir.join("model.keras").to_str().unwrap(),
+        "--input",
+        dir.join("input.npz").to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let got = zoo::candle::safetensors::load(&out, &Device::Cpu).unwrap();
+    let _ = std::fs::remove_file(&out);
+    let mut names: Vec<&String> = got.keys().collect();
+    names.sort();
+    assert_eq!(names, ["output_0", "output_1"]);
+    // JSON Lines on stdout: one object per example.
+    let (code, stdout, err) = zoo(&[
+        "predict",
+        dir.join("model.keras").to_str().unwrap(),
+        "--input",
+        dir.join("input.npz").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stdout.lines().count(), 6, "{stdout}");
+    let first: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(first["output_0"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn a_lambda_layer_is_refused_by_name_and_class() {
+    let m = fixtures().join("unsupported_lambda/model.keras");
+    let (code, _, err) = zoo(&["import", m.to_str().unwrap(), "--out", "/nonexistent/never"]);
+    assert_ne!(code, 0);
+    let line = one_error_line(&err);
+    assert!(line.contains("layer `lambda` (Lambda)") && line.contains("not supported"), "{line}");
+}
+
+#[test]
+fn corrupt_and_mismatched_keras_files_are_one_line_errors() {
+    let tmp = std::env::temp_dir().join(format!("zoo-corrupt-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let x = fixtures().join("imdb_bilstm/input.npz");
+    // Not a zip at all, and a zip cut short.
+    let garbage = tmp.join("garbage.keras");
+    std::fs::write(&garbage, b"not a zip").unwrap();
+    let bytes = std::fs::read(fixtures().join("imdb_bilstm/model.keras")).unwrap();
+    let cut = tmp.join("cut.keras");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    // One model's config with another's weights.
+    let mixed = tmp.join("mixed.keras");
+    swap_weights(
+        &fixtures().join("imdb_bilstm/model.keras"),
+        &fixtures().join("tagger_td/model.keras"),
+        &mixed,
+    );
+    for (file, says) in [
+        (&garbage, "is not a .keras file"),
+        (&cut, "is not a .keras file"),
+        (&mixed, "does not match the model's config.json"),
+    ] {
+        let (code, _, err) = zoo(&["predict", file.to_str().unwrap(), "--input", x.to_str().unwrap()]);
+        assert_eq!(code, 1, "{err}");
+        assert!(one_error_line(&err).contains(says), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(tmp);
+}
+
+/// `config` from `a`, `model.weights.h5` from `b`.
+fn swap_weights(a: &Path, b: &Path, out: &Path) {
+    use std::io::{Read, Write};
+    let read = |p: &Path, name: &str| {
+        let mut z = zip::ZipArchive::new(std::fs::File::open(p).unwrap()).unwrap();
+        let mut v = Vec::new();
+        z.by_name(name).unwrap().read_to_end(&mut v).unwrap();
+        v
+    };
+    let mut w = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in [
+        ("metadata.json", read(a, "metadata.json")),
+        ("config.json", read(a, "config.json")),
+        ("model.weights.h5", read(b, "model.weights.h5")),
+    ] {
+        w.start_file(name, opts).unwrap();
+        w.write_all(&bytes).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+#[test]
+fn a_state_dict_with_weights_the_graph_does_not_name_is_refused() {
+    let dir = fixtures().join("torch_bilstm");
+    let mut g: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("graph.json")).unwrap()).unwrap();
+    g["layers"][3]["name"] = "classifier".into();
+    let gp = std::env::temp_dir().join(format!("zoo-graph-{}.json", std::process::id()));
+    std::fs::write(&gp, g.to_string()).unwrap();
+    let err = import::pytorch(&dir.join("model.pt"), &gp).err().unwrap().to_string();
+    let _ = std::fs::remove_file(&gp);
+    assert!(err.contains("head.weight"), "{err}");
+}
