@@ -145,3 +145,97 @@ fn mutated_model_files_never_panic_the_loaders() {
     assert!(cases > 0, "no model folders found in {}", models.display());
     eprintln!("{cases} mutated loads, no panic");
 }
+
+/// A `.keras` file with one member replaced.
+#[cfg(feature = "keras")]
+fn rezip(src: &[u8], member: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(src)).unwrap();
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for i in 0..z.len() {
+        let mut f = z.by_index(i).unwrap();
+        let name = f.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).unwrap();
+        w.start_file(name.as_str(), opts).unwrap();
+        w.write_all(if name == member { data } else { &bytes }).unwrap();
+    }
+    w.finish().unwrap().into_inner()
+}
+
+/// Imports, builds and runs a graph fixture; any error is fine, a panic is not.
+#[cfg(feature = "keras")]
+fn import_and_run(path: &Path, graph: Option<&Path>, input: &Path) -> anyhow::Result<()> {
+    let imported = match graph {
+        None => zoo::graph::keras_file::read(path)?,
+        Some(g) => zoo::graph::import::pytorch(path, g)?,
+    };
+    let model = imported.build(&Device::Cpu)?;
+    let inputs = zoo::graph::io::read(input, model.inputs(), &Device::Cpu)?;
+    model.forward(inputs)?;
+    Ok(())
+}
+
+#[cfg(feature = "keras")]
+#[test]
+fn mutated_keras_and_pytorch_files_never_panic_the_importers() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graph");
+    let work = std::env::temp_dir().join(format!("zoo-fuzz-graph-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let scale: usize = std::env::var("ZOO_FUZZ_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mut rng = Rng(0x5eed_1234_abcd_0002);
+    let mut cases = 0;
+    for case in ["imdb_bilstm", "options", "conv_bn_gru"] {
+        let src = std::fs::read(root.join(case).join("model.keras")).unwrap();
+        let input = root.join(case).join("input.npz");
+        let members: Vec<(String, Vec<u8>)> = {
+            use std::io::Read;
+            let mut z = zip::ZipArchive::new(std::io::Cursor::new(&src[..])).unwrap();
+            (0..z.len())
+                .map(|i| {
+                    let mut f = z.by_index(i).unwrap();
+                    let mut b = Vec::new();
+                    f.read_to_end(&mut b).unwrap();
+                    (f.name().unwrap().to_string(), b)
+                })
+                .collect()
+        };
+        let file = work.join("m.keras");
+        for round in 0..200 * scale {
+            // The zip itself, then each member mutated inside a valid zip.
+            let bytes = match round % 3 {
+                0 => mutate(&mut rng, &src),
+                _ => {
+                    let (name, data) = &members[rng.below(members.len())];
+                    rezip(&src, name, &mutate(&mut rng, data))
+                }
+            };
+            std::fs::write(&file, bytes).unwrap();
+            let r = std::panic::catch_unwind(|| import_and_run(&file, None, &input));
+            assert!(r.is_ok(), "importing a mutated {case}/model.keras panicked");
+            cases += 1;
+        }
+    }
+    for case in ["torch_bilstm", "torch_convgru"] {
+        let dir = root.join(case);
+        let src = std::fs::read(dir.join("model.pt")).unwrap();
+        let graph = std::fs::read(dir.join("graph.json")).unwrap();
+        let (pt, g) = (work.join("m.pt"), work.join("g.json"));
+        for round in 0..200 * scale {
+            let (a, b) = if round % 3 == 2 {
+                (src.clone(), mutate(&mut rng, &graph))
+            } else {
+                (mutate(&mut rng, &src), graph.clone())
+            };
+            std::fs::write(&pt, a).unwrap();
+            std::fs::write(&g, b).unwrap();
+            let input = dir.join("input.npz");
+            let r = std::panic::catch_unwind(|| import_and_run(&pt, Some(&g), &input));
+            assert!(r.is_ok(), "importing a mutated {case} panicked");
+            cases += 1;
+        }
+    }
+    std::fs::remove_dir_all(&work).ok();
+    eprintln!("{cases} mutated imports, no panic");
+}
