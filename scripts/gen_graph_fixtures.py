@@ -174,6 +174,68 @@ def keras_cases(out, rng):
     print("unsupported_lambda: saved")
 
 
+PUNCT = set("!\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~'")
+
+
+def words(text):
+    """TextVectorization's default lower_and_strip_punctuation + whitespace split."""
+    return "".join(c for c in text.lower() if c not in PUNCT).split()
+
+
+def vocabulary(texts):
+    """get_vocabulary() order: padding "", "[UNK]", then words by count (ties by first use)."""
+    counts = {}
+    for t in texts:
+        for w in words(t):
+            counts[w] = counts.get(w, 0) + 1
+    return ["", "[UNK]"] + sorted(counts, key=lambda w: -counts[w])
+
+
+def text_case(out, name, model, labels, rng):
+    """A model on token ids with its vocabulary and labels: `zoo run` reads the texts."""
+    train = ["the movie was great and the cast was great", "a dull boring film",
+             "the plot was thin but the music was fine", "great acting, boring plot"]
+    vocab = vocabulary(train)
+    ids_of = {w: i for i, w in enumerate(vocab)}
+    texts = ["The movie was GREAT!", "a boring, dull plot", "zebra quartet music", "fine"]
+    seqs = [[ids_of.get(w, 1) for w in words(t)] for t in texts]
+    steps = max(len(q) for q in seqs)
+    ids = np.zeros((len(texts), steps), dtype=np.int32)
+    for i, q in enumerate(seqs):
+        ids[i, :len(q)] = q
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
+    randomize(model, rng)
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.write("\n".join(vocab) + "\n")
+    with open(os.path.join(d, "texts.txt"), "w") as f:
+        f.write("\n".join(texts) + "\n")
+    with open(os.path.join(d, "labels.txt"), "w") as f:
+        f.write("\n".join(labels) + "\n")
+    np.savez(os.path.join(d, "input.npz"), input=ids)
+    save_outputs(os.path.join(d, "expected.npz"), model.predict(ids, verbose=0))
+    model.save(os.path.join(d, "model.keras"))
+    print(f"{name}: {model.count_params()} params, vocabulary {len(vocab)}")
+
+
+def text_cases(out, rng):
+    v = 20  # >= the vocabulary above
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(v, 8, mask_zero=True),
+        L.LSTM(6),
+        L.Dense(3, activation="softmax"),
+    ])
+    text_case(out, "text_classify", m, ["negative", "neutral", "positive"], rng)
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(v, 8, mask_zero=True),
+        L.Bidirectional(L.GRU(6, return_sequences=True)),
+        L.TimeDistributed(L.Dense(4, activation="softmax")),
+    ])
+    text_case(out, "text_tag", m, ["O", "B-X", "I-X", "B-Y"], rng)
+
+
 class BiLstmClassifier(torch.nn.Module):
     """Embedding -> 2-layer BiLSTM on packed sequences -> last states -> Linear."""
 
@@ -287,6 +349,7 @@ def main():
     rng = np.random.default_rng(SEED)
     keras_cases(a.out, rng)
     torch_cases(a.out, rng)
+    text_cases(a.out, rng)
 
 
 if __name__ == "__main__":

@@ -110,6 +110,26 @@ enum RunTask {
         #[command(flatten)]
         common: Common,
     },
+    /// Label texts with an imported graph model (many-to-one): `--model DIR` from `zoo import --tokenizer --labels`.
+    Classify {
+        #[command(flatten)]
+        inputs: cli::Inputs,
+        /// Texts per forward pass (sorted by length first).
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Label every token with an imported graph model (many-to-many).
+    Tag {
+        #[command(flatten)]
+        inputs: cli::Inputs,
+        /// Texts per forward pass (sorted by length first).
+        #[arg(long, default_value_t = 64)]
+        batch_size: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Translate English to German (or French, `--to fr`): one line in, one line out.
     Translate {
         #[command(flatten)]
@@ -196,6 +216,16 @@ fn main() -> ExitCode {
             batch_size,
             common,
         }) => cli::run_ner(&inputs, format, batch_size, &common),
+        Command::Run(RunTask::Classify {
+            inputs,
+            batch_size,
+            common,
+        }) => cli::run_text(zoo::tasks::text_graph::TextTask::Classify, &inputs, batch_size, &common),
+        Command::Run(RunTask::Tag {
+            inputs,
+            batch_size,
+            common,
+        }) => cli::run_text(zoo::tasks::text_graph::TextTask::Tag, &inputs, batch_size, &common),
         Command::Run(RunTask::Translate {
             inputs,
             to,

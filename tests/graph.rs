@@ -233,3 +233,98 @@ fn a_state_dict_with_weights_the_graph_does_not_name_is_refused() {
     let _ = std::fs::remove_file(&gp);
     assert!(err.contains("head.weight"), "{err}");
 }
+
+fn import_text_model(case: &str) -> PathBuf {
+    let dir = fixtures().join(case);
+    let out = std::env::temp_dir().join(format!("zoo-text-{case}-{}", std::process::id()));
+    let (code, stdout, err) = zoo(&[
+        "import",
+        dir.join("model.keras").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tokenizer",
+        dir.join("vocab.txt").to_str().unwrap(),
+        "--labels",
+        dir.join("labels.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(stdout.trim(), out.to_str().unwrap());
+    out
+}
+
+fn json_lines(s: &str) -> Vec<serde_json::Value> {
+    s.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
+    let out = import_text_model("text_classify");
+    let dir = fixtures().join("text_classify");
+    let texts = dir.join("texts.txt");
+    let (code, stdout, err) = zoo(&[
+        "run", "classify", "--model", out.to_str().unwrap(), "--json", "--file", texts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let expected = Tensor::read_npz(dir.join("expected.npz")).unwrap();
+    let want = expected[0].1.to_vec2::<f32>().unwrap();
+    let labels = ["negative", "neutral", "positive"];
+    let recs = json_lines(&stdout);
+    assert_eq!(recs.len(), want.len());
+    for (r, w) in recs.iter().zip(&want) {
+        let scores: Vec<f64> = r["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        for (a, b) in scores.iter().zip(w) {
+            assert!((a - *b as f64).abs() <= 1e-4, "{r} vs {w:?}");
+        }
+        let best = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        assert_eq!(r["label"], labels[best]);
+    }
+    // "zebra quartet music": two of three words unknown.
+    assert!((recs[2]["oov"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3, "{}", recs[2]);
+    // Text output flags it instead of labelling it.
+    let (_, text_out, _) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "zebra quartet music"]);
+    assert!(text_out.starts_with("unknown\t"), "{text_out}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn run_tag_labels_every_word_like_the_keras_model() {
+    let out = import_text_model("text_tag");
+    let dir = fixtures().join("text_tag");
+    let texts: Vec<String> =
+        std::fs::read_to_string(dir.join("texts.txt")).unwrap().lines().map(String::from).collect();
+    let mut args = vec!["run", "tag", "--model", out.to_str().unwrap(), "--json"];
+    args.extend(texts.iter().map(|s| s.as_str()));
+    let (code, stdout, err) = zoo(&args);
+    assert_eq!(code, 0, "{err}");
+    let expected = Tensor::read_npz(dir.join("expected.npz")).unwrap();
+    let want = expected[0].1.to_vec3::<f32>().unwrap();
+    let labels = ["O", "B-X", "I-X", "B-Y"];
+    let recs = json_lines(&stdout);
+    assert_eq!(recs.len(), texts.len());
+    for (r, w) in recs.iter().zip(&want) {
+        let toks = r["tokens"].as_array().unwrap();
+        assert!(!toks.is_empty());
+        for (t, row) in toks.iter().zip(w) {
+            let (best, score) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+            assert_eq!(t["label"], labels[best], "{r}");
+            assert!((t["score"].as_f64().unwrap() - *score as f64).abs() <= 1e-4, "{r}");
+        }
+    }
+    // An empty line is an empty result; the lines around it still come out.
+    let (code, stdout, _) = zoo(&["run", "tag", "--model", out.to_str().unwrap(), "fine", "", "great"]);
+    assert_eq!(code, 0);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(lines[0].starts_with("fine/") && lines[1].is_empty() && lines[2].starts_with("great/"), "{stdout}");
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn run_classify_without_a_tokenizer_says_how_to_import_one() {
+    let out = std::env::temp_dir().join(format!("zoo-notok-{}", std::process::id()));
+    imported(&fixtures().join("text_classify")).write(&out).unwrap();
+    let (code, _, err) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "hello"]);
+    let _ = std::fs::remove_dir_all(&out);
+    assert_ne!(code, 0);
+    assert!(one_error_line(&err).contains("--tokenizer"), "{err}");
+}

@@ -17,6 +17,7 @@ mod report;
 mod predict;
 mod sentiment;
 mod serve;
+mod text;
 mod tools;
 mod translate;
 
@@ -25,6 +26,7 @@ pub use ner::{eval_ner, run_ner, Casing, NerFormat};
 pub use predict::{import, predict, ImportArgs, PredictArgs};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
+pub use text::run_text;
 pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};
 pub use translate::{eval_translate, run_translate};
 pub use zoo::error::{one_line, usage};

@@ -137,6 +137,19 @@ impl GraphModel {
         })
     }
 
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Whether some layer masks padded steps (Embedding `mask_zero`, Masking).
+    pub fn masks_padding(&self) -> bool {
+        self.nodes.iter().any(|n| match &n.op {
+            Op::Embedding { mask_zero, .. } => *mask_zero,
+            Op::Masking { .. } => true,
+            _ => false,
+        })
+    }
+
     pub fn inputs(&self) -> &[InputSpec] {
         &self.config.graph.inputs
     }

@@ -4,4 +4,5 @@ pub mod crf;
 pub mod ner;
 pub mod ptb;
 pub mod sentiment;
+pub mod text_graph;
 pub mod translate;
