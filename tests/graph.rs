@@ -328,3 +328,36 @@ fn run_classify_without_a_tokenizer_says_how_to_import_one() {
     assert_ne!(code, 0);
     assert!(one_error_line(&err).contains("--tokenizer"), "{err}");
 }
+
+#[test]
+fn inspect_on_an_imported_model_traces_the_state_its_head_reads() {
+    let out = import_text_model("text_classify");
+    let text = "The movie was GREAT!";
+    let (code, stdout, err) = zoo(&["inspect", out.to_str().unwrap(), text, "--json", "--top", "6"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["tokens"], serde_json::json!(["the", "movie", "was", "great"]));
+    // The last step's h, through the Dense softmax head, is the model's answer.
+    let units: Vec<usize> = v["units"].as_array().unwrap().iter().map(|u| u.as_u64().unwrap() as usize).collect();
+    let rows = v["values"]["hidden h"].as_array().unwrap();
+    let last = rows.last().unwrap().as_array().unwrap();
+    let mut h = vec![0f32; 6];
+    for (k, &u) in units.iter().enumerate() {
+        h[u] = last[k].as_f64().unwrap() as f32;
+    }
+    let w = zoo::candle::safetensors::load(out.join("model.safetensors"), &Device::Cpu).unwrap();
+    let (kernel, bias) = w
+        .iter()
+        .find(|(n, t)| n.ends_with(".kernel") && t.dims() == [6, 3])
+        .map(|(n, t)| (t.to_vec2::<f32>().unwrap(), w[&n.replace(".kernel", ".bias")].to_vec1::<f32>().unwrap()))
+        .unwrap();
+    let logits: Vec<f32> = (0..3).map(|j| bias[j] + (0..6).map(|i| h[i] * kernel[i][j]).sum::<f32>()).collect();
+    let z: f32 = logits.iter().map(|l| l.exp()).sum();
+    let p: Vec<f32> = logits.iter().map(|l| l.exp() / z).collect();
+    let (_, cls, _) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "--json", text]);
+    let rec: serde_json::Value = serde_json::from_str(cls.trim()).unwrap();
+    for (a, b) in p.iter().zip(rec["scores"].as_array().unwrap()) {
+        assert!((*a as f64 - b.as_f64().unwrap()).abs() < 1e-3, "{p:?} vs {rec}");
+    }
+    let _ = std::fs::remove_dir_all(out);
+}

@@ -84,10 +84,7 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             dir,
         )?,
         TaskKind::Graph => {
-            return Err(usage(format!(
-                "zoo inspect reads text; {} is a graph model of tensors: run it with zoo predict",
-                m.header.name
-            )))
+            zoo::tasks::text_graph::TextGraph::load_any(&m, &dev)?.inspect(&a.text, a.layer, dir)?
         }
     };
     let units = match (&a.units, a.top) {

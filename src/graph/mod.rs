@@ -186,6 +186,53 @@ impl GraphModel {
             .collect()
     }
 
+    /// Recurrent layers counted the way `zoo inspect --layer` counts them:
+    /// each stacked layer of a PyTorch `num_layers` module is one.
+    pub fn recurrent_layer_count(&self) -> usize {
+        self.recurrent_layers().iter().map(|(_, r)| r.config().num_layers).sum()
+    }
+
+    /// Runs the graph and records recurrent layer `layer` (see
+    /// [`Self::recurrent_layer_count`]), direction `dir`, step by step on
+    /// the input it received: the layer's name, its config, which of its
+    /// stacked layers it was, and the trace.
+    pub fn trace(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+        layer: usize,
+        dir: usize,
+    ) -> Result<(String, crate::nn::RnnConfig, usize, crate::nn::Trace)> {
+        let total = self.recurrent_layer_count();
+        let mut k = layer;
+        let mut target = None;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Op::Rnn { rnn, .. } = &n.op {
+                let nl = rnn.config().num_layers;
+                if k < nl {
+                    target = Some((i, k));
+                    break;
+                }
+                k -= nl;
+            }
+        }
+        let Some((i, sub)) = target else {
+            return Err(crate::error::usage(format!(
+                "--layer {layer}: the model has {total} recurrent layer(s), numbered from 0"
+            )));
+        };
+        let bound = self.bind(inputs.clone())?;
+        let (results, _) = self.run_all(inputs)?;
+        let node = &self.nodes[i];
+        let Op::Rnn { rnn, time_major, .. } = &node.op else { unreachable!("found above") };
+        let x = match node.inbound[0] {
+            Source::Input(j) => bound[j].t.clone(),
+            Source::Node(n, k) => results[n][k].t.clone(),
+        };
+        let x = if *time_major { x.transpose(0, 1)?.contiguous()? } else { x };
+        let trace = rnn.trace(&x.to_dtype(DType::F32)?, sub, dir).map_err(|e| anyhow!("{e}"))?;
+        Ok((node.spec.name.clone(), rnn.config().clone(), sub, trace))
+    }
+
     /// Checks `given` against the graph's inputs: every input present once,
     /// of the declared rank and sizes, one batch size for all.
     fn bind(&self, given: Vec<(String, Tensor)>) -> Result<Vec<Value>> {

@@ -69,6 +69,22 @@ pub enum TextResult {
 }
 
 impl TextGraph {
+    /// Classify or tag, by the rank of the model's output ([batch, labels]
+    /// or [batch, steps, labels]).
+    pub fn load_any(dir: &ModelDir, device: &Device) -> Result<Self> {
+        let mut m = Self::load(dir, device, TextTask::Classify)?;
+        let out_rank = m
+            .model
+            .shapes(1, 3)?
+            .last()
+            .and_then(|o| o.first())
+            .map_or(2, |d| d.len());
+        if out_rank == 3 {
+            m.task = TextTask::Tag;
+        }
+        Ok(m)
+    }
+
     pub fn load(dir: &ModelDir, device: &Device, task: TextTask) -> Result<Self> {
         let model = GraphModel::load(dir, device)?;
         let raw: serde_json::Value = dir.config()?;
@@ -201,6 +217,55 @@ impl TextGraph {
             scores: row.iter().map(|&v| crate::driver::round4(v)).collect(),
             oov,
         }
+    }
+}
+
+impl TextGraph {
+    /// What recurrent layer `layer` holds while it reads `text`.
+    pub fn inspect(&self, text: &str, layer: usize, dir: usize) -> Result<crate::inspect::Inspection> {
+        use crate::driver::Task;
+        let e = self.encode(text)?;
+        if e.ids.is_empty() {
+            bail!("empty text: nothing to inspect");
+        }
+        let y = self.pass(&[&e])?;
+        let answer = match self.results(&[&e], &y)?.remove(0) {
+            TextResult::Classified(c) => format!("{} (p = {:.3})", c.label, c.score),
+            TextResult::Tagged(t) => t
+                .tokens
+                .iter()
+                .map(|k| format!("{}/{}", k.token, k.label))
+                .collect::<Vec<_>>()
+                .join(" "),
+        };
+        let dev = self.model.device();
+        let spec = &self.model.inputs()[self.ids_input];
+        let ids: Vec<i64> = e.ids.iter().map(|&i| i as i64).collect();
+        let n = ids.len();
+        let steps = self.fixed_len.unwrap_or(n);
+        let mut row = vec![0i64; steps];
+        let at = if self.pre_padding { steps - n } else { 0 };
+        row[at..at + n].copy_from_slice(&ids);
+        let mut feed = vec![(spec.name.clone(), Tensor::from_vec(row, (1, steps), dev)?)];
+        if let Some(li) = self.lengths_input {
+            feed.push((self.model.inputs()[li].name.clone(), Tensor::from_vec(vec![n as i64], 1, dev)?));
+        }
+        let (name, cfg, sub, trace) = self.model.trace(feed, layer, dir)?;
+        let mut tokens = e.tokens.clone();
+        tokens.resize(trace.steps, String::new());
+        let last = layer + 1 == self.model.recurrent_layer_count();
+        Ok(crate::inspect::Inspection {
+            model: self.model.config.name.clone(),
+            layer_name: name,
+            tokens,
+            trace,
+            importance: None,
+            importance_rule: String::new(),
+            importance_sides: None,
+            attention: None,
+            answer,
+            shape: crate::inspect::LayerShape::of(&cfg, sub, !(last && self.task == TextTask::Classify)),
+        })
     }
 }
 
