@@ -220,12 +220,22 @@ fn main() -> ExitCode {
             inputs,
             batch_size,
             common,
-        }) => cli::run_text(zoo::tasks::text_graph::TextTask::Classify, &inputs, batch_size, &common),
+        }) => cli::run_text(
+            zoo::tasks::text_graph::TextTask::Classify,
+            &inputs,
+            batch_size,
+            &common,
+        ),
         Command::Run(RunTask::Tag {
             inputs,
             batch_size,
             common,
-        }) => cli::run_text(zoo::tasks::text_graph::TextTask::Tag, &inputs, batch_size, &common),
+        }) => cli::run_text(
+            zoo::tasks::text_graph::TextTask::Tag,
+            &inputs,
+            batch_size,
+            &common,
+        ),
         Command::Run(RunTask::Translate {
             inputs,
             to,

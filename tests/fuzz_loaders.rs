@@ -152,14 +152,16 @@ fn rezip(src: &[u8], member: &str, data: &[u8]) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut z = zip::ZipArchive::new(std::io::Cursor::new(src)).unwrap();
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for i in 0..z.len() {
         let mut f = z.by_index(i).unwrap();
         let name = f.name().unwrap().to_string();
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).unwrap();
         w.start_file(name.as_str(), opts).unwrap();
-        w.write_all(if name == member { data } else { &bytes }).unwrap();
+        w.write_all(if name == member { data } else { &bytes })
+            .unwrap();
     }
     w.finish().unwrap().into_inner()
 }
@@ -183,7 +185,10 @@ fn mutated_keras_and_pytorch_files_never_panic_the_importers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/graph");
     let work = std::env::temp_dir().join(format!("zoo-fuzz-graph-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let scale: usize = std::env::var("ZOO_FUZZ_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let scale: usize = std::env::var("ZOO_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let mut rng = Rng(0x5eed_1234_abcd_0002);
     let mut cases = 0;
     for case in ["imdb_bilstm", "options", "conv_bn_gru"] {

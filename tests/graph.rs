@@ -41,7 +41,10 @@ fn check(model: &GraphModel, dir: &Path) {
     assert_eq!(got.len(), expected.len(), "{name}: number of outputs");
     let names = model.output_names();
     for (n, want) in &expected {
-        let i = names.iter().position(|x| x == n).unwrap_or_else(|| panic!("{name}: no output {n}"));
+        let i = names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("{name}: no output {n}"));
         let g = got[i].to_dtype(DType::F32).unwrap();
         assert_eq!(g.dims(), want.dims(), "{name}/{n}: shape");
         let g = g.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -83,15 +86,26 @@ fn imported_folders_load_and_match_too() {
 #[test]
 fn keras_param_counts_match_count_params() {
     // model.count_params() as gen_graph_fixtures.py printed it.
-    for (case, n) in [("forum_lstm", 24986), ("imdb_bilstm", 10405), ("tagger_td", 2717),
-                      ("encdec_repeat", 3622), ("conv_bn_gru", 953), ("options", 1617)] {
-        let m = imported(&fixtures().join(case)).build(&Device::Cpu).unwrap();
+    for (case, n) in [
+        ("forum_lstm", 24986),
+        ("imdb_bilstm", 10405),
+        ("tagger_td", 2717),
+        ("encdec_repeat", 3622),
+        ("conv_bn_gru", 953),
+        ("options", 1617),
+    ] {
+        let m = imported(&fixtures().join(case))
+            .build(&Device::Cpu)
+            .unwrap();
         assert_eq!(m.param_count(), n, "{case}");
     }
 }
 
 fn zoo(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_zoo")).args(args).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(args)
+        .output()
+        .unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -120,7 +134,12 @@ fn a_wrong_initial_state_shape_names_the_input_and_both_shapes() {
     let refs: Vec<(&str, &Tensor)> = inputs.iter().map(|(n, t)| (n.as_str(), t)).collect();
     Tensor::write_npz(&refs, &bad).unwrap();
     let model = dir.join("model.keras");
-    let (code, _, err) = zoo(&["predict", model.to_str().unwrap(), "--input", bad.to_str().unwrap()]);
+    let (code, _, err) = zoo(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--input",
+        bad.to_str().unwrap(),
+    ]);
     let _ = std::fs::remove_file(&bad);
     assert_eq!(code, 2);
     assert!(
@@ -166,7 +185,10 @@ fn a_lambda_layer_is_refused_by_name_and_class() {
     let (code, _, err) = zoo(&["import", m.to_str().unwrap(), "--out", "/nonexistent/never"]);
     assert_ne!(code, 0);
     let line = one_error_line(&err);
-    assert!(line.contains("layer `lambda` (Lambda)") && line.contains("not supported"), "{line}");
+    assert!(
+        line.contains("layer `lambda` (Lambda)") && line.contains("not supported"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -192,7 +214,12 @@ fn corrupt_and_mismatched_keras_files_are_one_line_errors() {
         (&cut, "is not a .keras file"),
         (&mixed, "does not match the model's config.json"),
     ] {
-        let (code, _, err) = zoo(&["predict", file.to_str().unwrap(), "--input", x.to_str().unwrap()]);
+        let (code, _, err) = zoo(&[
+            "predict",
+            file.to_str().unwrap(),
+            "--input",
+            x.to_str().unwrap(),
+        ]);
         assert_eq!(code, 1, "{err}");
         assert!(one_error_line(&err).contains(says), "{err}");
     }
@@ -209,7 +236,8 @@ fn swap_weights(a: &Path, b: &Path, out: &Path) {
         v
     };
     let mut w = zip::ZipWriter::new(std::fs::File::create(out).unwrap());
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let opts =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
     for (name, bytes) in [
         ("metadata.json", read(a, "metadata.json")),
         ("config.json", read(a, "config.json")),
@@ -229,7 +257,10 @@ fn a_state_dict_with_weights_the_graph_does_not_name_is_refused() {
     g["layers"][3]["name"] = "classifier".into();
     let gp = std::env::temp_dir().join(format!("zoo-graph-{}.json", std::process::id()));
     std::fs::write(&gp, g.to_string()).unwrap();
-    let err = import::pytorch(&dir.join("model.pt"), &gp).err().unwrap().to_string();
+    let err = import::pytorch(&dir.join("model.pt"), &gp)
+        .err()
+        .unwrap()
+        .to_string();
     let _ = std::fs::remove_file(&gp);
     assert!(err.contains("head.weight"), "{err}");
 }
@@ -253,7 +284,9 @@ fn import_text_model(case: &str) -> PathBuf {
 }
 
 fn json_lines(s: &str) -> Vec<serde_json::Value> {
-    s.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    s.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 #[test]
@@ -262,7 +295,13 @@ fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
     let dir = fixtures().join("text_classify");
     let texts = dir.join("texts.txt");
     let (code, stdout, err) = zoo(&[
-        "run", "classify", "--model", out.to_str().unwrap(), "--json", "--file", texts.to_str().unwrap(),
+        "run",
+        "classify",
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+        "--file",
+        texts.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
     let expected = Tensor::read_npz(dir.join("expected.npz")).unwrap();
@@ -271,17 +310,37 @@ fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
     let recs = json_lines(&stdout);
     assert_eq!(recs.len(), want.len());
     for (r, w) in recs.iter().zip(&want) {
-        let scores: Vec<f64> = r["scores"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+        let scores: Vec<f64> = r["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
         for (a, b) in scores.iter().zip(w) {
             assert!((a - *b as f64).abs() <= 1e-4, "{r} vs {w:?}");
         }
-        let best = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        let best = w
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .unwrap()
+            .0;
         assert_eq!(r["label"], labels[best]);
     }
     // "zebra quartet music": two of three words unknown.
-    assert!((recs[2]["oov"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3, "{}", recs[2]);
+    assert!(
+        (recs[2]["oov"].as_f64().unwrap() - 2.0 / 3.0).abs() < 1e-3,
+        "{}",
+        recs[2]
+    );
     // Text output flags it instead of labelling it.
-    let (_, text_out, _) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "zebra quartet music"]);
+    let (_, text_out, _) = zoo(&[
+        "run",
+        "classify",
+        "--model",
+        out.to_str().unwrap(),
+        "zebra quartet music",
+    ]);
     assert!(text_out.starts_with("unknown\t"), "{text_out}");
     let _ = std::fs::remove_dir_all(out);
 }
@@ -290,8 +349,11 @@ fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
 fn run_tag_labels_every_word_like_the_keras_model() {
     let out = import_text_model("text_tag");
     let dir = fixtures().join("text_tag");
-    let texts: Vec<String> =
-        std::fs::read_to_string(dir.join("texts.txt")).unwrap().lines().map(String::from).collect();
+    let texts: Vec<String> = std::fs::read_to_string(dir.join("texts.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     let mut args = vec!["run", "tag", "--model", out.to_str().unwrap(), "--json"];
     args.extend(texts.iter().map(|s| s.as_str()));
     let (code, stdout, err) = zoo(&args);
@@ -305,24 +367,44 @@ fn run_tag_labels_every_word_like_the_keras_model() {
         let toks = r["tokens"].as_array().unwrap();
         assert!(!toks.is_empty());
         for (t, row) in toks.iter().zip(w) {
-            let (best, score) = row.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap();
+            let (best, score) = row
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap();
             assert_eq!(t["label"], labels[best], "{r}");
-            assert!((t["score"].as_f64().unwrap() - *score as f64).abs() <= 1e-4, "{r}");
+            assert!(
+                (t["score"].as_f64().unwrap() - *score as f64).abs() <= 1e-4,
+                "{r}"
+            );
         }
     }
     // An empty line is an empty result; the lines around it still come out.
-    let (code, stdout, _) = zoo(&["run", "tag", "--model", out.to_str().unwrap(), "fine", "", "great"]);
+    let (code, stdout, _) = zoo(&[
+        "run",
+        "tag",
+        "--model",
+        out.to_str().unwrap(),
+        "fine",
+        "",
+        "great",
+    ]);
     assert_eq!(code, 0);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{stdout}");
-    assert!(lines[0].starts_with("fine/") && lines[1].is_empty() && lines[2].starts_with("great/"), "{stdout}");
+    assert!(
+        lines[0].starts_with("fine/") && lines[1].is_empty() && lines[2].starts_with("great/"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(out);
 }
 
 #[test]
 fn run_classify_without_a_tokenizer_says_how_to_import_one() {
     let out = std::env::temp_dir().join(format!("zoo-notok-{}", std::process::id()));
-    imported(&fixtures().join("text_classify")).write(&out).unwrap();
+    imported(&fixtures().join("text_classify"))
+        .write(&out)
+        .unwrap();
     let (code, _, err) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "hello"]);
     let _ = std::fs::remove_dir_all(&out);
     assert_ne!(code, 0);
@@ -333,12 +415,27 @@ fn run_classify_without_a_tokenizer_says_how_to_import_one() {
 fn inspect_on_an_imported_model_traces_the_state_its_head_reads() {
     let out = import_text_model("text_classify");
     let text = "The movie was GREAT!";
-    let (code, stdout, err) = zoo(&["inspect", out.to_str().unwrap(), text, "--json", "--top", "6"]);
+    let (code, stdout, err) = zoo(&[
+        "inspect",
+        out.to_str().unwrap(),
+        text,
+        "--json",
+        "--top",
+        "6",
+    ]);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    assert_eq!(v["tokens"], serde_json::json!(["the", "movie", "was", "great"]));
+    assert_eq!(
+        v["tokens"],
+        serde_json::json!(["the", "movie", "was", "great"])
+    );
     // The last step's h, through the Dense softmax head, is the model's answer.
-    let units: Vec<usize> = v["units"].as_array().unwrap().iter().map(|u| u.as_u64().unwrap() as usize).collect();
+    let units: Vec<usize> = v["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_u64().unwrap() as usize)
+        .collect();
     let rows = v["values"]["hidden h"].as_array().unwrap();
     let last = rows.last().unwrap().as_array().unwrap();
     let mut h = vec![0f32; 6];
@@ -349,15 +446,32 @@ fn inspect_on_an_imported_model_traces_the_state_its_head_reads() {
     let (kernel, bias) = w
         .iter()
         .find(|(n, t)| n.ends_with(".kernel") && t.dims() == [6, 3])
-        .map(|(n, t)| (t.to_vec2::<f32>().unwrap(), w[&n.replace(".kernel", ".bias")].to_vec1::<f32>().unwrap()))
+        .map(|(n, t)| {
+            (
+                t.to_vec2::<f32>().unwrap(),
+                w[&n.replace(".kernel", ".bias")].to_vec1::<f32>().unwrap(),
+            )
+        })
         .unwrap();
-    let logits: Vec<f32> = (0..3).map(|j| bias[j] + (0..6).map(|i| h[i] * kernel[i][j]).sum::<f32>()).collect();
+    let logits: Vec<f32> = (0..3)
+        .map(|j| bias[j] + (0..6).map(|i| h[i] * kernel[i][j]).sum::<f32>())
+        .collect();
     let z: f32 = logits.iter().map(|l| l.exp()).sum();
     let p: Vec<f32> = logits.iter().map(|l| l.exp() / z).collect();
-    let (_, cls, _) = zoo(&["run", "classify", "--model", out.to_str().unwrap(), "--json", text]);
+    let (_, cls, _) = zoo(&[
+        "run",
+        "classify",
+        "--model",
+        out.to_str().unwrap(),
+        "--json",
+        text,
+    ]);
     let rec: serde_json::Value = serde_json::from_str(cls.trim()).unwrap();
     for (a, b) in p.iter().zip(rec["scores"].as_array().unwrap()) {
-        assert!((*a as f64 - b.as_f64().unwrap()).abs() < 1e-3, "{p:?} vs {rec}");
+        assert!(
+            (*a as f64 - b.as_f64().unwrap()).abs() < 1e-3,
+            "{p:?} vs {rec}"
+        );
     }
     let _ = std::fs::remove_dir_all(out);
 }

@@ -13,8 +13,8 @@ use crate::Common;
 
 mod inspect;
 mod ner;
-mod report;
 mod predict;
+mod report;
 mod sentiment;
 mod serve;
 mod text;

@@ -16,9 +16,16 @@ use crate::Common;
 /// instead of a label, as `zoo run sentiment` does.
 const MOSTLY_UNKNOWN: f64 = 0.5;
 
-pub fn run_text(task: TextTask, inputs: &Inputs, batch_size: usize, common: &Common) -> Result<ExitCode> {
+pub fn run_text(
+    task: TextTask,
+    inputs: &Inputs,
+    batch_size: usize,
+    common: &Common,
+) -> Result<ExitCode> {
     let Some(spec) = common.model.as_deref() else {
-        return Err(usage("name the model: --model DIR (a folder written by `zoo import`)"));
+        return Err(usage(
+            "name the model: --model DIR (a folder written by `zoo import`)",
+        ));
     };
     let batching = batching(batch_size)?;
     let (chunks, show) = inputs.open(match task {
@@ -34,9 +41,15 @@ pub fn run_text(task: TextTask, inputs: &Inputs, batch_size: usize, common: &Com
         Outcome::Done(TextResult::Classified(c)) if c.oov > MOSTLY_UNKNOWN => {
             writeln!(out, "unknown\t{:.3}\t{}", c.score, r.text)
         }
-        Outcome::Done(TextResult::Classified(c)) => writeln!(out, "{}\t{:.3}\t{}", c.label, c.score, r.text),
+        Outcome::Done(TextResult::Classified(c)) => {
+            writeln!(out, "{}\t{:.3}\t{}", c.label, c.score, r.text)
+        }
         Outcome::Done(TextResult::Tagged(t)) => {
-            let parts: Vec<String> = t.tokens.iter().map(|k| format!("{}/{}", k.token, k.label)).collect();
+            let parts: Vec<String> = t
+                .tokens
+                .iter()
+                .map(|k| format!("{}/{}", k.token, k.label))
+                .collect();
             writeln!(out, "{}", parts.join(" "))
         }
         Outcome::Empty => writeln!(out),

@@ -212,13 +212,19 @@ fn cell_and_units(d: &zoo::model::ModelDir) -> (String, String) {
                 let (class, c) = if class == "Bidirectional" {
                     let inner = c.and_then(|c| c.get("layer"));
                     (
-                        inner.and_then(|i| i.get("class_name")).and_then(|v| v.as_str()).unwrap_or(""),
+                        inner
+                            .and_then(|i| i.get("class_name"))
+                            .and_then(|v| v.as_str())
+                            .unwrap_or(""),
                         inner.and_then(|i| i.get("config")),
                     )
                 } else {
                     (class, c)
                 };
-                if matches!(class, "SimpleRNN" | "LSTM" | "GRU" | "RNN" | "nn.LSTM" | "nn.GRU" | "nn.RNN") {
+                if matches!(
+                    class,
+                    "SimpleRNN" | "LSTM" | "GRU" | "RNN" | "nn.LSTM" | "nn.GRU" | "nn.RNN"
+                ) {
                     cells.push(class.trim_start_matches("nn.").to_lowercase());
                     let size = c
                         .and_then(|c| c.get("units").or_else(|| c.get("hidden_size")))

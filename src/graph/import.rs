@@ -31,11 +31,16 @@ pub struct Imported {
 pub fn parse_labels(spec: &str) -> Result<Vec<String>> {
     let p = Path::new(spec);
     let text = if p.is_file() {
-        std::fs::read_to_string(p).with_context(|| format!("cannot read labels from {}", p.display()))?
+        std::fs::read_to_string(p)
+            .with_context(|| format!("cannot read labels from {}", p.display()))?
     } else {
         spec.replace(',', "\n")
     };
-    let labels: Vec<String> = text.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let labels: Vec<String> = text
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     if labels.is_empty() {
         bail!("--labels names no labels: pass `neg,pos` or a file with one label per line");
     }
@@ -46,7 +51,8 @@ impl Imported {
     /// Attaches a tokenizer: a Hugging Face `tokenizer.json`, or a
     /// vocabulary with one token per line in id order.
     pub fn set_tokenizer(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let is_json = path.extension().and_then(|e| e.to_str()) == Some("json");
         if is_json {
             tokenizers::Tokenizer::from_bytes(&bytes)
@@ -115,7 +121,11 @@ impl Imported {
     }
 
     fn card(&self, model: &GraphModel) -> String {
-        let from = self.source.get("file").and_then(|v| v.as_str()).unwrap_or("?");
+        let from = self
+            .source
+            .get("file")
+            .and_then(|v| v.as_str())
+            .unwrap_or("?");
         let fw = match self.graph.framework {
             GraphFramework::Keras => "Keras",
             GraphFramework::Pytorch => "PyTorch",
@@ -123,14 +133,25 @@ impl Imported {
         let rows: Vec<String> = model
             .layers()
             .iter()
-            .map(|l| format!("| `{}` | {} | {} |", l.name, l.class, crate::summary::thousands(l.params)))
+            .map(|l| {
+                format!(
+                    "| `{}` | {} | {} |",
+                    l.name,
+                    l.class,
+                    crate::summary::thousands(l.params)
+                )
+            })
             .collect();
         let inputs: Vec<String> = model
             .inputs()
             .iter()
             .map(|s| {
                 let dims: Vec<String> = std::iter::once("batch".to_string())
-                    .chain(s.shape.iter().map(|d| d.map_or("any".into(), |d| d.to_string())))
+                    .chain(
+                        s.shape
+                            .iter()
+                            .map(|d| d.map_or("any".into(), |d| d.to_string())),
+                    )
                     .collect();
                 format!("`{}` [{}] {:?}", s.name, dims.join(", "), s.dtype).to_lowercase()
             })
@@ -167,13 +188,20 @@ pub fn default_name(path: &Path) -> String {
 /// Reads a `state_dict`: a `torch.save` file (`.pt`, `.pth`, `.bin`) or
 /// `.safetensors`.
 pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let tensors = if ext == "safetensors" {
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         safetensors::SafeTensors::deserialize(&bytes)
             .map_err(|e| anyhow!("{} is not a valid safetensors file ({e})", path.display()))?;
         let mut v: Vec<(String, Tensor)> =
-            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?.into_iter().collect();
+            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)?
+                .into_iter()
+                .collect();
         v.sort_by(|a, b| a.0.cmp(&b.0));
         v
     } else {
@@ -198,7 +226,11 @@ pub fn read_state_dict(path: &Path) -> Result<Vec<(String, Tensor)>> {
     tensors
         .into_iter()
         .map(|(n, t)| {
-            let t = if t.dtype().is_float() { t.to_dtype(DType::F32)? } else { t };
+            let t = if t.dtype().is_float() {
+                t.to_dtype(DType::F32)?
+            } else {
+                t
+            };
             Ok((n, t))
         })
         .collect()
@@ -249,7 +281,9 @@ fn used_prefixes(spec: &GraphSpec) -> Vec<String> {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// `--out` or, by default, a folder named after the file next to it.

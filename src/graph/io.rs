@@ -47,13 +47,11 @@ pub fn read(path: &Path, specs: &[InputSpec], device: &Device) -> Result<Vec<(St
     match Format::of(path)? {
         Format::Safetensors => {
             let bytes = std::fs::read(path).with_context(what)?;
-            let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| {
-                anyhow!("{} is not a valid safetensors file ({e})", path.display())
-            })?;
+            let st = safetensors::SafeTensors::deserialize(&bytes)
+                .map_err(|e| anyhow!("{} is not a valid safetensors file ({e})", path.display()))?;
             let mut names: Vec<String> = st.names().into_iter().map(|s| s.to_string()).collect();
             names.sort();
-            let all = candle_core::safetensors::load_buffer(&bytes, device)
-                .with_context(what)?;
+            let all = candle_core::safetensors::load_buffer(&bytes, device).with_context(what)?;
             Ok(names
                 .into_iter()
                 .map(|n| {
@@ -63,15 +61,13 @@ pub fn read(path: &Path, specs: &[InputSpec], device: &Device) -> Result<Vec<(St
                 .collect())
         }
         Format::Npy => {
-            let t = Tensor::read_npy(path).map_err(|e| {
-                anyhow!("{} is not a readable .npy file ({e})", path.display())
-            })?;
+            let t = Tensor::read_npy(path)
+                .map_err(|e| anyhow!("{} is not a readable .npy file ({e})", path.display()))?;
             Ok(vec![("input".into(), t.to_device(device)?)])
         }
         Format::Npz => {
-            let all = Tensor::read_npz(path).map_err(|e| {
-                anyhow!("{} is not a readable .npz file ({e})", path.display())
-            })?;
+            let all = Tensor::read_npz(path)
+                .map_err(|e| anyhow!("{} is not a readable .npz file ({e})", path.display()))?;
             all.into_iter()
                 .map(|(n, t)| Ok((n, t.to_device(device)?)))
                 .collect()
@@ -127,9 +123,13 @@ pub fn read_json_lines(
         let int = spec.is_some_and(|s| s.dtype.is_int());
         let mut examples = Vec::with_capacity(rows.len());
         for (i, row) in rows.iter().enumerate() {
-            let v = row.iter().find(|(n, _)| *n == name).map(|(_, v)| v).ok_or_else(|| {
-                crate::error::usage(format!("example {}: input `{name}` is missing", i + 1))
-            })?;
+            let v = row
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v)
+                .ok_or_else(|| {
+                    crate::error::usage(format!("example {}: input `{name}` is missing", i + 1))
+                })?;
             let mut shape = Vec::new();
             let mut flat = Vec::new();
             flatten(v, 0, &mut shape, &mut flat)
@@ -168,14 +168,25 @@ fn flatten(v: &Json, depth: usize, shape: &mut Vec<usize>, flat: &mut Vec<f64>) 
 }
 
 /// Stacks examples into one batch, padding the first axis with zeros.
-fn stack_padded(examples: Vec<(Vec<usize>, Vec<f64>)>, int: bool, device: &Device) -> Result<Tensor> {
+fn stack_padded(
+    examples: Vec<(Vec<usize>, Vec<f64>)>,
+    int: bool,
+    device: &Device,
+) -> Result<Tensor> {
     let rank = examples[0].0.len();
-    if examples.iter().any(|(s, _)| s.len() != rank || s[1.min(rank)..] != examples[0].0[1.min(rank)..]) {
+    if examples
+        .iter()
+        .any(|(s, _)| s.len() != rank || s[1.min(rank)..] != examples[0].0[1.min(rank)..])
+    {
         return Err(crate::error::usage(
             "examples differ in rank or in sizes other than their length",
         ));
     }
-    let longest = examples.iter().map(|(s, _)| s.first().copied().unwrap_or(1)).max().unwrap_or(0);
+    let longest = examples
+        .iter()
+        .map(|(s, _)| s.first().copied().unwrap_or(1))
+        .max()
+        .unwrap_or(0);
     let inner: usize = examples[0].0.iter().skip(1).product();
     let per = longest * inner;
     let n = examples.len();
@@ -191,13 +202,19 @@ fn stack_padded(examples: Vec<(Vec<usize>, Vec<f64>)>, int: bool, device: &Devic
     }
     Ok(if int {
         if let Some(bad) = data.iter().find(|v| v.fract() != 0.0 || !v.is_finite()) {
-            return Err(crate::error::usage(format!(
-                "an integer input holds {bad}"
-            )));
+            return Err(crate::error::usage(format!("an integer input holds {bad}")));
         }
-        Tensor::from_vec(data.into_iter().map(|v| v as i64).collect::<Vec<_>>(), shape, device)?
+        Tensor::from_vec(
+            data.into_iter().map(|v| v as i64).collect::<Vec<_>>(),
+            shape,
+            device,
+        )?
     } else {
-        Tensor::from_vec(data.into_iter().map(|v| v as f32).collect::<Vec<_>>(), shape, device)?
+        Tensor::from_vec(
+            data.into_iter().map(|v| v as f32).collect::<Vec<_>>(),
+            shape,
+            device,
+        )?
     })
 }
 
@@ -267,7 +284,11 @@ fn rows_json(t: &Tensor) -> Result<Vec<Json>> {
             [] => Json::from(v[0] as f64),
             [n, rest @ ..] => {
                 let step = rest.iter().product::<usize>();
-                Json::Array((0..*n).map(|i| nest(&v[i * step..(i + 1) * step], rest)).collect())
+                Json::Array(
+                    (0..*n)
+                        .map(|i| nest(&v[i * step..(i + 1) * step], rest))
+                        .collect(),
+                )
             }
         }
     }

@@ -17,7 +17,10 @@ fn trim(config: &Map<String, Json>) -> Map<String, Json> {
             !(k.contains("initializer")
                 || k.contains("regularizer")
                 || k.contains("constraint")
-                || matches!(k.as_str(), "dtype" | "trainable" | "seed" | "quantization_config"))
+                || matches!(
+                    k.as_str(),
+                    "dtype" | "trainable" | "seed" | "quantization_config"
+                ))
         })
         .map(|(k, v)| {
             let v = match (k.as_str(), v) {
@@ -39,7 +42,10 @@ fn trim(config: &Map<String, Json>) -> Map<String, Json> {
 }
 
 fn class_of(layer: &Json) -> &str {
-    layer.get("class_name").and_then(|v| v.as_str()).unwrap_or("?")
+    layer
+        .get("class_name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
 }
 
 fn config_of(layer: &Json) -> Result<&Map<String, Json>> {
@@ -77,7 +83,11 @@ fn input_spec(name: String, c: &Map<String, Json>) -> Result<InputSpec> {
     }
     Ok(InputSpec {
         name,
-        shape: shape.iter().skip(1).map(|d| d.as_u64().map(|d| d as usize)).collect(),
+        shape: shape
+            .iter()
+            .skip(1)
+            .map(|d| d.as_u64().map(|d| d as usize))
+            .collect(),
         dtype,
     })
 }
@@ -105,7 +115,9 @@ fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
     fn collect(v: &Json, out: &mut Vec<String>, who: &str) -> Result<()> {
         match v {
             Json::Array(a) => a.iter().try_for_each(|x| collect(x, out, who)),
-            Json::Object(o) if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") => {
+            Json::Object(o)
+                if o.get("class_name").and_then(|c| c.as_str()) == Some("__keras_tensor__") =>
+            {
                 let h = o
                     .get("config")
                     .and_then(|c| c.get("keras_history"))
@@ -117,7 +129,11 @@ fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
                 if node != 0 {
                     bail!("{who} reads the output of layer `{name}` called a second time: shared layers are not supported");
                 }
-                out.push(if k == 0 { name.to_string() } else { format!("{name}:{k}") });
+                out.push(if k == 0 {
+                    name.to_string()
+                } else {
+                    format!("{name}:{k}")
+                });
                 Ok(())
             }
             Json::Object(_) => bail!("{who}: an argument zoo cannot read: {v}"),
@@ -148,8 +164,20 @@ fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
 /// Concatenate's merged mask): zoo propagates masks itself, so these nodes
 /// are dropped; they may feed only `mask=` arguments and each other.
 const MASK_OPS: &[&str] = &[
-    "NotEqual", "Equal", "Any", "All", "ExpandDims", "ZerosLike", "OnesLike", "LogicalOr",
-    "LogicalAnd", "LogicalNot", "Concatenate", "Cast", "Squeeze", "BroadcastTo",
+    "NotEqual",
+    "Equal",
+    "Any",
+    "All",
+    "ExpandDims",
+    "ZerosLike",
+    "OnesLike",
+    "LogicalOr",
+    "LogicalAnd",
+    "LogicalNot",
+    "Concatenate",
+    "Cast",
+    "Squeeze",
+    "BroadcastTo",
 ];
 
 fn is_mask_op(layer: &Json) -> bool {
@@ -160,10 +188,19 @@ fn is_mask_op(layer: &Json) -> bool {
 fn io_refs(v: Option<&Json>) -> Result<Vec<String>> {
     let v = v.ok_or_else(|| anyhow!("the model config lists no input or output layers"))?;
     let one = |e: &Json| -> Result<String> {
-        let a = e.as_array().ok_or_else(|| anyhow!("bad layer reference {e}"))?;
-        let name = a.first().and_then(|v| v.as_str()).ok_or_else(|| anyhow!("bad layer reference {e}"))?;
+        let a = e
+            .as_array()
+            .ok_or_else(|| anyhow!("bad layer reference {e}"))?;
+        let name = a
+            .first()
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| anyhow!("bad layer reference {e}"))?;
         let k = a.get(2).and_then(|v| v.as_u64()).unwrap_or(0);
-        Ok(if k == 0 { name.to_string() } else { format!("{name}:{k}") })
+        Ok(if k == 0 {
+            name.to_string()
+        } else {
+            format!("{name}:{k}")
+        })
     };
     match v {
         Json::Array(a) if a.first().is_some_and(|f| f.is_string()) => Ok(vec![one(v)?]),
@@ -206,7 +243,10 @@ pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGrou
                 .and_then(|l| l.get("config"))
                 .and_then(|c| c.as_object())
                 .ok_or_else(|| anyhow!("Bidirectional without a layer"))?;
-            let b = inner.get("use_bias").and_then(|v| v.as_bool()).unwrap_or(true);
+            let b = inner
+                .get("use_bias")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
             let names = if b {
                 vec!["kernel", "recurrent_kernel", "bias"]
             } else {
@@ -223,8 +263,19 @@ pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGrou
                 .and_then(|l| l.get("config"))
                 .and_then(|c| c.as_object())
                 .ok_or_else(|| anyhow!("TimeDistributed without a layer"))?;
-            let b = inner.get("use_bias").and_then(|v| v.as_bool()).unwrap_or(true);
-            vec![g("layer/vars", "", if b { vec!["kernel", "bias"] } else { vec!["kernel"] })]
+            let b = inner
+                .get("use_bias")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true);
+            vec![g(
+                "layer/vars",
+                "",
+                if b {
+                    vec!["kernel", "bias"]
+                } else {
+                    vec!["kernel"]
+                },
+            )]
         }
         "BatchNormalization" => {
             let mut names = Vec::new();
@@ -298,7 +349,11 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             prev = Some(name.clone());
             // Functional models save their InputLayers in the weights file too.
             if !sequential {
-                saved.push(KerasLayer { name, class: lclass, config: c.clone() });
+                saved.push(KerasLayer {
+                    name,
+                    class: lclass,
+                    config: c.clone(),
+                });
             }
             continue;
         }
@@ -323,7 +378,11 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                         .get("build_input_shape")
                         .or_else(|| c.get("batch_input_shape"))
                         .cloned()
-                        .ok_or_else(|| anyhow!("the Sequential model has no input shape: build it before saving"))?;
+                        .ok_or_else(|| {
+                            anyhow!(
+                                "the Sequential model has no input shape: build it before saving"
+                            )
+                        })?;
                     let mut ic = Map::new();
                     ic.insert("batch_shape".into(), shape);
                     inputs.push(input_spec("input".into(), &ic)?);
@@ -340,7 +399,9 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             let (refs, masks) = match nodes_in.len() {
                 1 => node_refs(&nodes_in[0], &who)?,
                 0 => bail!("{who} is not connected to the model's inputs"),
-                n => bail!("{who} is called {n} times (a shared layer), which zoo does not support"),
+                n => {
+                    bail!("{who} is called {n} times (a shared layer), which zoo does not support")
+                }
             };
             if let Some(r) = refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
                 bail!("{who} reads `{r}`, the result of a `keras.ops` call: zoo runs those only inside mask computations");
@@ -367,7 +428,11 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             inbound,
             lengths: None,
         });
-        saved.push(KerasLayer { name: name.clone(), class: lclass, config: c.clone() });
+        saved.push(KerasLayer {
+            name: name.clone(),
+            class: lclass,
+            config: c.clone(),
+        });
         prev = Some(name);
     }
     let outputs = if sequential {
@@ -414,7 +479,11 @@ pub fn layer_paths(layers: &[KerasLayer]) -> Vec<String> {
         .map(|l| {
             let base = snake_case(&l.class);
             let n = seen.entry(base.clone()).or_insert(0);
-            let path = if *n == 0 { base.clone() } else { format!("{base}_{n}") };
+            let path = if *n == 0 {
+                base.clone()
+            } else {
+                format!("{base}_{n}")
+            };
             *n += 1;
             path
         })
@@ -440,11 +509,18 @@ mod tests {
     fn layer_groups_are_named_like_keras_names_them() {
         assert_eq!(snake_case("LSTM"), "lstm");
         assert_eq!(snake_case("SimpleRNN"), "simple_rnn");
-        assert_eq!(snake_case("GlobalAveragePooling1D"), "global_average_pooling1d");
+        assert_eq!(
+            snake_case("GlobalAveragePooling1D"),
+            "global_average_pooling1d"
+        );
         assert_eq!(snake_case("BatchNormalization"), "batch_normalization");
         assert_eq!(snake_case("Conv1D"), "conv1d");
         assert_eq!(snake_case("InputLayer"), "input_layer");
-        let l = |c: &str| KerasLayer { name: "x".into(), class: c.into(), config: Map::new() };
+        let l = |c: &str| KerasLayer {
+            name: "x".into(),
+            class: c.into(),
+            config: Map::new(),
+        };
         assert_eq!(
             layer_paths(&[l("Dense"), l("LSTM"), l("Dense")]),
             ["dense", "lstm", "dense_1"]

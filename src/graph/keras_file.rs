@@ -18,14 +18,26 @@ const MAX_JSON: u64 = 64 << 20;
 /// Largest weights file read into memory.
 const MAX_WEIGHTS: u64 = 8 << 30;
 
-fn entry(z: &mut zip::ZipArchive<std::fs::File>, name: &str, limit: u64, file: &Path) -> Result<Option<Vec<u8>>> {
+fn entry(
+    z: &mut zip::ZipArchive<std::fs::File>,
+    name: &str,
+    limit: u64,
+    file: &Path,
+) -> Result<Option<Vec<u8>>> {
     let mut e = match z.by_name(name) {
         Ok(e) => e,
         Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => bail!("{}: cannot read `{name}` from the zip ({e})", file.display()),
+        Err(e) => bail!(
+            "{}: cannot read `{name}` from the zip ({e})",
+            file.display()
+        ),
     };
     if e.size() > limit {
-        bail!("{}: `{name}` is {} bytes, more than zoo reads ({limit})", file.display(), e.size());
+        bail!(
+            "{}: `{name}` is {} bytes, more than zoo reads ({limit})",
+            file.display(),
+            e.size()
+        );
     }
     let mut buf = Vec::with_capacity(e.size() as usize);
     e.by_ref()
@@ -58,9 +70,15 @@ pub fn read(path: &Path) -> Result<Imported> {
     let (graph, layers) =
         graph_from_config(&config).with_context(|| format!("{}", path.display()))?;
     let tensors = read_weights(weights, &layers).with_context(|| {
-        format!("{}: model.weights.h5 does not match the model's config.json", path.display())
+        format!(
+            "{}: model.weights.h5 does not match the model's config.json",
+            path.display()
+        )
     })?;
-    let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
     Ok(Imported {
         name: default_name(path),
         graph,
@@ -100,7 +118,9 @@ fn groups_by_name(root: &hdf5_pure::Group) -> Result<HashMap<String, String>> {
 fn attr_string(v: &hdf5_pure::AttrValue) -> Option<String> {
     use hdf5_pure::AttrValue as A;
     match v {
-        A::String(s) | A::AsciiString(s) | A::VarLenString(s) | A::VarLenAsciiString(s) => Some(s.clone()),
+        A::String(s) | A::AsciiString(s) | A::VarLenString(s) | A::VarLenAsciiString(s) => {
+            Some(s.clone())
+        }
         _ => None,
     }
 }
@@ -110,7 +130,8 @@ fn h5(e: hdf5_pure::Error) -> anyhow::Error {
 }
 
 fn read_weights(bytes: Vec<u8>, layers: &[KerasLayer]) -> Result<Vec<(String, Tensor)>> {
-    let file = hdf5_pure::File::from_bytes(bytes).map_err(|e| anyhow!("not a readable HDF5 file ({e})"))?;
+    let file = hdf5_pure::File::from_bytes(bytes)
+        .map_err(|e| anyhow!("not a readable HDF5 file ({e})"))?;
     let root = file.root();
     let by_name = groups_by_name(&root)?;
     let fallback = layer_paths(layers);
@@ -121,7 +142,10 @@ fn read_weights(bytes: Vec<u8>, layers: &[KerasLayer]) -> Result<Vec<(String, Te
             continue;
         }
         let who = format!("layer `{}` ({})", layer.name, layer.class);
-        let base = by_name.get(&layer.name).cloned().unwrap_or_else(|| format!("layers/{guess}"));
+        let base = by_name
+            .get(&layer.name)
+            .cloned()
+            .unwrap_or_else(|| format!("layers/{guess}"));
         for g in groups {
             let path = format!("{base}/{}", g.sub);
             let group = root
@@ -139,13 +163,21 @@ fn read_weights(bytes: Vec<u8>, layers: &[KerasLayer]) -> Result<Vec<(String, Te
                 let ds = group
                     .dataset(&i.to_string())
                     .map_err(|_| anyhow!("{who}: variable `{path}/{i}` is missing"))?;
-                let shape: Vec<usize> = ds.shape().map_err(h5)?.iter().map(|&d| d as usize).collect();
+                let shape: Vec<usize> = ds
+                    .shape()
+                    .map_err(h5)?
+                    .iter()
+                    .map(|&d| d as usize)
+                    .collect();
                 let data = ds
                     .read_f32()
                     .map_err(|e| anyhow!("{who}: cannot read `{path}/{i}` as float32 ({e})"))?;
                 let want: usize = shape.iter().product();
                 if data.len() != want {
-                    bail!("{who}: `{path}/{i}` holds {} values for shape {shape:?}", data.len());
+                    bail!(
+                        "{who}: `{path}/{i}` holds {} values for shape {shape:?}",
+                        data.len()
+                    );
                 }
                 let t = Tensor::from_vec(data, shape, &Device::Cpu)?;
                 tensors.push((format!("{}.{}{}", layer.name, g.prefix, name), t));

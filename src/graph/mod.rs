@@ -189,7 +189,10 @@ impl GraphModel {
     /// Recurrent layers counted the way `zoo inspect --layer` counts them:
     /// each stacked layer of a PyTorch `num_layers` module is one.
     pub fn recurrent_layer_count(&self) -> usize {
-        self.recurrent_layers().iter().map(|(_, r)| r.config().num_layers).sum()
+        self.recurrent_layers()
+            .iter()
+            .map(|(_, r)| r.config().num_layers)
+            .sum()
     }
 
     /// Runs the graph and records recurrent layer `layer` (see
@@ -223,13 +226,24 @@ impl GraphModel {
         let bound = self.bind(inputs.clone())?;
         let (results, _) = self.run_all(inputs)?;
         let node = &self.nodes[i];
-        let Op::Rnn { rnn, time_major, .. } = &node.op else { unreachable!("found above") };
+        let Op::Rnn {
+            rnn, time_major, ..
+        } = &node.op
+        else {
+            unreachable!("found above")
+        };
         let x = match node.inbound[0] {
             Source::Input(j) => bound[j].t.clone(),
             Source::Node(n, k) => results[n][k].t.clone(),
         };
-        let x = if *time_major { x.transpose(0, 1)?.contiguous()? } else { x };
-        let trace = rnn.trace(&x.to_dtype(DType::F32)?, sub, dir).map_err(|e| anyhow!("{e}"))?;
+        let x = if *time_major {
+            x.transpose(0, 1)?.contiguous()?
+        } else {
+            x
+        };
+        let trace = rnn
+            .trace(&x.to_dtype(DType::F32)?, sub, dir)
+            .map_err(|e| anyhow!("{e}"))?;
         Ok((node.spec.name.clone(), rnn.config().clone(), sub, trace))
     }
 
@@ -253,7 +267,9 @@ impl GraphModel {
                 )));
             }
             if by_name.insert(name.clone(), t).is_some() {
-                return Err(crate::error::usage(format!("input `{name}` is given twice")));
+                return Err(crate::error::usage(format!(
+                    "input `{name}` is given twice"
+                )));
             }
         }
         let mut batch: Option<(usize, String)> = None;
@@ -274,7 +290,10 @@ impl GraphModel {
             let dims = t.dims().to_vec();
             let b = dims.first().copied();
             let fits = dims.len() == s.shape.len() + 1
-                && s.shape.iter().zip(&dims[1..]).all(|(want, got)| want.is_none_or(|w| w == *got))
+                && s.shape
+                    .iter()
+                    .zip(&dims[1..])
+                    .all(|(want, got)| want.is_none_or(|w| w == *got))
                 && batch.as_ref().is_none_or(|(bb, _)| Some(*bb) == b);
             if !fits {
                 let expect_batch = batch.as_ref().map(|(bb, _)| *bb).or(b);
@@ -296,7 +315,11 @@ impl GraphModel {
             let t = t.to_device(&self.device)?;
             let t = if s.dtype.is_int() {
                 if t.dtype().is_float() {
-                    bail!("input `{}` must hold integers (token ids), got {:?}", s.name, t.dtype());
+                    bail!(
+                        "input `{}` must hold integers (token ids), got {:?}",
+                        s.name,
+                        t.dtype()
+                    );
                 }
                 t.to_dtype(DType::I64)?
             } else {
@@ -370,7 +393,12 @@ impl GraphModel {
                     .map(|&s| fetch(&results, s))
                     .collect::<Result<Vec<_>>>()?,
             };
-            let expects_mask = node.spec.config.get("zoo_expects_mask").and_then(|v| v.as_bool()) == Some(true);
+            let expects_mask = node
+                .spec
+                .config
+                .get("zoo_expects_mask")
+                .and_then(|v| v.as_bool())
+                == Some(true);
             if expects_mask && ins.first().is_some_and(|v| v.lengths.is_none()) {
                 bail!(
                     "{} was called with an explicit mask, but its input carries none that zoo derives \
@@ -397,9 +425,7 @@ impl GraphModel {
 fn lengths_of(t: &Tensor) -> Result<Vec<usize>> {
     let v = t.to_dtype(DType::I64)?.flatten_all()?.to_vec1::<i64>()?;
     v.into_iter()
-        .map(|l| {
-            usize::try_from(l).map_err(|_| anyhow!("a sequence length is negative ({l})"))
-        })
+        .map(|l| usize::try_from(l).map_err(|_| anyhow!("a sequence length is negative ({l})")))
         .collect()
 }
 
@@ -414,7 +440,11 @@ pub fn output_names(n: usize) -> Vec<String> {
 /// `[32, 45]`, with `batch` first when known and `any` for free sizes.
 fn show_shape(batch: Option<usize>, shape: &[Option<usize>]) -> String {
     let dims: Vec<String> = std::iter::once(batch.map_or("batch".into(), |b| b.to_string()))
-        .chain(shape.iter().map(|d| d.map_or("any".into(), |d| d.to_string())))
+        .chain(
+            shape
+                .iter()
+                .map(|d| d.map_or("any".into(), |d| d.to_string())),
+        )
         .collect();
     format!("[{}]", dims.join(", "))
 }

@@ -8,8 +8,7 @@ use serde_json::{Map, Value as Json};
 
 use super::schema::{GraphFramework, NodeSpec};
 use crate::nn::{
-    Activation as RnnActivation, CellKind, MergeMode, RecurrentActivation, Rnn, RnnConfig,
-    RnnState,
+    Activation as RnnActivation, CellKind, MergeMode, RecurrentActivation, Rnn, RnnConfig, RnnState,
 };
 
 /// A tensor and, for sequences, how many leading steps of each row are real
@@ -314,11 +313,23 @@ fn input_size(vb: &VarBuilder, name: &str, axis: usize) -> Result<usize> {
 /// the weights' shapes).
 pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built> {
     let c = &node.config;
-    let class = node.class.trim_start_matches("torch.nn.").trim_start_matches("nn.");
+    let class = node
+        .class
+        .trim_start_matches("torch.nn.")
+        .trim_start_matches("nn.");
     let no_params = |op| Ok(Built { op, params: 0 });
     match (fw, class) {
-        (_, "InputLayer" | "Dropout" | "SpatialDropout1D" | "GaussianNoise" | "GaussianDropout"
-            | "AlphaDropout" | "ActivityRegularization" | "Identity") => no_params(Op::Identity),
+        (
+            _,
+            "InputLayer"
+            | "Dropout"
+            | "SpatialDropout1D"
+            | "GaussianNoise"
+            | "GaussianDropout"
+            | "AlphaDropout"
+            | "ActivityRegularization"
+            | "Identity",
+        ) => no_params(Op::Identity),
         (GraphFramework::Keras, "Embedding") => {
             let (n, d) = (usize_of(c, "input_dim")?, usize_of(c, "output_dim")?);
             let table = tensor_shaped(&vb, "embeddings", &[n, d])?;
@@ -332,7 +343,10 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
             })
         }
         (GraphFramework::Pytorch, "Embedding") => {
-            let (n, d) = (usize_of(c, "num_embeddings")?, usize_of(c, "embedding_dim")?);
+            let (n, d) = (
+                usize_of(c, "num_embeddings")?,
+                usize_of(c, "embedding_dim")?,
+            );
             if get(c, "max_norm").is_some() {
                 bail!("option `max_norm` is not supported");
             }
@@ -384,8 +398,9 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
             }
             let merge = match get(c, "merge_mode") {
                 None => bail!("Bidirectional `merge_mode=None` (two outputs) is not supported"),
-                Some(m) => MergeMode::parse(m.as_str().unwrap_or("?"))
-                    .map_err(|e| anyhow!("{e}"))?,
+                Some(m) => {
+                    MergeMode::parse(m.as_str().unwrap_or("?")).map_err(|e| anyhow!("{e}"))?
+                }
             };
             let input = input_size(&vb, "forward/kernel", 0)?;
             let cfg = keras_rnn_config(inner_class, inner_cfg, input, Some(merge))?
@@ -420,7 +435,10 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
         (GraphFramework::Keras, "Dense") | (GraphFramework::Keras, "TimeDistributed") => {
             let (c, vb) = if class == "TimeDistributed" {
                 let inner = get(c, "layer").ok_or_else(|| anyhow!("option `layer` is missing"))?;
-                let inner_class = inner.get("class_name").and_then(|v| v.as_str()).unwrap_or("?");
+                let inner_class = inner
+                    .get("class_name")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("?");
                 if inner_class != "Dense" {
                     bail!("a TimeDistributed around `{inner_class}` is not supported (Dense is)");
                 }
@@ -550,7 +568,9 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
             let axis = match get(c, "axis") {
                 None => -1,
                 Some(Json::Array(a)) if a.len() == 1 => a[0].as_i64().unwrap_or(-1),
-                Some(v) => v.as_i64().ok_or_else(|| anyhow!("BatchNormalization `axis={v}` is not supported"))?,
+                Some(v) => v
+                    .as_i64()
+                    .ok_or_else(|| anyhow!("BatchNormalization `axis={v}` is not supported"))?,
             };
             if axis != -1 {
                 bail!("BatchNormalization on axis {axis} is not supported (the last axis is)");
@@ -578,8 +598,12 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
         (GraphFramework::Pytorch, "BatchNorm1d") => {
             let n = usize_of(c, "num_features")?;
             let affine = bool_or(c, "affine", true);
-            let gamma = affine.then(|| tensor_shaped(&vb, "weight", &[n])).transpose()?;
-            let beta = affine.then(|| tensor_shaped(&vb, "bias", &[n])).transpose()?;
+            let gamma = affine
+                .then(|| tensor_shaped(&vb, "weight", &[n]))
+                .transpose()?;
+            let beta = affine
+                .then(|| tensor_shaped(&vb, "bias", &[n]))
+                .transpose()?;
             let mean = tensor_shaped(&vb, "running_mean", &[n])?;
             let var = tensor_shaped(&vb, "running_var", &[n])?;
             let params = 2 * n + if affine { 2 * n } else { 0 };
@@ -595,7 +619,11 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
             })
         }
         (GraphFramework::Keras, "LayerNormalization") => {
-            let stored = if bool_or(c, "scale", true) { "gamma" } else { "beta" };
+            let stored = if bool_or(c, "scale", true) {
+                "gamma"
+            } else {
+                "beta"
+            };
             let n = if bool_or(c, "scale", true) || bool_or(c, "center", true) {
                 input_size(&vb, stored, 0)?
             } else {
@@ -633,7 +661,9 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
                 _ => bail!("LayerNorm `normalized_shape` must be one size (the last axis)"),
             };
             let affine = bool_or(c, "elementwise_affine", true);
-            let gamma = affine.then(|| tensor_shaped(&vb, "weight", &[n])).transpose()?;
+            let gamma = affine
+                .then(|| tensor_shaped(&vb, "weight", &[n]))
+                .transpose()?;
             let beta = (affine && bool_or(c, "bias", true))
                 .then(|| tensor_shaped(&vb, "bias", &[n]))
                 .transpose()?;
@@ -690,7 +720,11 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
         (GraphFramework::Keras, "Permute") => {
             let dims: Vec<usize> = get(c, "dims")
                 .and_then(|v| v.as_array())
-                .map(|a| a.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|d| d.as_u64().map(|d| d as usize))
+                        .collect()
+                })
                 .unwrap_or_default();
             let mut sorted = dims.clone();
             sorted.sort_unstable();
@@ -719,7 +753,9 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
             no_params(Op::Activation(Act::Relu))
         }
         (GraphFramework::Keras, "Softmax") | (GraphFramework::Pytorch, "Softmax") => {
-            let axis = get(c, "axis").or_else(|| get(c, "dim")).and_then(|v| v.as_i64());
+            let axis = get(c, "axis")
+                .or_else(|| get(c, "dim"))
+                .and_then(|v| v.as_i64());
             if axis.is_some_and(|a| a != -1) {
                 bail!("Softmax over an axis other than the last is not supported");
             }
@@ -745,14 +781,18 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
 /// The classes [`build`] accepts, for error messages and docs.
 pub fn supported(fw: GraphFramework) -> &'static str {
     match fw {
-        GraphFramework::Keras => "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, \
+        GraphFramework::Keras => {
+            "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, \
             Dense, TimeDistributed(Dense), Conv1D, BatchNormalization, LayerNormalization, \
             GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, \
             Average, Maximum, Minimum, RepeatVector, Permute, Flatten, Activation, ReLU, Softmax, \
-            Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout",
-        GraphFramework::Pytorch => "Embedding, RNN, LSTM, GRU, Linear, Conv1d, BatchNorm1d, \
+            Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout"
+        }
+        GraphFramework::Pytorch => {
+            "Embedding, RNN, LSTM, GRU, Linear, Conv1d, BatchNorm1d, \
             LayerNorm, Dropout, ReLU, Tanh, Sigmoid, GELU, ELU, SiLU, Softmax, Identity, Flatten, \
-            and zoo's Transpose, MeanOverTime, MaxOverTime, LastState, Cat, Add",
+            and zoo's Transpose, MeanOverTime, MaxOverTime, LastState, Cat, Add"
+        }
     }
 }
 
@@ -839,7 +879,6 @@ fn prefix_lengths(flags: &[Vec<u8>], what: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-
 /// Zeros for `[batch, steps, 1]` positions at or past each row's length.
 fn step_mask(lengths: &[usize], steps: usize, device: &Device) -> Result<Tensor> {
     let m: Vec<f32> = lengths
@@ -861,7 +900,9 @@ impl Op {
     /// Runs the layer on its inputs (in `inbound` order); returns its outputs.
     /// `lengths`: a PyTorch recurrent layer's sequence lengths.
     pub fn run(&self, inputs: &[Value], lengths: Option<Vec<usize>>) -> Result<Vec<Value>> {
-        let first = inputs.first().ok_or_else(|| anyhow!("the layer has no input"))?;
+        let first = inputs
+            .first()
+            .ok_or_else(|| anyhow!("the layer has no input"))?;
         let x = &first.t;
         let same_mask = |t: Tensor| Ok(vec![Value::with_lengths(t, first.lengths.clone())]);
         match self {
@@ -881,7 +922,9 @@ impl Op {
                     b * t,
                     x.device(),
                 )?;
-                let out = table.index_select(&idx, 0)?.reshape((b, t, table.dim(1)?))?;
+                let out = table
+                    .index_select(&idx, 0)?
+                    .reshape((b, t, table.dim(1)?))?;
                 let lengths = if *mask_zero {
                     let flags: Vec<Vec<u8>> = ids
                         .chunks(t.max(1))
@@ -978,8 +1021,9 @@ impl Op {
             } => {
                 let rank = x.rank();
                 let a = axis_index(*axis, rank)?;
-                let shape: Vec<usize> =
-                    (0..rank).map(|i| if i == a { x.dim(a).unwrap_or(1) } else { 1 }).collect();
+                let shape: Vec<usize> = (0..rank)
+                    .map(|i| if i == a { x.dim(a).unwrap_or(1) } else { 1 })
+                    .collect();
                 let bc = |t: &Tensor| t.reshape(shape.as_slice());
                 let y = match batch_stats {
                     Some((mean, var)) => {
@@ -1049,7 +1093,14 @@ impl Op {
                     let n = first.lengths.as_ref().map_or(0, |l| l.len());
                     Some(
                         (0..n)
-                            .map(|i| inputs.iter().filter_map(|v| v.lengths.as_ref()).map(|l| l[i]).max().unwrap_or(0))
+                            .map(|i| {
+                                inputs
+                                    .iter()
+                                    .filter_map(|v| v.lengths.as_ref())
+                                    .map(|l| l[i])
+                                    .max()
+                                    .unwrap_or(0)
+                            })
                             .collect(),
                     )
                 } else {
@@ -1128,7 +1179,11 @@ impl Op {
                     bail!(
                         "expected {} initial state tensors ({}), got {}",
                         per * dirs,
-                        if lstm { "h and c per direction" } else { "h per direction" },
+                        if lstm {
+                            "h and c per direction"
+                        } else {
+                            "h per direction"
+                        },
                         states.len()
                     );
                 }
@@ -1140,7 +1195,10 @@ impl Op {
             GraphFramework::Pytorch => {
                 let want = if lstm { 2 } else { 1 };
                 if states.len() != want {
-                    bail!("expected {want} initial state tensors, got {}", states.len());
+                    bail!(
+                        "expected {want} initial state tensors, got {}",
+                        states.len()
+                    );
                 }
                 Some(
                     RnnState::from_stacked(&states[0], states.get(1))

@@ -27,16 +27,17 @@ pub struct Vocab {
 
 impl Vocab {
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let text = std::str::from_utf8(bytes).map_err(|_| anyhow!("the vocabulary is not UTF-8"))?;
+        let text =
+            std::str::from_utf8(bytes).map_err(|_| anyhow!("the vocabulary is not UTF-8"))?;
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut ids = HashMap::new();
         for (i, line) in text.lines().enumerate() {
             let w = line.trim_end_matches('\r');
             ids.entry(w.to_string()).or_insert(i as u32);
         }
-        let unk = *ids
-            .get("[UNK]")
-            .ok_or_else(|| anyhow!("no `[UNK]` line: expected TextVectorization's get_vocabulary() order"))?;
+        let unk = *ids.get("[UNK]").ok_or_else(|| {
+            anyhow!("no `[UNK]` line: expected TextVectorization's get_vocabulary() order")
+        })?;
         if ids.len() < 2 {
             bail!("the vocabulary is empty");
         }
@@ -98,8 +99,11 @@ impl TextEncoder {
             }
             (None, Some(v)) => {
                 let p = dir.join(v);
-                let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
-                Ok(TextEncoder::Vocab(Vocab::parse(&bytes).with_context(|| p.display().to_string())?))
+                let bytes =
+                    std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
+                Ok(TextEncoder::Vocab(
+                    Vocab::parse(&bytes).with_context(|| p.display().to_string())?,
+                ))
             }
             (None, None) => bail!("config.json `text` names neither a tokenizer nor a vocab"),
         }
@@ -113,11 +117,17 @@ impl TextEncoder {
                 Ok(Encoded {
                     ids,
                     tokens: Vocab::words(text),
-                    oov: if n == 0 { 0.0 } else { unknown as f64 / n as f64 },
+                    oov: if n == 0 {
+                        0.0
+                    } else {
+                        unknown as f64 / n as f64
+                    },
                 })
             }
             TextEncoder::Tokenizer(t) => {
-                let e = t.encode(text, true).map_err(|e| anyhow!("cannot tokenize ({e})"))?;
+                let e = t
+                    .encode(text, true)
+                    .map_err(|e| anyhow!("cannot tokenize ({e})"))?;
                 let unk = t.token_to_id("[UNK]").or_else(|| t.token_to_id("<unk>"));
                 let ids = e.get_ids().to_vec();
                 let unknown = unk.map_or(0, |u| ids.iter().filter(|&&i| i == u).count());
@@ -125,7 +135,11 @@ impl TextEncoder {
                 Ok(Encoded {
                     tokens: e.get_tokens().to_vec(),
                     ids,
-                    oov: if n == 0 { 0.0 } else { unknown as f64 / n as f64 },
+                    oov: if n == 0 {
+                        0.0
+                    } else {
+                        unknown as f64 / n as f64
+                    },
                 })
             }
         }

@@ -89,7 +89,9 @@ impl TextGraph {
         let model = GraphModel::load(dir, device)?;
         let raw: serde_json::Value = dir.config()?;
         let text: TextConfig = match raw.get("text") {
-            Some(t) => serde_json::from_value(t.clone()).map_err(|e| anyhow!("config.json `text`: {e}"))?,
+            Some(t) => {
+                serde_json::from_value(t.clone()).map_err(|e| anyhow!("config.json `text`: {e}"))?
+            }
             None => bail!(
                 "{} has no tokenizer: import it with `zoo import ... --tokenizer tokenizer.json` \
                  (or a vocabulary file, one token per line)",
@@ -106,8 +108,12 @@ impl TextGraph {
         let ids_input = inputs
             .iter()
             .position(|s| s.dtype.is_int() && s.shape.len() == 1)
-            .ok_or_else(|| anyhow!("the model has no input of token ids ([batch, steps], integers)"))?;
-        let lengths_input = inputs.iter().position(|s| s.dtype.is_int() && s.shape.is_empty());
+            .ok_or_else(|| {
+                anyhow!("the model has no input of token ids ([batch, steps], integers)")
+            })?;
+        let lengths_input = inputs
+            .iter()
+            .position(|s| s.dtype.is_int() && s.shape.is_empty());
         if inputs.len() != 1 + lengths_input.is_some() as usize {
             bail!(
                 "the model has inputs {}: `zoo run` feeds one input of token ids (and optionally one of lengths)",
@@ -115,7 +121,10 @@ impl TextGraph {
             );
         }
         if model.output_names().len() != 1 {
-            bail!("the model has {} outputs; `zoo run` reads one (use `zoo predict`)", model.output_names().len());
+            bail!(
+                "the model has {} outputs; `zoo run` reads one (use `zoo predict`)",
+                model.output_names().len()
+            );
         }
         let fixed_len = inputs[ids_input].shape[0];
         let mask_aware = lengths_input.is_some() || model.masks_padding();
@@ -132,7 +141,12 @@ impl TextGraph {
     }
 
     fn label(&self, i: usize) -> String {
-        self.model.config.labels.get(i).cloned().unwrap_or_else(|| i.to_string())
+        self.model
+            .config
+            .labels
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| i.to_string())
     }
 
     /// One forward pass on texts of the same padded length.
@@ -156,10 +170,18 @@ impl TextGraph {
         let mut feed = vec![(spec.name.clone(), ids)];
         if let Some(li) = self.lengths_input {
             let lens: Vec<i64> = batch.iter().map(|e| e.ids.len() as i64).collect();
-            feed.push((self.model.inputs()[li].name.clone(), Tensor::from_vec(lens, batch.len(), dev)?));
+            feed.push((
+                self.model.inputs()[li].name.clone(),
+                Tensor::from_vec(lens, batch.len(), dev)?,
+            ));
         }
         let out = self.model.forward(feed)?;
-        Ok(out.into_iter().next().expect("one output").to_dtype(DType::F32)?.to_device(&Device::Cpu)?)
+        Ok(out
+            .into_iter()
+            .next()
+            .expect("one output")
+            .to_dtype(DType::F32)?
+            .to_device(&Device::Cpu)?)
     }
 
     fn results(&self, batch: &[&Encoded], y: &Tensor) -> Result<Vec<TextResult>> {
@@ -222,7 +244,12 @@ impl TextGraph {
 
 impl TextGraph {
     /// What recurrent layer `layer` holds while it reads `text`.
-    pub fn inspect(&self, text: &str, layer: usize, dir: usize) -> Result<crate::inspect::Inspection> {
+    pub fn inspect(
+        &self,
+        text: &str,
+        layer: usize,
+        dir: usize,
+    ) -> Result<crate::inspect::Inspection> {
         use crate::driver::Task;
         let e = self.encode(text)?;
         if e.ids.is_empty() {
@@ -248,7 +275,10 @@ impl TextGraph {
         row[at..at + n].copy_from_slice(&ids);
         let mut feed = vec![(spec.name.clone(), Tensor::from_vec(row, (1, steps), dev)?)];
         if let Some(li) = self.lengths_input {
-            feed.push((self.model.inputs()[li].name.clone(), Tensor::from_vec(vec![n as i64], 1, dev)?));
+            feed.push((
+                self.model.inputs()[li].name.clone(),
+                Tensor::from_vec(vec![n as i64], 1, dev)?,
+            ));
         }
         let (name, cfg, sub, trace) = self.model.trace(feed, layer, dir)?;
         let mut tokens = e.tokens.clone();
@@ -264,7 +294,11 @@ impl TextGraph {
             importance_sides: None,
             attention: None,
             answer,
-            shape: crate::inspect::LayerShape::of(&cfg, sub, !(last && self.task == TextTask::Classify)),
+            shape: crate::inspect::LayerShape::of(
+                &cfg,
+                sub,
+                !(last && self.task == TextTask::Classify),
+            ),
         })
     }
 }
@@ -272,7 +306,13 @@ impl TextGraph {
 fn argmax(v: &[f32]) -> (usize, f32) {
     v.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| if x > bv { (i, x) } else { (bi, bv) })
+        .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &x)| {
+            if x > bv {
+                (i, x)
+            } else {
+                (bi, bv)
+            }
+        })
 }
 
 impl crate::driver::Task for TextGraph {
@@ -283,10 +323,17 @@ impl crate::driver::Task for TextGraph {
         let e = self.encoder.encode(text)?;
         if let Some(n) = self.fixed_len {
             if e.ids.len() > n {
-                bail!("the text has {} tokens, more than the {n} this model reads", e.ids.len());
+                bail!(
+                    "the text has {} tokens, more than the {n} this model reads",
+                    e.ids.len()
+                );
             }
         }
-        Ok(Encoded { ids: e.ids, tokens: e.tokens, oov: e.oov })
+        Ok(Encoded {
+            ids: e.ids,
+            tokens: e.tokens,
+            oov: e.oov,
+        })
     }
 
     fn length(&self, item: &Encoded) -> usize {
@@ -294,7 +341,10 @@ impl crate::driver::Task for TextGraph {
     }
 
     fn run(&self, batch: &[&Encoded]) -> Result<Vec<TextResult>> {
-        if self.mask_aware || self.fixed_len.is_some() || batch.iter().all(|e| e.ids.len() == batch[0].ids.len()) {
+        if self.mask_aware
+            || self.fixed_len.is_some()
+            || batch.iter().all(|e| e.ids.len() == batch[0].ids.len())
+        {
             let y = self.pass(batch)?;
             return self.results(batch, &y);
         }
@@ -304,13 +354,18 @@ impl crate::driver::Task for TextGraph {
         lens.sort_unstable();
         lens.dedup();
         for n in lens {
-            let idx: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].ids.len() == n).collect();
+            let idx: Vec<usize> = (0..batch.len())
+                .filter(|&i| batch[i].ids.len() == n)
+                .collect();
             let group: Vec<&Encoded> = idx.iter().map(|&i| batch[i]).collect();
             let y = self.pass(&group)?;
             for (i, r) in idx.into_iter().zip(self.results(&group, &y)?) {
                 out[i] = Some(r);
             }
         }
-        Ok(out.into_iter().map(|r| r.expect("every length ran")).collect())
+        Ok(out
+            .into_iter()
+            .map(|r| r.expect("every length ran"))
+            .collect())
     }
 }
