@@ -5,6 +5,8 @@ use clap::{Args, Parser, Subcommand};
 
 mod cli;
 
+use zoo::tasks::text_graph::TextTask;
+
 /// A zoo of pretrained recurrent networks (SimpleRNN, LSTM, GRU) on candle.
 #[derive(Parser, Debug)]
 #[command(name = "zoo", version, about)]
@@ -83,6 +85,18 @@ pub struct Common {
     pub verbose: bool,
 }
 
+/// `zoo run classify` and `zoo run tag` take the same options.
+#[derive(Args, Debug)]
+pub struct TextRun {
+    #[command(flatten)]
+    inputs: cli::Inputs,
+    /// Texts per forward pass (sorted by length first).
+    #[arg(long, default_value_t = 64)]
+    batch_size: usize,
+    #[command(flatten)]
+    common: Common,
+}
+
 /// Every task reads texts the same way: arguments, `--text`, `--file PATH`
 /// (`-` = stdin), or stdin when none is given; one result per input, in order.
 #[derive(Subcommand, Debug)]
@@ -111,25 +125,9 @@ enum RunTask {
         common: Common,
     },
     /// Label texts with an imported graph model (many-to-one): `--model DIR` from `zoo import --tokenizer --labels`.
-    Classify {
-        #[command(flatten)]
-        inputs: cli::Inputs,
-        /// Texts per forward pass (sorted by length first).
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        #[command(flatten)]
-        common: Common,
-    },
+    Classify(TextRun),
     /// Label every token with an imported graph model (many-to-many).
-    Tag {
-        #[command(flatten)]
-        inputs: cli::Inputs,
-        /// Texts per forward pass (sorted by length first).
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        #[command(flatten)]
-        common: Common,
-    },
+    Tag(TextRun),
     /// Translate English to German (or French, `--to fr`): one line in, one line out.
     Translate {
         #[command(flatten)]
@@ -216,26 +214,12 @@ fn main() -> ExitCode {
             batch_size,
             common,
         }) => cli::run_ner(&inputs, format, batch_size, &common),
-        Command::Run(RunTask::Classify {
-            inputs,
-            batch_size,
-            common,
-        }) => cli::run_text(
-            zoo::tasks::text_graph::TextTask::Classify,
-            &inputs,
-            batch_size,
-            &common,
-        ),
-        Command::Run(RunTask::Tag {
-            inputs,
-            batch_size,
-            common,
-        }) => cli::run_text(
-            zoo::tasks::text_graph::TextTask::Tag,
-            &inputs,
-            batch_size,
-            &common,
-        ),
+        Command::Run(RunTask::Classify(r)) => {
+            cli::run_text(TextTask::Classify, &r.inputs, r.batch_size, &r.common)
+        }
+        Command::Run(RunTask::Tag(r)) => {
+            cli::run_text(TextTask::Tag, &r.inputs, r.batch_size, &r.common)
+        }
         Command::Run(RunTask::Translate {
             inputs,
             to,

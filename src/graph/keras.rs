@@ -223,81 +223,48 @@ pub struct VarGroup {
 
 /// Where a layer's variables live in `model.weights.h5` and what zoo calls them.
 pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGroup>> {
-    let flag = |k: &str, d: bool| config.get(k).and_then(|v| v.as_bool()).unwrap_or(d);
-    let bias = flag("use_bias", true);
-    let with_bias = |w: &'static str| if bias { vec![w, "bias"] } else { vec![w] };
+    let flag = |c: &Map<String, Json>, k: &str| c.get(k).and_then(|v| v.as_bool()).unwrap_or(true);
+    // A wrapper's inner layer (Bidirectional, TimeDistributed) decides its bias.
+    let inner = || {
+        config
+            .get("layer")
+            .and_then(|l| l.get("config"))
+            .and_then(|c| c.as_object())
+            .ok_or_else(|| anyhow!("{class} without a layer"))
+    };
+    let with_bias = |mut names: Vec<&'static str>, c: &Map<String, Json>| {
+        if flag(c, "use_bias") {
+            names.push("bias");
+        }
+        names
+    };
+    // Normalisation layers: gamma with `scale`, beta with `center`.
+    let mut affine = Vec::new();
+    if flag(config, "scale") {
+        affine.push("gamma");
+    }
+    if flag(config, "center") {
+        affine.push("beta");
+    }
     let g = |sub, prefix, names| VarGroup { sub, prefix, names };
+    const RNN: [&str; 2] = ["kernel", "recurrent_kernel"];
     Ok(match class {
         "Embedding" => vec![g("vars", "", vec!["embeddings"])],
-        "Dense" | "Conv1D" => vec![g("vars", "", with_bias("kernel"))],
-        "SimpleRNN" | "LSTM" | "GRU" => {
-            let mut names = vec!["kernel", "recurrent_kernel"];
-            if bias {
-                names.push("bias");
-            }
-            vec![g("cell/vars", "", names)]
-        }
+        "Dense" | "Conv1D" => vec![g("vars", "", with_bias(vec!["kernel"], config))],
+        "SimpleRNN" | "LSTM" | "GRU" => vec![g("cell/vars", "", with_bias(RNN.to_vec(), config))],
         "Bidirectional" => {
-            let inner = config
-                .get("layer")
-                .and_then(|l| l.get("config"))
-                .and_then(|c| c.as_object())
-                .ok_or_else(|| anyhow!("Bidirectional without a layer"))?;
-            let b = inner
-                .get("use_bias")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(true);
-            let names = if b {
-                vec!["kernel", "recurrent_kernel", "bias"]
-            } else {
-                vec!["kernel", "recurrent_kernel"]
-            };
+            let names = with_bias(RNN.to_vec(), inner()?);
             vec![
                 g("forward_layer/cell/vars", "forward/", names.clone()),
                 g("backward_layer/cell/vars", "backward/", names),
             ]
         }
-        "TimeDistributed" => {
-            let inner = config
-                .get("layer")
-                .and_then(|l| l.get("config"))
-                .and_then(|c| c.as_object())
-                .ok_or_else(|| anyhow!("TimeDistributed without a layer"))?;
-            let b = inner
-                .get("use_bias")
-                .and_then(|v| v.as_bool())
-                .unwrap_or(true);
-            vec![g(
-                "layer/vars",
-                "",
-                if b {
-                    vec!["kernel", "bias"]
-                } else {
-                    vec!["kernel"]
-                },
-            )]
-        }
+        "TimeDistributed" => vec![g("layer/vars", "", with_bias(vec!["kernel"], inner()?))],
         "BatchNormalization" => {
-            let mut names = Vec::new();
-            if flag("scale", true) {
-                names.push("gamma");
-            }
-            if flag("center", true) {
-                names.push("beta");
-            }
-            names.extend(["moving_mean", "moving_variance"]);
-            vec![g("vars", "", names)]
+            affine.extend(["moving_mean", "moving_variance"]);
+            vec![g("vars", "", affine)]
         }
-        "LayerNormalization" => {
-            let mut names = Vec::new();
-            if flag("scale", true) {
-                names.push("gamma");
-            }
-            if flag("center", true) {
-                names.push("beta");
-            }
-            vec![g("vars", "", names)]
-        }
+        "LayerNormalization" => vec![g("vars", "", affine)],
         _ => Vec::new(),
     })
 }
