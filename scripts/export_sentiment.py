@@ -207,6 +207,22 @@ def human_size(n):
     return f"{n / (1024 * 1024):.1f} MiB"
 
 
+def head_graph(pooled, hidden_dim, labels):
+    """The classifier on the pooled features as a zoo layer graph (PyTorch
+    names, weights `hidden.*` and `classifier.*`), which zoo builds and runs."""
+    def linear(name, i, o, src):
+        return {"name": name, "class": "Linear", "config": {"in_features": i, "out_features": o},
+                "inbound": [src]}
+    layers, src, width = [], "features", pooled
+    if hidden_dim:
+        layers += [linear("hidden", pooled, hidden_dim, "features"),
+                   {"name": "hidden_relu", "class": "ReLU", "inbound": ["hidden"]}]
+        src, width = "hidden_relu", hidden_dim
+    layers.append(linear("classifier", width, labels, src))
+    return {"framework": "pytorch", "inputs": [{"name": "features", "shape": [pooled]}],
+            "layers": layers, "outputs": ["classifier"]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cell", choices=["lstm", "gru", "rnn"], required=True)
@@ -287,6 +303,7 @@ def main():
     # --- model folder ----------------------------------------------------------
     mdir = os.path.join(args.root, "models", name)
     os.makedirs(mdir, exist_ok=True)
+    pooled = cfg["units"] * 2 * (2 if cfg["pooling"] == "mean_max" else 1)
     config = {
         "zoo_format": 1,
         "task": "sentiment",
@@ -300,6 +317,7 @@ def main():
         "bidirectional": True,
         "pooling": cfg["pooling"],
         "hidden_dim": cfg.get("hidden_dim"),
+        "head": head_graph(pooled, cfg.get("hidden_dim"), len(LABELS)),
         "labels": LABELS,
         "max_tokens": MAX_TOKENS,
         "pad_id": 0,

@@ -146,27 +146,10 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
                     &b,
                 ));
             }
-            let pooled = dirs * c.units * c.pooling.width();
-            let mut head_in = pooled;
-            if let Some(h) = c.hidden_dim {
-                v.push(linear(
-                    "hidden",
-                    pooled,
-                    h,
-                    &format!("[{b}, {pooled}]"),
-                    &format!("[{b}, {h}]"),
-                    true,
-                ));
-                head_in = h;
-            }
-            v.push(linear(
-                "classifier",
-                head_in,
-                c.labels.len(),
-                &format!("[{b}, {head_in}]"),
-                &format!("[{b}, {}]", c.labels.len()),
-                true,
-            ));
+            // The head is a layer graph: its rows come from the graph itself.
+            let vb = dir.var_builder(candle_core::DType::F32, &candle_core::Device::Cpu)?;
+            let head = crate::tasks::sentiment::build_head(&c, vb, &candle_core::Device::Cpu)?;
+            v.extend(graph_model_rows(&head, batch, steps)?);
             v
         }
         TaskKind::Ner => {
@@ -319,7 +302,14 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
 
 /// A graph's own layers, shapes from a run on placeholder inputs.
 fn graph_rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
-    let g = crate::graph::GraphModel::load(dir, &candle_core::Device::Cpu)?;
+    graph_model_rows(
+        &crate::graph::GraphModel::load(dir, &candle_core::Device::Cpu)?,
+        batch,
+        steps,
+    )
+}
+
+fn graph_model_rows(g: &crate::graph::GraphModel, batch: usize, steps: usize) -> Result<Vec<Row>> {
     let shapes = g.shapes(batch, steps)?;
     let show = |dims: &[usize]| {
         let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
@@ -331,13 +321,13 @@ fn graph_rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
         .map(|(l, outs)| Row {
             layer: l.name,
             kind: l.class,
-            units: None,
+            units: l.units,
             input: l.inbound.join(", "),
             output: outs.iter().map(|d| show(d)).collect::<Vec<_>>().join(", "),
             state: String::new(),
             return_sequences: None,
             params: l.params,
-            formula: String::new(),
+            formula: l.formula,
         })
         .collect())
 }

@@ -294,6 +294,8 @@ fn inspect_works_on_a_model_with_one_label() {
     let cfg = std::fs::read_to_string(dir.join("config.json")).unwrap();
     let mut cfg: serde_json::Value = serde_json::from_str(&cfg).unwrap();
     cfg["labels"] = serde_json::json!(["positive"]);
+    // The head is data: its classifier now has one output.
+    cfg["head"]["layers"][0]["config"]["out_features"] = serde_json::json!(1);
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     let d = dir.to_str().unwrap();
     for args in [

@@ -234,3 +234,120 @@ fn a_long_review_is_read_to_its_end() {
         pos(bad)
     );
 }
+
+/// A copy of sentiment-lstm in a temp folder with its config edited by `edit`
+/// and extra weights added; the weights file is a real file, not a link.
+fn edited_copy(
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+    extra: Vec<(&str, zoo::candle::Tensor)>,
+) -> std::path::PathBuf {
+    let src = root().join("models/sentiment-lstm");
+    let dir = std::env::temp_dir().join(format!("zoo-sent-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["tokenizer.json", "README.md"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let mut tensors =
+        zoo::candle::safetensors::load(src.join("model.safetensors"), &Device::Cpu).unwrap();
+    for (k, t) in extra {
+        tensors.insert(k.to_string(), t);
+    }
+    zoo::candle::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    let mut cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
+    edit(&mut cfg);
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    dir
+}
+
+fn logits_of(dir: &Path, texts: &[&str]) -> Vec<Vec<f32>> {
+    let m = SentimentModel::load(&ModelDir::open(dir).unwrap(), &Device::Cpu, DType::F32).unwrap();
+    let ids: Vec<Vec<u32>> = texts.iter().map(|t| m.encode(t).unwrap()).collect();
+    let refs: Vec<&[u32]> = ids.iter().map(|v| &v[..]).collect();
+    m.logits(&refs).unwrap().to_vec2::<f32>().unwrap()
+}
+
+const HEAD_TEXTS: [&str; 3] = [
+    "not a bad film at all",
+    "the battery died after two days and support never answered.",
+    "a warm, funny and surprisingly moving story",
+];
+
+#[test]
+fn the_head_is_run_from_its_layer_graph() {
+    use zoo::candle::Tensor;
+    let base = logits_of(&root().join("models/sentiment-lstm"), &HEAD_TEXTS);
+    // hidden = [I; -I], ReLU, classifier = [W, -W]: relu(x) - relu(-x) = x,
+    // so this three-layer head computes what the one-layer head does, but
+    // only if every layer of the graph runs, in order, with its weights.
+    let src = zoo::candle::safetensors::load(
+        root().join("models/sentiment-lstm/model.safetensors"),
+        &Device::Cpu,
+    )
+    .unwrap();
+    let w = &src["classifier.weight"]; // [2, 600]
+    let n = w.dim(1).unwrap();
+    let eye = Tensor::eye(n, DType::F32, &Device::Cpu).unwrap();
+    let hidden = Tensor::cat(&[&eye, &eye.neg().unwrap()], 0).unwrap();
+    let cls = Tensor::cat(&[w, &w.neg().unwrap()], 1).unwrap();
+    let dir = edited_copy(
+        "deephead",
+        |c| {
+            c["head"]["layers"] = serde_json::json!([
+                {"name": "hidden", "class": "Linear",
+                 "config": {"in_features": n, "out_features": 2 * n}, "inbound": ["features"]},
+                {"name": "relu", "class": "ReLU", "inbound": ["hidden"]},
+                {"name": "out", "class": "Linear",
+                 "config": {"in_features": 2 * n, "out_features": 2}, "inbound": ["relu"]}
+            ]);
+            c["head"]["outputs"] = serde_json::json!(["out"]);
+        },
+        vec![
+            ("hidden.weight", hidden),
+            (
+                "hidden.bias",
+                Tensor::zeros(2 * n, DType::F32, &Device::Cpu).unwrap(),
+            ),
+            ("out.weight", cls),
+            ("out.bias", src["classifier.bias"].clone()),
+        ],
+    );
+    let deep = logits_of(&dir, &HEAD_TEXTS);
+    for (a, b) in base.iter().flatten().zip(deep.iter().flatten()) {
+        assert!((a - b).abs() < 1e-4, "{base:?} vs {deep:?}");
+    }
+    // Without a `head`, the config's hidden_dim describes it: the same answers.
+    let old = edited_copy(
+        "nohead",
+        |c| {
+            c.as_object_mut().unwrap().remove("head");
+        },
+        vec![],
+    );
+    assert_eq!(logits_of(&old, &HEAD_TEXTS), base);
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(old);
+}
+
+#[test]
+fn a_head_that_does_not_give_one_score_per_label_is_a_one_line_error() {
+    let dir = edited_copy(
+        "badhead",
+        |c| c["labels"] = serde_json::json!(["negative", "neutral", "positive"]),
+        vec![],
+    );
+    let o = zoo(
+        &["run", "sentiment", "--model", dir.to_str().unwrap(), "fine"],
+        None,
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("`head` gives [2] per text, but the model has 3 labels"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

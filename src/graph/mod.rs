@@ -61,6 +61,10 @@ pub struct LayerRow {
     pub class: String,
     pub params: usize,
     pub inbound: Vec<String>,
+    /// How `params` follows from the options, where zoo can say it simply.
+    pub formula: String,
+    /// Output features of a dense layer.
+    pub units: Option<usize>,
 }
 
 impl GraphModel {
@@ -167,12 +171,46 @@ impl GraphModel {
                 class: n.spec.class.clone(),
                 params: n.params,
                 inbound: n.spec.inbound.clone(),
+                formula: match &n.op {
+                    Op::Dense { w, b, .. } if w.dims().len() == 2 => {
+                        let (i, o) = (w.dims()[0], w.dims()[1]);
+                        if b.is_some() {
+                            format!("(in + 1)·out = ({i} + 1)·{o}")
+                        } else {
+                            format!("in·out = {i}·{o}")
+                        }
+                    }
+                    _ => String::new(),
+                },
+                units: match &n.op {
+                    Op::Dense { w, .. } => w.dims().last().copied(),
+                    _ => None,
+                },
             })
             .collect()
     }
 
     pub fn param_count(&self) -> usize {
         self.nodes.iter().map(|n| n.params).sum()
+    }
+
+    /// The kernel `[in, out]` when the whole graph is one linear layer
+    /// (no activation) on its input: then each feature's pull on each
+    /// output can be read off the weights.
+    pub fn single_linear(&self) -> Option<&Tensor> {
+        match &self.nodes[..] {
+            [Node {
+                op:
+                    Op::Dense {
+                        w,
+                        act: ops::Act::Linear,
+                        ..
+                    },
+                inbound,
+                ..
+            }] if matches!(inbound[..], [Source::Input(0)]) => Some(w),
+            _ => None,
+        }
     }
 
     /// The recurrent layers, by name (for `zoo inspect`).

@@ -1,11 +1,13 @@
 //! Many-to-one: a bidirectional recurrent encoder over GloVe-initialised
-//! embeddings, pooled over real tokens, then a linear classifier.
+//! embeddings, pooled over real tokens, then a classifier head that is a
+//! layer graph (`head` in config.json), run by [`crate::graph::GraphModel`].
 
 use anyhow::{bail, Result};
 use candle_core::{DType, Device, Tensor, D};
-use candle_nn::{Embedding, Linear, Module, VarBuilder};
+use candle_nn::{Embedding, Module, VarBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::graph::{GraphConfig, GraphFramework, GraphModel, GraphSpec, InputSpec, NodeSpec};
 use crate::model::ModelDir;
 use crate::nn::{Activation, CellKind, MergeMode, Rnn, RnnConfig};
 
@@ -53,8 +55,14 @@ pub struct SentimentConfig {
     pub num_layers: usize,
     pub bidirectional: bool,
     pub pooling: Pooling,
+    /// Only for configs without `head`: a hidden layer of this size (ReLU)
+    /// before the classifier.
     #[serde(default)]
     pub hidden_dim: Option<usize>,
+    /// The classifier on the pooled features (input `features`), as a layer
+    /// graph in the `task: "graph"` schema; see [`SentimentConfig::head_spec`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<GraphSpec>,
     pub labels: Vec<String>,
     /// The window the encoder reads at once; longer texts are read in full,
     /// window by window (see `logits`).
@@ -73,6 +81,93 @@ pub struct SentimentConfig {
 
 fn unk() -> u32 {
     1
+}
+
+impl SentimentConfig {
+    /// Feature size the pooling hands the head.
+    pub fn pooled_width(&self) -> usize {
+        let dirs = if self.bidirectional { 2 } else { 1 };
+        self.units * dirs * self.pooling.width()
+    }
+
+    /// The head's graph: `head` as stored, or for older configs the layers
+    /// `hidden_dim` describes (`hidden` Linear + ReLU, then `classifier`).
+    pub fn head_spec(&self) -> GraphSpec {
+        if let Some(h) = &self.head {
+            return h.clone();
+        }
+        let linear = |name: &str, i: usize, o: usize, from: &str| NodeSpec {
+            name: name.into(),
+            class: "Linear".into(),
+            config: serde_json::json!({"in_features": i, "out_features": o})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            inbound: vec![from.into()],
+            lengths: None,
+        };
+        let pooled = self.pooled_width();
+        let mut layers = Vec::new();
+        let mut from = ("features", pooled);
+        if let Some(hd) = self.hidden_dim {
+            layers.push(linear("hidden", pooled, hd, "features"));
+            layers.push(NodeSpec {
+                name: "hidden_relu".into(),
+                class: "ReLU".into(),
+                config: Default::default(),
+                inbound: vec!["hidden".into()],
+                lengths: None,
+            });
+            from = ("hidden_relu", hd);
+        }
+        layers.push(linear("classifier", from.1, self.labels.len(), from.0));
+        GraphSpec {
+            framework: GraphFramework::Pytorch,
+            inputs: vec![InputSpec {
+                name: "features".into(),
+                shape: vec![Some(pooled)],
+                dtype: Default::default(),
+            }],
+            layers,
+            outputs: vec!["classifier".into()],
+        }
+    }
+}
+
+/// Builds the head and checks it maps `[n, pooled]` to `[n, labels]`.
+pub fn build_head(c: &SentimentConfig, vb: VarBuilder, device: &Device) -> Result<GraphModel> {
+    let head = GraphModel::build(
+        GraphConfig {
+            name: format!("{}.head", c.name),
+            graph: c.head_spec(),
+            labels: c.labels.clone(),
+        },
+        vb,
+        device,
+    )
+    .map_err(|e| anyhow::anyhow!("config.json `head`: {e:#}"))?;
+    let pooled = c.pooled_width();
+    match head.inputs() {
+        [i] if i.shape == [Some(pooled)] && !i.dtype.is_int() => {}
+        _ => bail!(
+            "config.json `head` must take one float input of shape [{pooled}] (the pooled features)"
+        ),
+    }
+    if head.output_names().len() != 1 {
+        bail!("config.json `head` must have exactly one output");
+    }
+    let got = head.forward(vec![(
+        "features".into(),
+        Tensor::zeros((1, pooled), DType::F32, device)?,
+    )])?;
+    if got[0].dims() != [1, c.labels.len()] {
+        bail!(
+            "config.json `head` gives {:?} per text, but the model has {} labels",
+            &got[0].dims()[1..],
+            c.labels.len()
+        );
+    }
+    Ok(head)
 }
 
 /// One input's result.
@@ -192,8 +287,7 @@ pub struct SentimentModel {
     tokenizer: tokenizers::Tokenizer,
     embedding: Embedding,
     rnn: Rnn,
-    hidden: Option<Linear>,
-    classifier: Linear,
+    head: GraphModel,
     device: Device,
     dtype: DType,
 }
@@ -229,21 +323,14 @@ impl SentimentModel {
             rcfg = rcfg.with_bidirectional(MergeMode::Concat);
         }
         let rnn = Rnn::new(rcfg, vb.pp("rnn"))?;
-        let dirs = if c.bidirectional { 2 } else { 1 };
-        let pooled = c.units * dirs * c.pooling.width();
-        let (hidden, head_in) = match c.hidden_dim {
-            Some(hd) => (Some(candle_nn::linear(pooled, hd, vb.pp("hidden"))?), hd),
-            None => (None, pooled),
-        };
-        let classifier = candle_nn::linear(head_in, c.labels.len(), vb.pp("classifier"))?;
+        let head = build_head(c, vb.clone(), device)?;
         let dtype = vb.dtype();
         Ok(Self {
             config,
             tokenizer,
             embedding,
             rnn,
-            hidden,
-            classifier,
+            head,
             device: device.clone(),
             dtype,
         })
@@ -253,13 +340,13 @@ impl SentimentModel {
         &self.rnn
     }
 
+    pub fn head(&self) -> &GraphModel {
+        &self.head
+    }
+
     /// Values in the model: embedding, recurrent layers and head.
     pub fn param_count(&self) -> usize {
-        let linear = |l: &Linear| l.weight().elem_count() + l.bias().map_or(0, |b| b.elem_count());
-        self.embedding.embeddings().elem_count()
-            + self.rnn.param_count()
-            + self.hidden.as_ref().map_or(0, linear)
-            + linear(&self.classifier)
+        self.embedding.embeddings().elem_count() + self.rnn.param_count() + self.head.param_count()
     }
 
     /// Token ids of `text`, or why there are none.
@@ -320,11 +407,9 @@ impl SentimentModel {
                     .features(self.config.pooling)
             })
             .collect();
-        let mut x = Tensor::from_vec(flat, (n, dims), &self.device)?.to_dtype(self.dtype)?;
-        if let Some(h) = &self.hidden {
-            x = h.forward(&x)?.relu()?;
-        }
-        Ok(self.classifier.forward(&x)?)
+        // The head runs in f32 whatever the encoder's dtype: it is tiny.
+        let x = Tensor::from_vec(flat, (n, dims), &self.device)?;
+        Ok(self.head.forward(vec![("features".into(), x)])?.remove(0))
     }
 
     /// Sums, maxima and final states of the last layer for windows (none
@@ -400,15 +485,15 @@ impl SentimentModel {
         let u = c.units;
         let dirs = self.rnn.config().directions();
         let mut importance = None;
-        if layer + 1 == c.num_layers && self.hidden.is_none() && c.labels.len() == 2 {
+        let linear_head = self.head.single_linear();
+        if let (true, Some(w)) = (
+            layer + 1 == c.num_layers && c.labels.len() == 2,
+            linear_head,
+        ) {
             // The classifier reads pooled features; a unit's pull is the
             // difference of its two class weights times its pooled value.
-            let w = self
-                .classifier
-                .weight()
-                .to_dtype(DType::F32)?
-                .to_vec2::<f32>()?;
-            let delta: Vec<f32> = w[1].iter().zip(&w[0]).map(|(p, n)| p - n).collect();
+            let w = w.to_vec2::<f32>()?; // [in, out]
+            let delta: Vec<f32> = w.iter().map(|r| r[1] - r[0]).collect();
             let h = trace.get("hidden h").expect("every cell records h");
             let steps = trace.steps;
             let col = |j: usize| (0..steps).map(move |t| h[t * u + j]);
