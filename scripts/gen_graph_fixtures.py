@@ -191,18 +191,22 @@ def vocabulary(texts):
     return ["", "[UNK]"] + sorted(counts, key=lambda w: -counts[w])
 
 
-def text_case(out, name, model, labels, rng):
-    """A model on token ids with its vocabulary and labels: `zoo run` reads the texts."""
+def text_case(out, name, model, labels, rng, maxlen=None):
+    """A model on token ids with its vocabulary and labels: `zoo run` reads the texts.
+    With `maxlen`, ids are padded as Keras' pad_sequences does by default (`pre`)."""
     train = ["the movie was great and the cast was great", "a dull boring film",
              "the plot was thin but the music was fine", "great acting, boring plot"]
     vocab = vocabulary(train)
     ids_of = {w: i for i, w in enumerate(vocab)}
     texts = ["The movie was GREAT!", "a boring, dull plot", "zebra quartet music", "fine"]
     seqs = [[ids_of.get(w, 1) for w in words(t)] for t in texts]
-    steps = max(len(q) for q in seqs)
-    ids = np.zeros((len(texts), steps), dtype=np.int32)
-    for i, q in enumerate(seqs):
-        ids[i, :len(q)] = q
+    if maxlen:
+        ids = keras.utils.pad_sequences(seqs, maxlen=maxlen).astype(np.int32)
+    else:
+        steps = max(len(q) for q in seqs)
+        ids = np.zeros((len(texts), steps), dtype=np.int32)
+        for i, q in enumerate(seqs):
+            ids[i, :len(q)] = q
     d = os.path.join(out, name)
     os.makedirs(d, exist_ok=True)
     randomize(model, rng)
@@ -234,6 +238,14 @@ def text_cases(out, rng):
         L.TimeDistributed(L.Dense(4, activation="softmax")),
     ])
     text_case(out, "text_tag", m, ["O", "B-X", "I-X", "B-Y"], rng)
+    # No mask, fixed length, pre-padded: the padding is part of what it reads.
+    m = keras.Sequential([
+        keras.Input((10,), dtype="int32"),
+        L.Embedding(v, 8),
+        L.LSTM(6),
+        L.Dense(3, activation="softmax"),
+    ])
+    text_case(out, "text_prepad", m, ["negative", "neutral", "positive"], rng, maxlen=10)
 
 
 class BiLstmClassifier(torch.nn.Module):

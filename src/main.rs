@@ -51,6 +51,7 @@ enum Command {
     Import(cli::ImportArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
     Summary {
+        /// Catalogue name, model folder, Hub repo id, or a Keras .keras file.
         model: String,
         #[arg(long, default_value_t = 1)]
         batch: usize,

@@ -309,7 +309,11 @@ fn graph_rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
     )
 }
 
-fn graph_model_rows(g: &crate::graph::GraphModel, batch: usize, steps: usize) -> Result<Vec<Row>> {
+pub fn graph_model_rows(
+    g: &crate::graph::GraphModel,
+    batch: usize,
+    steps: usize,
+) -> Result<Vec<Row>> {
     let shapes = g.shapes(batch, steps)?;
     let show = |dims: &[usize]| {
         let d: Vec<String> = dims.iter().map(|d| d.to_string()).collect();
@@ -365,9 +369,46 @@ pub fn thousands(n: usize) -> String {
 /// output shape, state, parameters), each layer's parameter formula on
 /// the line below, within 120 columns.
 pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
-    let rows = rows(dir, batch, steps)?;
+    let about = About {
+        name: dir.header.name.clone(),
+        task: dir.header.task.to_string(),
+        networks: dir.header.weights_files().len(),
+        stored: stored_values(dir)?,
+        file_bytes: dir.weights_bytes()?,
+    };
+    Ok(render_rows(&rows(dir, batch, steps)?, &about, batch, steps))
+}
+
+/// What the table's header and footer say about where the rows came from.
+pub struct About {
+    pub name: String,
+    pub task: String,
+    /// Networks in an ensemble (1 for one model).
+    pub networks: usize,
+    /// Values stored in the weights.
+    pub stored: usize,
+    /// Bytes of the file(s) holding them.
+    pub file_bytes: u64,
+}
+
+/// A built graph's table, e.g. for a `.keras` file read in memory.
+pub fn render_graph(
+    g: &crate::graph::GraphModel,
+    about: &About,
+    batch: usize,
+    steps: usize,
+) -> Result<String> {
+    Ok(render_rows(
+        &graph_model_rows(g, batch, steps)?,
+        about,
+        batch,
+        steps,
+    ))
+}
+
+fn render_rows(rows: &[Row], about: &About, batch: usize, steps: usize) -> String {
     let total: usize = rows.iter().map(|r| r.params).sum();
-    let file = dir.weights_bytes()?;
+    let file = about.file_bytes;
     let cells: Vec<[String; 4]> = rows
         .iter()
         .map(|r| {
@@ -410,7 +451,7 @@ pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
     };
     let mut s = format!(
         "Model: {} ({}), batch {batch}, {steps} steps\n{line}\n",
-        dir.header.name, dir.header.task
+        about.name, about.task
     );
     s.push_str(&row(&head.map(String::from)));
     s.push_str(&format!("{line}\n"));
@@ -420,7 +461,7 @@ pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
             s.push_str(&format!("    params = {}\n", r.formula));
         }
     }
-    let networks = dir.header.weights_files().len();
+    let networks = about.networks;
     let total = if networks == 1 {
         thousands(total)
     } else {
@@ -432,9 +473,9 @@ pub fn render(dir: &ModelDir, batch: usize, steps: usize) -> Result<String> {
     };
     s.push_str(&format!(
         "{line}\nTotal params: {total}\nValues in the weights files: {}\nFile size: {} bytes ({:.1} MiB)\n",
-        thousands(stored_values(dir)?),
+        thousands(about.stored),
         thousands(file as usize),
         file as f64 / (1 << 20) as f64
     ));
-    Ok(s)
+    s
 }

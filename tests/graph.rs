@@ -266,18 +266,31 @@ fn a_state_dict_with_weights_the_graph_does_not_name_is_refused() {
 }
 
 fn import_text_model(case: &str) -> PathBuf {
+    import_text_model_with(case, "", &[])
+}
+
+/// Imports fixture `case` with its vocabulary and labels, plus `flags`,
+/// into a temp folder named by `tag`.
+fn import_text_model_with(case: &str, tag: &str, flags: &[&str]) -> PathBuf {
     let dir = fixtures().join(case);
-    let out = std::env::temp_dir().join(format!("zoo-text-{case}-{}", std::process::id()));
-    let (code, stdout, err) = zoo(&[
+    let out = std::env::temp_dir().join(format!("zoo-text-{case}{tag}-{}", std::process::id()));
+    let (model, vocab, labels) = (
+        dir.join("model.keras"),
+        dir.join("vocab.txt"),
+        dir.join("labels.txt"),
+    );
+    let mut args = vec![
         "import",
-        dir.join("model.keras").to_str().unwrap(),
+        model.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--tokenizer",
-        dir.join("vocab.txt").to_str().unwrap(),
+        vocab.to_str().unwrap(),
         "--labels",
-        dir.join("labels.txt").to_str().unwrap(),
-    ]);
+        labels.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let (code, stdout, err) = zoo(&args);
     assert_eq!(code, 0, "{err}");
     assert_eq!(stdout.trim(), out.to_str().unwrap());
     out
@@ -289,10 +302,9 @@ fn json_lines(s: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-#[test]
-fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
-    let out = import_text_model("text_classify");
-    let dir = fixtures().join("text_classify");
+/// `zoo run classify --json` on the fixture's texts, and Keras' scores.
+fn classify_scores(out: &Path, case: &str) -> (Vec<serde_json::Value>, Vec<Vec<f32>>) {
+    let dir = fixtures().join(case);
     let texts = dir.join("texts.txt");
     let (code, stdout, err) = zoo(&[
         "run",
@@ -305,20 +317,69 @@ fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
     ]);
     assert_eq!(code, 0, "{err}");
     let expected = Tensor::read_npz(dir.join("expected.npz")).unwrap();
-    let want = expected[0].1.to_vec2::<f32>().unwrap();
-    let labels = ["negative", "neutral", "positive"];
-    let recs = json_lines(&stdout);
+    (json_lines(&stdout), expected[0].1.to_vec2::<f32>().unwrap())
+}
+
+fn max_score_error(recs: &[serde_json::Value], want: &[Vec<f32>]) -> f64 {
     assert_eq!(recs.len(), want.len());
+    recs.iter()
+        .zip(want)
+        .flat_map(|(r, w)| {
+            r["scores"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (a.as_f64().unwrap() - *b as f64).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn import_padding_pre_feeds_ids_the_way_pad_sequences_did() {
+    // An unmasked, fixed-length model trained on pad_sequences' `pre` padding.
+    let pre = import_text_model_with("text_prepad", "-pre", &["--padding", "pre"]);
+    let (recs, want) = classify_scores(&pre, "text_prepad");
+    assert!(
+        max_score_error(&recs, &want) <= 1e-4,
+        "{recs:?} vs {want:?}"
+    );
+    let cfg = std::fs::read_to_string(pre.join("config.json")).unwrap();
+    assert!(cfg.contains("\"padding\": \"pre\""), "{cfg}");
+    // Padded at the end instead, the same model reads something else.
+    let post = import_text_model_with("text_prepad", "-post", &[]);
+    let (recs, want) = classify_scores(&post, "text_prepad");
+    assert!(
+        max_score_error(&recs, &want) > 1e-3,
+        "padding must matter here"
+    );
+    // --padding without a tokenizer says what is missing.
+    let m = fixtures().join("text_prepad/model.keras");
+    let (code, _, err) = zoo(&[
+        "import",
+        m.to_str().unwrap(),
+        "--out",
+        post.to_str().unwrap(),
+        "--padding",
+        "pre",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(one_error_line(&err).contains("--tokenizer"), "{err}");
+    let _ = std::fs::remove_dir_all(pre);
+    let _ = std::fs::remove_dir_all(post);
+}
+
+#[test]
+fn run_classify_reads_raw_text_like_the_keras_model_reads_its_ids() {
+    let out = import_text_model("text_classify");
+    let (recs, want) = classify_scores(&out, "text_classify");
+    assert!(
+        max_score_error(&recs, &want) <= 1e-4,
+        "{recs:?} vs {want:?}"
+    );
+    let labels = ["negative", "neutral", "positive"];
     for (r, w) in recs.iter().zip(&want) {
-        let scores: Vec<f64> = r["scores"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect();
-        for (a, b) in scores.iter().zip(w) {
-            assert!((a - *b as f64).abs() <= 1e-4, "{r} vs {w:?}");
-        }
         let best = w
             .iter()
             .enumerate()
@@ -474,4 +535,23 @@ fn inspect_on_an_imported_model_traces_the_state_its_head_reads() {
         );
     }
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn summary_reads_a_keras_file_directly_and_inspect_says_what_it_needs() {
+    let m = fixtures().join("imdb_bilstm/model.keras");
+    let (code, out, err) = zoo(&["summary", m.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // Keras' count_params() for this model, as the fixture script printed it.
+    assert!(out.contains("Total params: 10,405\n"), "{out}");
+    assert!(out.contains("bidirectional_1 (Bidirectional)"), "{out}");
+    let (code, out, _) = zoo(&["summary", m.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0);
+    assert_eq!(json_lines(&out).len(), 4);
+    let (code, _, err) = zoo(&["summary", "no/such/model.keras"]);
+    assert_eq!(code, 2);
+    assert!(one_error_line(&err).contains("no such file"), "{err}");
+    let (code, _, err) = zoo(&["inspect", m.to_str().unwrap(), "a fine film"]);
+    assert_eq!(code, 2);
+    assert!(one_error_line(&err).contains("--tokenizer"), "{err}");
 }

@@ -64,6 +64,13 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
             )))
         }
     };
+    if super::predict::keras_file(&a.model)?.is_some() {
+        return Err(usage(format!(
+            "{}: a .keras file holds no tokenizer to read the text with; \
+             `zoo import {0} --tokenizer FILE`, then inspect the folder it writes",
+            a.model
+        )));
+    }
     let m = resolve_model(Some(&a.model), None, false)?;
     if m.header.task != TaskKind::Translate && a.part.is_some() {
         return Err(usage(format!(

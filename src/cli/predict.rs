@@ -53,23 +53,47 @@ pub struct ImportArgs {
     /// `TextVectorization.get_vocabulary()`: padding, then `[UNK]`, then words).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// Which end of a short text the model was trained with padding on:
+    /// `pre` for Keras' pad_sequences (its default), `post` for
+    /// TextVectorization and PyTorch [default: post].
+    #[arg(long, value_enum)]
+    pub padding: Option<zoo::graph::text::Padding>,
 }
 
-/// A `.keras` file given by path, rather than a folder or catalogue name.
-fn is_keras_file(spec: &str) -> bool {
-    spec.to_ascii_lowercase().ends_with(".keras") && Path::new(spec).is_file()
+/// `Some(path)` when `spec` is a `.keras` file rather than a folder or a
+/// catalogue name; an error when it names one that is not there.
+pub(crate) fn keras_file(spec: &str) -> Result<Option<&Path>> {
+    let path = Path::new(spec);
+    match (
+        spec.to_ascii_lowercase().ends_with(".keras"),
+        path.is_file(),
+    ) {
+        (true, true) => Ok(Some(path)),
+        (true, false) if !path.is_dir() => Err(usage(format!("cannot read {spec}: no such file"))),
+        _ => Ok(None),
+    }
 }
 
 /// The graph model `spec` names, a `.keras` file imported in memory included.
 pub(crate) fn open_graph(spec: &str, device: &Device) -> Result<GraphModel> {
-    if is_keras_file(spec) {
-        return keras(Path::new(spec))?.build(device);
-    }
-    if spec.to_ascii_lowercase().ends_with(".keras") {
-        anyhow::bail!("cannot read {spec}: no such file");
+    if let Some(path) = keras_file(spec)? {
+        return keras(path)?.build(device);
     }
     let dir = resolve_model(Some(spec), Some(TaskKind::Graph), false)?;
     GraphModel::load(&dir, device)
+}
+
+/// A `.keras` file built in memory, with what `zoo summary` says of it.
+pub(crate) fn keras_for_summary(path: &Path) -> Result<(GraphModel, zoo::summary::About)> {
+    let imported = keras(path)?;
+    let about = zoo::summary::About {
+        name: imported.name.clone(),
+        task: format!("graph, read from {}", path.display()),
+        networks: 1,
+        stored: imported.tensors.iter().map(|(_, t)| t.elem_count()).sum(),
+        file_bytes: std::fs::metadata(path)?.len(),
+    };
+    Ok((imported.build(&Device::Cpu)?, about))
 }
 
 #[cfg(feature = "keras")]
@@ -127,6 +151,11 @@ pub fn import(a: &ImportArgs) -> Result<ExitCode> {
     }
     if let Some(t) = &a.tokenizer {
         imported.set_tokenizer(t)?;
+    }
+    if let Some(p) = a.padding {
+        imported
+            .set_padding(p)
+            .map_err(|e| usage(format!("{e:#}")))?;
     }
     let out = import::out_dir(&a.source, a.out.as_deref());
     imported.write(&out)?;

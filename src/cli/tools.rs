@@ -411,8 +411,24 @@ pub fn summary(spec: &str, batch: usize, steps: usize, json: bool) -> Result<Exi
     if batch == 0 || steps == 0 {
         return Err(usage("--batch and --steps must be at least 1"));
     }
-    let d = super::resolve_model(Some(spec), None, false)?;
     let mut out = stdout();
+    if let Some(path) = super::predict::keras_file(spec)? {
+        let (g, about) = super::predict::keras_for_summary(path)?;
+        if json {
+            for r in zoo::summary::graph_model_rows(&g, batch, steps)? {
+                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            }
+        } else {
+            write!(
+                out,
+                "{}",
+                zoo::summary::render_graph(&g, &about, batch, steps)?
+            )?;
+        }
+        out.flush()?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let d = super::resolve_model(Some(spec), None, false)?;
     if json {
         for r in zoo::summary::rows(&d, batch, steps)? {
             writeln!(out, "{}", serde_json::to_string(&r)?)?;

@@ -50,6 +50,18 @@ pub fn parse_labels(spec: &str) -> Result<Vec<String>> {
 impl Imported {
     /// Attaches a tokenizer: a Hugging Face `tokenizer.json`, or a
     /// vocabulary with one token per line in id order.
+    /// Records which end the model's training padded (config.json
+    /// `text.padding`); needs a tokenizer set first.
+    pub fn set_padding(&mut self, padding: super::text::Padding) -> Result<()> {
+        match self.text.as_mut().and_then(|t| t.as_object_mut()) {
+            Some(t) => {
+                t.insert("padding".into(), json!(padding));
+                Ok(())
+            }
+            None => bail!("--padding says how token ids are padded: give --tokenizer too"),
+        }
+    }
+
     pub fn set_tokenizer(&mut self, path: &Path) -> Result<()> {
         let bytes =
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

@@ -8,13 +8,28 @@ use std::path::Path;
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
-/// config.json `text`: which file turns text into ids.
+/// config.json `text`: which file turns text into ids, and where padding goes.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TextConfig {
     #[serde(default)]
     pub tokenizer: Option<String>,
     #[serde(default)]
     pub vocab: Option<String>,
+    #[serde(default)]
+    pub padding: Padding,
+}
+
+/// Which end of a short sequence gets the padding ids, as the model was
+/// trained: Keras' `pad_sequences` pads `pre` by default, TextVectorization
+/// and PyTorch's `pad_sequence` pad `post`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    Pre,
+    #[default]
+    Post,
 }
 
 /// One token per line, line `i` is id `i`; as `get_vocabulary()` lists

@@ -99,11 +99,7 @@ impl TextGraph {
             ),
         };
         let encoder = TextEncoder::load(&dir.path, &text)?;
-        let pre_padding = raw
-            .get("text")
-            .and_then(|t| t.get("padding"))
-            .and_then(|p| p.as_str())
-            == Some("pre");
+        let pre_padding = text.padding == crate::graph::text::Padding::Pre;
         let inputs = model.inputs();
         let ids_input = inputs
             .iter()
