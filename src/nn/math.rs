@@ -35,22 +35,27 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// A rational minimax fit, odd numerator over even denominator, with
+/// Eigen's single-precision coefficients: about 2e-7 from tanh everywhere
+/// and exact in sign and relative precision near 0. It costs half of
+/// `1 - 2/(exp(2x) + 1)` plus a series for small x, and the cell step
+/// takes two tanh per unit.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
+    // Beyond this, tanh rounds to ±1 in f32.
+    let x = x.clamp(-7.905_311, 7.905_311);
     let z = x * x;
-    // Near zero the identity below loses relative precision: use the series.
-    let small =
-        ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-            - 3.333_328_2e-1)
-            * z
-            * x
-            + x;
-    let large = 1.0 - 2.0 / (exp(2.0 * x) + 1.0);
-    if x.abs() < 0.625 {
-        small
-    } else {
-        large
-    }
+    let p = ((((((-2.760_768_5e-16 * z + 2.000_187_9e-13) * z - 8.604_671_5e-11) * z
+        + 5.122_297e-8)
+        * z
+        + 1.485_722_4e-5)
+        * z
+        + 6.372_619_3e-4)
+        * z
+        + 4.893_524_6e-3)
+        * x;
+    let q = ((1.198_258_4e-6 * z + 1.185_347_1e-4) * z + 2.268_434_6e-3) * z + 4.893_525_2e-3;
+    p / q
 }
 
 #[cfg(test)]
