@@ -350,6 +350,75 @@ def torch_cases(out, rng):
                {"x": rng.standard_normal((3, 12, 6)).astype(np.float32)})
 
 
+class ConvPool(torch.nn.Module):
+    """Conv1d -> LeakyReLU -> MaxPool1d (padded) -> AvgPool1d -> mean -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(4, 6, 3)
+        self.act = torch.nn.LeakyReLU(0.1)
+        self.pool = torch.nn.MaxPool1d(3, stride=2, padding=1)
+        self.avg = torch.nn.AvgPool1d(2)
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.avg(self.pool(self.act(self.conv(x))))
+        return self.head(h.mean(dim=2))
+
+
+CONVPOOL_GRAPH = {
+    "framework": "pytorch",
+    "inputs": [{"name": "x", "shape": [4, 15]}],
+    "layers": [
+        {"name": "conv", "class": "nn.Conv1d",
+         "config": {"in_channels": 4, "out_channels": 6, "kernel_size": 3}, "inbound": ["x"]},
+        {"name": "act", "class": "nn.LeakyReLU", "config": {"negative_slope": 0.1}, "inbound": ["conv"]},
+        {"name": "pool", "class": "nn.MaxPool1d", "config": {"kernel_size": 3, "stride": 2, "padding": 1},
+         "inbound": ["act"]},
+        {"name": "avg", "class": "nn.AvgPool1d", "config": {"kernel_size": 2}, "inbound": ["pool"]},
+        {"name": "t", "class": "Transpose", "config": {"dim0": 1, "dim1": 2}, "inbound": ["avg"]},
+        {"name": "mean", "class": "MeanOverTime", "inbound": ["t"]},
+        {"name": "head", "class": "nn.Linear", "config": {"in_features": 6, "out_features": 3},
+         "inbound": ["mean"]},
+    ],
+    "outputs": ["head"],
+}
+
+
+def later_cases(out, rng):
+    """Cases added after the first fixtures (last, so theirs stay as they were)."""
+    # initial_state on a masked sequence: Keras passes the call no mask (two
+    # tensor arguments), yet the output keeps it, so the next LSTM is masked.
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    h0 = keras.Input((5,), name="h0")
+    s = [keras.Input((3,), name=f"s{i}") for i in range(4)]
+    e = L.Embedding(30, 6, mask_zero=True)(tokens)
+    seq = L.GRU(5, return_sequences=True)(e, initial_state=h0)
+    y1 = L.LSTM(4)(seq)
+    y2 = L.Bidirectional(L.LSTM(3))(e, initial_state=s)
+    m = keras.Model([tokens, h0] + s, [y1, y2])
+    feeds = {"tokens": padded_ids(rng, [9, 4, 9, 1, 6], 9, 30),
+             "h0": rng.standard_normal((5, 5)).astype(np.float32)}
+    for i in range(4):
+        feeds[f"s{i}"] = rng.standard_normal((5, 3)).astype(np.float32)
+    keras_case(out, "initial_state_mask", m, feeds, rng)
+
+    # Windowed pooling and LeakyReLU.
+    m = keras.Sequential([
+        keras.Input((20, 5)),
+        L.Conv1D(6, 3),
+        L.LeakyReLU(negative_slope=0.2),
+        L.MaxPooling1D(2),
+        L.MaxPooling1D(3, strides=2, padding="same"),
+        L.AveragePooling1D(2),
+        L.LSTM(4),
+        L.Dense(2),
+    ])
+    keras_case(out, "pooling", m, rng.standard_normal((3, 20, 5)).astype(np.float32), rng)
+    torch_case(out, "torch_convpool", ConvPool(), CONVPOOL_GRAPH,
+               {"x": rng.standard_normal((3, 4, 15)).astype(np.float32)})
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
@@ -362,6 +431,7 @@ def main():
     keras_cases(a.out, rng)
     torch_cases(a.out, rng)
     text_cases(a.out, rng)
+    later_cases(a.out, rng)
 
 
 if __name__ == "__main__":

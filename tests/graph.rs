@@ -555,3 +555,26 @@ fn summary_reads_a_keras_file_directly_and_inspect_says_what_it_needs() {
     assert_eq!(code, 2);
     assert!(one_error_line(&err).contains("--tokenizer"), "{err}");
 }
+
+#[test]
+fn an_input_shorter_than_a_kernel_is_an_error_not_a_panic() {
+    // pooling: Conv1D(kernel 3, valid) on [batch, 20, 5]; the graph's
+    // input is fixed at 20 steps, so build one that takes any length.
+    let mut imp = imported(&fixtures().join("pooling"));
+    imp.graph.inputs[0].shape[0] = None;
+    let m = imp.build(&Device::Cpu).unwrap();
+    for steps in [0usize, 1, 2] {
+        let x = Tensor::zeros((1, steps, 5), DType::F32, &Device::Cpu).unwrap();
+        let err = m
+            .forward(vec![("input".into(), x)])
+            .err()
+            .unwrap_or_else(|| panic!("{steps} steps ran"));
+        let msg = format!("{err:#}");
+        assert!(msg.contains("(Conv1D)"), "{msg}");
+        assert!(msg.contains("time steps"), "{msg}");
+    }
+    // Long enough for the convolution, too short for the pools after it.
+    let x = Tensor::zeros((1, 4, 5), DType::F32, &Device::Cpu).unwrap();
+    let msg = format!("{:#}", m.forward(vec![("input".into(), x)]).err().unwrap());
+    assert!(msg.contains("fewer than the pool size"), "{msg}");
+}

@@ -108,10 +108,20 @@ fn check_rnn(class: &str, name: &str, c: &Map<String, Json>, in_bidirectional: b
     Ok(())
 }
 
-/// The refs a Keras inbound node's arguments name, in call order: the
-/// positional tensors (flattened), then `initial_state`; and the refs of
-/// its `mask=` argument.
-fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
+/// What one call of a layer reads.
+struct Call {
+    /// The refs its arguments name, in call order: the positional tensors
+    /// (flattened), then `initial_state`.
+    refs: Vec<String>,
+    /// The refs of its `mask=` argument.
+    masks: Vec<String>,
+    /// Arguments holding tensors. With more than one (`initial_state=`),
+    /// Keras passes no mask to the call, though the layer's output mask is
+    /// still computed from its first input's.
+    tensor_args: usize,
+}
+
+fn node_refs(node: &Json, who: &str) -> Result<Call> {
     fn collect(v: &Json, out: &mut Vec<String>, who: &str) -> Result<()> {
         match v {
             Json::Array(a) => a.iter().try_for_each(|x| collect(x, out, who)),
@@ -143,20 +153,32 @@ fn node_refs(node: &Json, who: &str) -> Result<(Vec<String>, Vec<String>)> {
     }
     let mut refs = Vec::new();
     let mut masks = Vec::new();
+    let mut tensor_args = 0;
     if let Some(args) = node.get("args") {
-        collect(args, &mut refs, who)?;
+        let args: &[Json] = args.as_array().map_or(std::slice::from_ref(args), |a| a);
+        for a in args {
+            let before = refs.len();
+            collect(a, &mut refs, who)?;
+            tensor_args += (refs.len() > before) as usize;
+        }
     }
     if let Some(kw) = node.get("kwargs").and_then(|k| k.as_object()) {
         for (k, v) in kw {
+            let before = refs.len();
             match k.as_str() {
                 "initial_state" => collect(v, &mut refs, who)?,
                 "training" => {}
                 "mask" => collect(v, &mut masks, who)?,
                 other => bail!("{who} is called with `{other}=`, which zoo does not support"),
             }
+            tensor_args += (refs.len() > before) as usize;
         }
     }
-    Ok((refs, masks))
+    Ok(Call {
+        refs,
+        masks,
+        tensor_args,
+    })
 }
 
 /// The `keras.ops` calls a Functional model records for its layers' own
@@ -336,6 +358,7 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
         }
         check_rnn(&lclass, &name, c, false)?;
         let mut explicit_mask = false;
+        let mut unmasked_call = false;
         let inbound = if sequential {
             let p = match &prev {
                 Some(p) => p.clone(),
@@ -363,7 +386,11 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                 .and_then(|v| v.as_array())
                 .cloned()
                 .unwrap_or_default();
-            let (refs, masks) = match nodes_in.len() {
+            let Call {
+                refs,
+                masks,
+                tensor_args,
+            } = match nodes_in.len() {
                 1 => node_refs(&nodes_in[0], &who)?,
                 0 => bail!("{who} is not connected to the model's inputs"),
                 n => {
@@ -379,6 +406,7 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             if !masks.is_empty() {
                 explicit_mask = true;
             }
+            unmasked_call = tensor_args > 1 && masks.is_empty();
             refs
         };
         // A probe of the layer's variables: unknown classes fail here, by name.
@@ -387,6 +415,10 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
         if explicit_mask {
             // Checked when it runs: the input must carry the mask zoo derives.
             config.insert("zoo_expects_mask".into(), Json::Bool(true));
+        }
+        if unmasked_call {
+            // Keras runs it on every step, padding included (see `Call`).
+            config.insert("zoo_unmasked_call".into(), Json::Bool(true));
         }
         nodes.push(NodeSpec {
             name: name.clone(),

@@ -154,6 +154,9 @@ pub enum Op {
         framework: GraphFramework,
         /// PyTorch: `batch_first=False` reads `[time, batch, features]`.
         time_major: bool,
+        /// Keras passed no mask to this call (it had `initial_state`): every
+        /// step runs, and the output keeps the input's mask for later layers.
+        unmasked_call: bool,
     },
     Dense {
         /// `[in, out]`.
@@ -185,6 +188,16 @@ pub enum Op {
         kind: PoolKind,
         /// Keras masks: pool over real steps only.
         masked: bool,
+    },
+    /// Pooling over windows of `size` steps every `stride` (Keras
+    /// MaxPooling1D/AveragePooling1D, PyTorch MaxPool1d/AvgPool1d); drops
+    /// any mask, as Keras does.
+    Window {
+        kind: PoolKind,
+        size: usize,
+        stride: usize,
+        padding: Padding,
+        channels_last: bool,
     },
     /// PyTorch `h_n` → `[batch, directions * hidden]` of the last layer.
     LastState {
@@ -312,6 +325,14 @@ fn input_size(vb: &VarBuilder, name: &str, axis: usize) -> Result<usize> {
 /// Builds one layer from its options and weights (input sizes come from
 /// the weights' shapes).
 pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built> {
+    let mut built = build_op(fw, node, vb)?;
+    if let Op::Rnn { unmasked_call, .. } = &mut built.op {
+        *unmasked_call = bool_or(&node.config, "zoo_unmasked_call", false);
+    }
+    Ok(built)
+}
+
+fn build_op(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built> {
     let c = &node.config;
     let class = node
         .class
@@ -693,6 +714,59 @@ pub fn build(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Buil
                 masked: avg,
             })
         }
+        (GraphFramework::Keras, "MaxPooling1D" | "AveragePooling1D") => {
+            if str_or(c, "data_format", "channels_last") != "channels_last" {
+                bail!("`data_format=channels_first` is not supported");
+            }
+            let size = usize_of(c, "pool_size")?;
+            let padding = match str_or(c, "padding", "valid") {
+                "valid" => Padding::Valid,
+                "same" if class == "MaxPooling1D" => Padding::Same,
+                other => bail!("padding `{other}` is not supported here"),
+            };
+            no_params(Op::Window {
+                kind: if class == "MaxPooling1D" {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Mean
+                },
+                size,
+                stride: usize_or(c, "strides", size)?,
+                padding,
+                channels_last: true,
+            })
+        }
+        (GraphFramework::Pytorch, "MaxPool1d" | "AvgPool1d") => {
+            refuse(c, &["ceil_mode", "return_indices"])?;
+            if class == "MaxPool1d" && usize_or(c, "dilation", 1)? != 1 {
+                bail!("MaxPool1d `dilation` other than 1 is not supported");
+            }
+            let pad = usize_or(c, "padding", 0)?;
+            if class == "AvgPool1d" && pad > 0 && !bool_or(c, "count_include_pad", true) {
+                bail!("AvgPool1d `count_include_pad=false` with padding is not supported");
+            }
+            let size = usize_of(c, "kernel_size")?;
+            no_params(Op::Window {
+                kind: if class == "MaxPool1d" {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Mean
+                },
+                size,
+                stride: usize_or(c, "stride", size)?,
+                padding: Padding::Both(pad),
+                channels_last: false,
+            })
+        }
+        (GraphFramework::Keras, "LeakyReLU") => no_params(Op::Activation(Act::LeakyRelu(
+            get(c, "negative_slope")
+                .or_else(|| get(c, "alpha"))
+                .and_then(|v| v.as_f64())
+                .unwrap_or(0.3),
+        ))),
+        (GraphFramework::Pytorch, "LeakyReLU") => no_params(Op::Activation(Act::LeakyRelu(
+            f64_or(c, "negative_slope", 0.01),
+        ))),
         (GraphFramework::Pytorch, "MeanOverTime" | "MaxOverTime") => no_params(Op::Pool {
             kind: if class == "MeanOverTime" {
                 PoolKind::Mean
@@ -784,13 +858,14 @@ pub fn supported(fw: GraphFramework) -> &'static str {
         GraphFramework::Keras => {
             "InputLayer, Embedding, Masking, SimpleRNN, LSTM, GRU, Bidirectional, \
             Dense, TimeDistributed(Dense), Conv1D, BatchNormalization, LayerNormalization, \
-            GlobalAveragePooling1D, GlobalMaxPooling1D, Concatenate, Add, Subtract, Multiply, \
-            Average, Maximum, Minimum, RepeatVector, Permute, Flatten, Activation, ReLU, Softmax, \
-            Dropout, SpatialDropout1D, GaussianNoise, GaussianDropout"
+            GlobalAveragePooling1D, GlobalMaxPooling1D, MaxPooling1D, AveragePooling1D, \
+            Concatenate, Add, Subtract, Multiply, Average, Maximum, Minimum, RepeatVector, \
+            Permute, Flatten, Activation, ReLU, LeakyReLU, Softmax, Dropout, SpatialDropout1D, \
+            GaussianNoise, GaussianDropout"
         }
         GraphFramework::Pytorch => {
-            "Embedding, RNN, LSTM, GRU, Linear, Conv1d, BatchNorm1d, \
-            LayerNorm, Dropout, ReLU, Tanh, Sigmoid, GELU, ELU, SiLU, Softmax, Identity, Flatten, \
+            "Embedding, RNN, LSTM, GRU, Linear, Conv1d, BatchNorm1d, MaxPool1d, AvgPool1d, \
+            LayerNorm, Dropout, ReLU, LeakyReLU, Tanh, Sigmoid, GELU, ELU, SiLU, Softmax, Identity, Flatten, \
             and zoo's Transpose, MeanOverTime, MaxOverTime, LastState, Cat, Add"
         }
     }
@@ -855,6 +930,7 @@ fn rnn_op(cfg: RnnConfig, fw: GraphFramework, time_major: bool, vb: VarBuilder) 
             rnn: Box::new(rnn),
             framework: fw,
             time_major,
+            unmasked_call: false,
         },
         params,
     })
@@ -952,7 +1028,15 @@ impl Op {
                 rnn,
                 framework,
                 time_major,
-            } => self.run_rnn(rnn, *framework, *time_major, inputs, lengths),
+                unmasked_call,
+            } => self.run_rnn(
+                rnn,
+                *framework,
+                *time_major,
+                *unmasked_call,
+                inputs,
+                lengths,
+            ),
             Op::Dense { w, b, act } => {
                 let dims = x.dims().to_vec();
                 let last = *dims.last().unwrap_or(&0);
@@ -988,6 +1072,9 @@ impl Op {
                     bail!("expected {win} input channels, got shape {:?}", x.dims());
                 }
                 let span = (k - 1) * dilation + 1;
+                if t == 0 {
+                    bail!("the input has no time steps");
+                }
                 let (left, right) = match padding {
                     Padding::Valid => (0, 0),
                     Padding::Both(p) => (*p, *p),
@@ -998,6 +1085,13 @@ impl Op {
                         (total / 2, total - total / 2)
                     }
                 };
+                if t + left + right < span {
+                    bail!(
+                        "the input has {t} time steps, fewer than the {} its kernel spans \
+                         (the framework refuses this input too): give longer sequences",
+                        span - left - right
+                    );
+                }
                 let xp = xc.pad_with_zeros(2, left, right)?;
                 let mut y = xp.conv1d(w, 0, *stride, *dilation, 1)?;
                 if let Some(b) = b {
@@ -1064,6 +1158,64 @@ impl Op {
                         let neg = ((m - 1.0)? * 1e30)?; // 0 where real, -1e30 where padding
                         x.broadcast_add(&neg)?.max(1)?
                     }
+                };
+                Ok(vec![Value::new(y)])
+            }
+            Op::Window {
+                kind,
+                size,
+                stride,
+                padding,
+                channels_last,
+            } => {
+                let xc = if *channels_last {
+                    x.transpose(1, 2)?.contiguous()?
+                } else {
+                    x.clone()
+                };
+                let (b, ch, t) = xc.dims3()?;
+                let (left, right) = match padding {
+                    Padding::Same => {
+                        let out = t.div_ceil(*stride).max(1);
+                        let total = ((out - 1) * stride + size).saturating_sub(t);
+                        (total / 2, total - total / 2)
+                    }
+                    Padding::Both(p) => (*p, *p),
+                    _ => (0, 0),
+                };
+                if t + left + right < *size {
+                    bail!(
+                        "the input has {t} time steps, fewer than the pool size {size}: give longer sequences"
+                    );
+                }
+                // Max pools pad with -inf (padding never wins), averages with 0.
+                let (device, dtype) = (xc.device().clone(), xc.dtype());
+                let pad = |n: usize| -> Result<Tensor> {
+                    let v = if matches!(kind, PoolKind::Max) {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    };
+                    Ok(Tensor::full(v, (b, ch, n), &device)?.to_dtype(dtype)?)
+                };
+                let mut parts = Vec::new();
+                if left > 0 {
+                    parts.push(pad(left)?);
+                }
+                parts.push(xc);
+                if right > 0 {
+                    parts.push(pad(right)?);
+                }
+                let xp = Tensor::cat(&parts, 2)?.unsqueeze(2)?; // [b, ch, 1, t]
+                let y = match kind {
+                    PoolKind::Max => xp.max_pool2d_with_stride((1, *size), (1, *stride))?,
+                    PoolKind::Mean => xp.avg_pool2d_with_stride((1, *size), (1, *stride))?,
+                }
+                .squeeze(2)?;
+                let y = if *channels_last {
+                    y.transpose(1, 2)?.contiguous()?
+                } else {
+                    y
                 };
                 Ok(vec![Value::new(y)])
             }
@@ -1157,6 +1309,7 @@ impl Op {
         rnn: &Rnn,
         framework: GraphFramework,
         time_major: bool,
+        unmasked_call: bool,
         inputs: &[Value],
         lengths: Option<Vec<usize>>,
     ) -> Result<Vec<Value>> {
@@ -1206,8 +1359,9 @@ impl Op {
                 )
             }
         };
+        let run_lengths = lengths.as_deref().filter(|_| !unmasked_call);
         let out = rnn
-            .forward_with(&x, lengths.as_deref(), initial.as_ref())
+            .forward_with(&x, run_lengths, initial.as_ref())
             .map_err(|e| anyhow!("{e}"))?;
         match framework {
             GraphFramework::Keras => {
