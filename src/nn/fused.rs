@@ -23,6 +23,36 @@ pub(crate) fn matmul(
     lhs_rs: usize,
     rhs: &[f32],
     rhs_rs: usize,
+    mnk: (usize, usize, usize),
+    accumulate: bool,
+    threads: usize,
+) {
+    let len = dst.len();
+    matmul_raw(
+        dst.as_mut_ptr(),
+        len,
+        dst_rs,
+        lhs,
+        lhs_rs,
+        rhs,
+        rhs_rs,
+        mnk,
+        accumulate,
+        threads,
+    )
+}
+
+/// `dst` points at `dst_len` floats, written (and read when accumulating)
+/// only inside the bounds checked here.
+#[allow(clippy::too_many_arguments)]
+fn matmul_raw(
+    dst: *mut f32,
+    dst_len: usize,
+    dst_rs: usize,
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
     (m, n, k): (usize, usize, usize),
     accumulate: bool,
     threads: usize,
@@ -30,7 +60,7 @@ pub(crate) fn matmul(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(dst.len() >= (m - 1) * dst_rs + n, "gemm dst out of bounds");
+    assert!(dst_len >= (m - 1) * dst_rs + n, "gemm dst out of bounds");
     assert!(
         k == 0 || lhs.len() >= (m - 1) * lhs_rs + k,
         "gemm lhs out of bounds"
@@ -50,7 +80,7 @@ pub(crate) fn matmul(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             dst_rs as isize,
             accumulate,
@@ -70,7 +100,37 @@ pub(crate) fn matmul(
     }
 }
 
+/// `dst[m, n] = lhs[m, k] @ rhs[k, n]` into memory not yet written (the
+/// gemm writes every element and reads none): no zero-fill pass first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn matmul_uninit(
+    dst: &mut [std::mem::MaybeUninit<f32>],
+    lhs: &[f32],
+    lhs_rs: usize,
+    rhs: &[f32],
+    rhs_rs: usize,
+    (m, n, k): (usize, usize, usize),
+    threads: usize,
+) {
+    assert!(k > 0, "an empty product would leave dst unwritten");
+    // f32 and MaybeUninit<f32> share a layout; with `accumulate` false the
+    // gemm only writes `dst`.
+    matmul_raw(
+        dst.as_mut_ptr() as *mut f32,
+        dst.len(),
+        n,
+        lhs,
+        lhs_rs,
+        rhs,
+        rhs_rs,
+        (m, n, k),
+        false,
+        threads,
+    )
+}
+
 /// What one direction needs besides its inputs.
+#[derive(Clone)]
 pub(crate) struct Direction<'a> {
     pub cell: CellKind,
     pub reset_after: bool,
@@ -82,6 +142,9 @@ pub(crate) struct Direction<'a> {
     /// `W_hh` in panel order, for every cell but GRU without `reset_after`.
     pub packed: Option<&'a Packed>,
     pub bhn: Option<&'a [f32]>,
+    /// The input biases `[gates*units]` when the projected inputs don't
+    /// hold them yet (the packed kernel adds them as it reads a block).
+    pub bx: Option<&'a [f32]>,
     pub schedule: Schedule,
 }
 
@@ -161,6 +224,10 @@ pub(crate) fn run(
         return packed::run(d, p, xp, lengths, steps, h, c, out, threads);
     }
     debug_assert!(d.cell == CellKind::Gru && !d.reset_after);
+    assert!(
+        d.bx.is_none(),
+        "the unpacked loop reads projections with biases"
+    );
     #[cfg(target_arch = "x86_64")]
     if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features this copy is compiled for.

@@ -406,23 +406,43 @@ impl Rnn {
         let rows = batch * steps;
         let mut out: Vec<f32> = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {
-            // All steps' input projections in one matmul, biases preloaded.
+            // All steps' input projections in one matmul. The packed kernel
+            // adds the biases as it reads each block; the unpacked GRU loop
+            // reads them preloaded.
             let width = dirs * gu;
-            let mut xp = vec![0f32; rows * width];
-            for row in xp.chunks_exact_mut(width) {
-                row.copy_from_slice(&layer.bx);
-            }
-            fused::matmul(
-                &mut xp,
-                width,
-                &input,
-                layer.input,
-                &layer.wi_t,
-                width,
-                (rows, width, layer.input),
-                true,
-                threads,
-            );
+            let preload = layer.wh_packed.iter().any(|p| p.is_none()) || layer.input == 0;
+            let xp = if preload {
+                let mut xp = vec![0f32; rows * width];
+                for row in xp.chunks_exact_mut(width) {
+                    row.copy_from_slice(&layer.bx);
+                }
+                fused::matmul(
+                    &mut xp,
+                    width,
+                    &input,
+                    layer.input,
+                    &layer.wi_t,
+                    width,
+                    (rows, width, layer.input),
+                    true,
+                    threads,
+                );
+                xp
+            } else {
+                let mut xp: Vec<f32> = Vec::with_capacity(rows * width);
+                fused::matmul_uninit(
+                    &mut xp.spare_capacity_mut()[..rows * width],
+                    &input,
+                    layer.input,
+                    &layer.wi_t,
+                    width,
+                    (rows, width, layer.input),
+                    threads,
+                );
+                // SAFETY: the gemm wrote all `rows * width` values.
+                unsafe { xp.set_len(rows * width) };
+                xp
+            };
             // Both directions write their own columns of one buffer, which is
             // the next layer's input as it stands.
             out = vec![0f32; rows * dirs * u];
@@ -437,6 +457,7 @@ impl Rnn {
                     wh_t: &layer.wh_t[d],
                     packed: layer.wh_packed[d].as_ref(),
                     bhn: layer.bhn[d].as_deref(),
+                    bx: (!preload).then(|| &layer.bx[d * gu..(d + 1) * gu]),
                     schedule: Schedule::for_direction(cfg, d),
                 };
                 let xp = Projected {

@@ -668,6 +668,16 @@ fn fill<const N: usize>(dst: &mut [f32; N], src: &[f32]) {
     }
 }
 
+/// `x[..n] += bx[at..at + n]` when the biases were not preloaded.
+#[inline(always)]
+fn add_bias<const N: usize>(x: &mut [f32; N], bx: Option<&[f32]>, at: usize, n: usize) {
+    if let Some(b) = bx {
+        let mut v = [0f32; N];
+        fill(&mut v, &b[at..at + n]);
+        x.iter_mut().zip(&v).for_each(|(x, b)| *x += b);
+    }
+}
+
 /// Gate math of one block of one row, on fixed-size arrays so that every
 /// loop is a handful of vector instructions, written straight into the
 /// state and output buffers.
@@ -703,6 +713,7 @@ unsafe fn epilogue(
             CellKind::Lstm => {
                 for (g, xg) in x.iter_mut().enumerate() {
                     fill(xg, &gx[g * u + j0..][..n]);
+                    add_bias(xg, d.bx, g * u + j0, n);
                 }
                 let c = std::slice::from_raw_parts_mut(shared.c.add(state), n);
                 let mut cell = [0f32; LANES];
@@ -715,6 +726,7 @@ unsafe fn epilogue(
                 let [x0, x1, x2, _] = &mut x;
                 for (g, xg) in [x0, x1, x2].into_iter().enumerate() {
                     fill(xg, &gx[g * u + j0..][..n]);
+                    add_bias(xg, d.bx, g * u + j0, n);
                 }
                 let mut bhn = [0f32; LANES];
                 if let Some(b) = d.bhn {
@@ -737,6 +749,7 @@ unsafe fn epilogue(
             CellKind::SimpleRnn => {
                 let mut x = [0f32; MAX_WIDTH];
                 fill(&mut x, &gx[j0..j0 + n]);
+                add_bias(&mut x, d.bx, j0, n);
                 let mut h = [0f32; MAX_WIDTH];
                 simple_rnn::cell(&x, tile, &mut h, d.act);
                 h_next.copy_from_slice(&h[..n]);
@@ -803,7 +816,7 @@ mod tests {
     }
 
     #[test]
-    fn every_instruction_set_and_thread_count_gives_the_same_states() {
+    fn every_instruction_set_thread_count_and_bias_path_gives_the_same_states() {
         use crate::nn::config::{Activation, RecurrentActivation, RnnConfig};
         use crate::nn::schedule::Schedule;
         let (batch, steps, u) = (11, 7, 70);
@@ -824,24 +837,44 @@ mod tests {
                 wh_t: &wh_t,
                 packed: Some(&packed),
                 bhn: (cell == CellKind::Gru).then_some(&bhn[..]),
+                bx: None,
                 schedule: Schedule::for_direction(&cfg, 0),
+            };
+            // The same inputs with their biases split off, for the kernel to add.
+            let bias = noise(gu, 6);
+            let unbiased: Vec<f32> = xp_data
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v - bias[i % gu])
+                .collect();
+            let d_bias = Direction {
+                bx: Some(&bias),
+                ..d.clone()
             };
             let xp = Projected {
                 data: &xp_data,
                 stride: gu,
                 offset: 0,
             };
+            let xp_unbiased = Projected {
+                data: &unbiased,
+                stride: gu,
+                offset: 0,
+            };
             let mut results = Vec::new();
             for isa in Isa::available() {
                 for threads in [1, 3] {
-                    let mut h = noise(batch * u, 4);
-                    let mut c = noise(batch * u, 5);
-                    let mut out = vec![0f32; batch * steps * u];
-                    let outs = Outputs::split(&mut out, u, 1);
-                    run_with(
-                        isa, &d, &packed, &xp, &lengths, steps, &mut h, &mut c, &outs[0], threads,
-                    );
-                    results.push((h, c, out));
+                    for (dir, inputs) in [(&d, &xp), (&d_bias, &xp_unbiased)] {
+                        let mut h = noise(batch * u, 4);
+                        let mut c = noise(batch * u, 5);
+                        let mut out = vec![0f32; batch * steps * u];
+                        let outs = Outputs::split(&mut out, u, 1);
+                        run_with(
+                            isa, dir, &packed, inputs, &lengths, steps, &mut h, &mut c, &outs[0],
+                            threads,
+                        );
+                        results.push((h, c, out));
+                    }
                 }
             }
             let first = &results[0];
