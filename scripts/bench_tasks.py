@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Task-level speed: zoo against the same shipped weights run by our own
+PyTorch modules (the ones the training scripts define), alternating in one
+run, on the same texts, with the same batching (sorted by length, 64 per
+batch), each timed from raw text to labels.
+
+  venv/bin/python scripts/bench_tasks.py                 # SST-2 dev, sentiment-lstm
+  venv/bin/python scripts/bench_tasks.py --rounds 5 --model sentiment-gru
+
+It also checks that both give the same accuracy (Rust = PyTorch on the
+metric). Pause training jobs first (kill -STOP PID).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+from safetensors.torch import load_file
+from tokenizers import Tokenizer
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+from train_sentiment import SentimentRNN  # noqa: E402
+
+
+def sst2(path):
+    """(text, label) rows of a TSV whose header names `label` and the text
+    column (`sentence`, `content` or `text`), as `zoo eval sentiment` reads it."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        header = next(f).rstrip("\n").split("\t")
+        li = header.index("label")
+        ti = next(i for i, h in enumerate(header) if h in ("sentence", "content", "text"))
+        for line in f:
+            cols = line.rstrip("\n").split("\t")
+            rows.append((cols[ti], int(cols[li])))
+    return rows
+
+
+def torch_sentiment(model_dir):
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    weights = load_file(os.path.join(model_dir, "model.safetensors"))
+    model = SentimentRNN(cfg["vocab_size"], cell=cfg["cell"], units=cfg["units"],
+                         num_layers=cfg["num_layers"], pooling=cfg["pooling"],
+                         hidden_dim=cfg.get("hidden_dim"), activation=cfg.get("activation", "tanh"),
+                         embedding_dim=cfg["embedding_dim"])
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    model.eval()
+    tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+    return model, tok
+
+
+def run_torch(model, tok, texts, bs=64):
+    """Labels for `texts`, from raw text: tokenize, sort by length, batch, run."""
+    ids = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    labels = [0] * len(ids)
+    with torch.inference_mode():
+        for k in range(0, len(order), bs):
+            idx = order[k:k + bs]
+            lens = torch.tensor([len(ids[i]) for i in idx])
+            x = torch.zeros(len(idx), int(lens.max()), dtype=torch.long)
+            for r, i in enumerate(idx):
+                x[r, :len(ids[i])] = torch.tensor(ids[i])
+            pred = model(x, lens).argmax(-1).tolist()
+            for i, p in zip(idx, pred):
+                labels[i] = p
+    return labels
+
+
+def run_zoo(zoo, model, data):
+    out = subprocess.run([zoo, "eval", "sentiment", "--model", model, "--data", data],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default="sentiment-lstm")
+    ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2", "dev.tsv"))
+    ap.add_argument("--zoo", default=os.path.join(ROOT, "target", "release", "zoo"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    model_dir = os.path.join(ROOT, "models", a.model)
+    model, tok = torch_sentiment(model_dir)
+    rows = sst2(a.data)
+    texts = [t for t, _ in rows]
+    torch_rates, zoo_rates = [], []
+    for _ in range(a.rounds):
+        t0 = time.perf_counter()
+        labels = run_torch(model, tok, texts)
+        torch_rates.append(len(texts) / (time.perf_counter() - t0))
+        torch_acc = sum(p == y for p, (_, y) in zip(labels, rows)) / len(rows)
+        z = run_zoo(a.zoo, model_dir, a.data)
+        zoo_rates.append(z["sentences_per_second"])
+    pt, zr = statistics.median(torch_rates), statistics.median(zoo_rates)
+    print("| task | model | data | PyTorch (sentences/s) | zoo (sentences/s) | zoo / PyTorch | accuracy PyTorch / zoo |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| sentiment | {a.model} | SST-2 dev ({len(rows)}) | {pt:,.0f} | {zr:,.0f} | {zr / pt:.2f}× "
+          f"| {torch_acc:.4f} / {z['accuracy']:.4f} |")
+    print(f"torch {torch.__version__}, {a.threads} threads; median of {a.rounds} alternating rounds")
+
+
+if __name__ == "__main__":
+    main()
