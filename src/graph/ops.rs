@@ -139,6 +139,38 @@ pub enum Padding {
     Both(usize),
 }
 
+impl Padding {
+    /// Steps added before and after `t` steps for a window of `span` steps
+    /// moved `stride` at a time (`same`: TensorFlow's rule, the extra step
+    /// at the end).
+    fn amounts(self, t: usize, span: usize, stride: usize) -> (usize, usize) {
+        match self {
+            Padding::Valid => (0, 0),
+            Padding::Both(p) => (p, p),
+            Padding::Causal => (span - 1, 0),
+            Padding::Same => {
+                let out = t.div_ceil(stride).max(1);
+                let total = ((out - 1) * stride + span).saturating_sub(t);
+                (total / 2, total - total / 2)
+            }
+        }
+    }
+}
+
+/// `[batch, time, channels]` (Keras) as `[batch, channels, time]`.
+fn channels_first(x: &Tensor, channels_last: bool) -> Result<Tensor> {
+    Ok(if channels_last {
+        x.transpose(1, 2)?.contiguous()?
+    } else {
+        x.clone()
+    })
+}
+
+/// The inverse of [`channels_first`].
+fn channels_back(y: Tensor, channels_last: bool) -> Result<Tensor> {
+    channels_first(&y, channels_last)
+}
+
 /// One built layer.
 pub enum Op {
     Identity,
@@ -1061,11 +1093,7 @@ impl Op {
                 act,
                 channels_last,
             } => {
-                let xc = if *channels_last {
-                    x.transpose(1, 2)?.contiguous()?
-                } else {
-                    x.clone()
-                };
+                let xc = channels_first(x, *channels_last)?;
                 let (_, cin, t) = xc.dims3()?;
                 let (_, win, k) = w.dims3()?;
                 if cin != win {
@@ -1075,16 +1103,7 @@ impl Op {
                 if t == 0 {
                     bail!("the input has no time steps");
                 }
-                let (left, right) = match padding {
-                    Padding::Valid => (0, 0),
-                    Padding::Both(p) => (*p, *p),
-                    Padding::Causal => (span - 1, 0),
-                    Padding::Same => {
-                        let out = t.div_ceil(*stride);
-                        let total = ((out - 1) * stride + span).saturating_sub(t);
-                        (total / 2, total - total / 2)
-                    }
-                };
+                let (left, right) = padding.amounts(t, span, *stride);
                 if t + left + right < span {
                     bail!(
                         "the input has {t} time steps, fewer than the {} its kernel spans \
@@ -1097,12 +1116,7 @@ impl Op {
                 if let Some(b) = b {
                     y = y.broadcast_add(&b.reshape((1, (), 1))?)?;
                 }
-                let y = act.apply(&y)?;
-                let y = if *channels_last {
-                    y.transpose(1, 2)?.contiguous()?
-                } else {
-                    y
-                };
+                let y = channels_back(act.apply(&y)?, *channels_last)?;
                 // Keras 3 Conv1D does not pass a mask on.
                 Ok(vec![Value::new(y)])
             }
@@ -1168,21 +1182,9 @@ impl Op {
                 padding,
                 channels_last,
             } => {
-                let xc = if *channels_last {
-                    x.transpose(1, 2)?.contiguous()?
-                } else {
-                    x.clone()
-                };
+                let xc = channels_first(x, *channels_last)?;
                 let (b, ch, t) = xc.dims3()?;
-                let (left, right) = match padding {
-                    Padding::Same => {
-                        let out = t.div_ceil(*stride).max(1);
-                        let total = ((out - 1) * stride + size).saturating_sub(t);
-                        (total / 2, total - total / 2)
-                    }
-                    Padding::Both(p) => (*p, *p),
-                    _ => (0, 0),
-                };
+                let (left, right) = padding.amounts(t, *size, *stride);
                 if t + left + right < *size {
                     bail!(
                         "the input has {t} time steps, fewer than the pool size {size}: give longer sequences"
@@ -1212,12 +1214,7 @@ impl Op {
                     PoolKind::Mean => xp.avg_pool2d_with_stride((1, *size), (1, *stride))?,
                 }
                 .squeeze(2)?;
-                let y = if *channels_last {
-                    y.transpose(1, 2)?.contiguous()?
-                } else {
-                    y
-                };
-                Ok(vec![Value::new(y)])
+                Ok(vec![Value::new(channels_back(y, *channels_last)?)])
             }
             Op::LastState { directions } => {
                 let (n, _, _) = x.dims3().map_err(|_| {
