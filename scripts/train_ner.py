@@ -337,6 +337,34 @@ def epoch_casings(n, p_lower, p_upper, seed, epoch):
     return out
 
 
+# WNUT-17's types as CoNLL's, where they match: teams and bands are CoNLL ORG,
+# titles and products CoNLL MISC.
+WNUT_TYPES = {"person": "PER", "location": "LOC", "corporation": "ORG", "group": "ORG",
+              "product": "MISC", "creative-work": "MISC"}
+
+
+def read_wnut(path):
+    """[(words, tags)] of a WNUT-17 file (`word<TAB>tag`, BIO), types mapped to
+    CoNLL's. BIO reads the same as IOB1 here: B- always starts a span."""
+    sents, words, tags = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line.strip():
+                if words:
+                    sents.append((words, tags))
+                    words, tags = [], []
+                continue
+            word, tag = line.split("\t")
+            if tag != "O":
+                tag = tag[:2] + WNUT_TYPES[tag[2:]]
+            words.append(word)
+            tags.append(tag)
+    if words:
+        sents.append((words, tags))
+    return sents
+
+
 @torch.no_grad()
 def predict(model, items, batch_size=64):
     model.eval()
@@ -430,6 +458,10 @@ def main():
     ap.add_argument("--case-aug", default="0,0",
                     help="P_LOWER,P_UPPER: each epoch a training sentence is seen lower-cased with "
                          "P_LOWER and upper-cased with P_UPPER (else as written)")
+    ap.add_argument("--wnut", default=None,
+                    help="WNUT-17 folder: its train.conll joins the training data (types mapped "
+                         "to CoNLL's) and its dev.conll F1 is logged each epoch")
+    ap.add_argument("--wnut-repeat", type=int, default=1, help="copies of WNUT-17 train per epoch")
     ap.add_argument("--select", choices=["orig", "mean3"], default="orig",
                     help="best epoch by valid F1 as written (orig) or by the mean of valid F1 as "
                          "written, lower-cased and upper-cased (mean3)")
@@ -445,6 +477,10 @@ def main():
         info = json.load(f)
     enc = Encoder(tok_json, os.path.join(args.out, "chars.json"), args.max_word_chars)
     train_sents = read_conll(os.path.join(args.data, "train.txt"))
+    wnut_dev = None
+    if args.wnut:
+        train_sents += read_wnut(os.path.join(args.wnut, "train.conll")) * args.wnut_repeat
+        wnut_dev = encode_split(enc, read_wnut(os.path.join(args.wnut, "dev.conll")))
     train_by_case = [encode_split(enc, train_sents, c) for c in CASINGS]
     train = train_by_case[0]
     valid_sents = read_conll(os.path.join(args.data, "valid.txt"))
@@ -523,6 +559,7 @@ def main():
             for c in ("lower", "upper"):
                 ev_case[c] = evaluate(model, valid_by_case[c])
         score = ev["f1"] if args.select == "orig" else sum(e["f1"] for e in ev_case.values()) / 3
+        wnut_f1 = round(evaluate(model, wnut_dev)["f1"], 4) if wnut_dev is not None else None
         state["epoch"] += 1
         state["batch"] = 0
         state["elapsed"] = time.time() - t_start
@@ -544,6 +581,7 @@ def main():
                        "valid_r": round(ev["recall"], 4),
                        "per_type_f1": {t: round(v["f1"], 4) for t, v in ev["per_type"].items()},
                        "valid_f1_by_case": {c: round(e["f1"], 4) for c, e in ev_case.items()},
+                       "wnut17_dev_f1": wnut_f1,
                        "best_f1": round(state["best_f1"], 4), "best_epoch": state["best_epoch"],
                        "epoch_s": round(time.time() - t_ep, 1), "elapsed_min": round(state["elapsed"] / 60, 1)})
         checkpoint()
