@@ -30,6 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::driver::{record_json, run_texts, Batching, Outcome, Record, Task};
 use crate::model::{ModelDir, TaskKind};
+use crate::tasks::text_graph::{TextGraph, TextTask};
 use crate::tasks::{ner::NerModel, sentiment::SentimentModel, translate};
 
 /// How the server runs; `zoo serve`'s flags.
@@ -97,6 +98,12 @@ impl Runner for SentimentModel {
     }
 }
 
+impl Runner for TextGraph {
+    fn run(&self, texts: &[&str], b: Batching) -> Vec<Outcome<Value>> {
+        to_json(self, texts, b)
+    }
+}
+
 impl Runner for NerModel {
     fn run(&self, texts: &[&str], b: Batching) -> Vec<Outcome<Value>> {
         to_json(self, texts, b)
@@ -128,6 +135,8 @@ struct Job {
 struct Served {
     name: String,
     task: TaskKind,
+    /// An imported graph model that labels every token (else one label a text).
+    tags: bool,
     labels: Vec<String>,
     queue: SyncSender<Job>,
     waiting: Arc<AtomicUsize>,
@@ -226,10 +235,16 @@ fn load(
         if out.iter().any(|s: &Served| s.name == name) {
             anyhow::bail!("model `{name}` is named twice");
         }
+        let mut tags = false;
         let (runner, labels): (Box<dyn Runner>, Vec<String>) = match dir.header.task {
-            TaskKind::Graph => anyhow::bail!(
-                "model `{name}` is a graph model; zoo serve runs sentiment, ner and translate models (use zoo predict)"
-            ),
+            // An imported text model, served as `zoo run classify/tag` runs it.
+            TaskKind::Graph => {
+                let m = TextGraph::load_any(&dir, device)
+                    .with_context(|| format!("model `{name}` cannot be served"))?;
+                tags = m.task() == TextTask::Tag;
+                let labels = m.labels().to_vec();
+                (Box::new(m), labels)
+            }
             TaskKind::Sentiment => {
                 let m = SentimentModel::load(&dir, device, candle_core::DType::F32)?;
                 let labels = m.config.labels.clone();
@@ -274,6 +289,7 @@ fn load(
         out.push(Served {
             name,
             task: dir.header.task,
+            tags,
             labels,
             queue: tx,
             waiting,
@@ -605,8 +621,12 @@ fn metadata(m: &Served) -> Value {
             t("translation", "BYTES", json!([-1])),
             t("score", "FP32", json!([-1])),
         ],
-        // Never served (refused when the server loads its models).
-        TaskKind::Graph => Vec::new(),
+        TaskKind::Graph if m.tags => vec![t("tokens", "BYTES", json!([-1]))],
+        TaskKind::Graph => vec![
+            t("label", "BYTES", json!([-1])),
+            t("score", "FP32", json!([-1])),
+            t("scores", "FP32", json!([-1, m.labels.len()])),
+        ],
     };
     json!({
         "name": m.name,
@@ -761,7 +781,31 @@ fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, Api
                 tensor("score", "FP32", json!([n]), sc),
             ]
         }
-        TaskKind::Graph => Vec::new(),
+        TaskKind::Graph if m.tags => {
+            // Each text's tokens with their labels, one JSON string per text.
+            let toks: Vec<Value> = column("tokens", json!([]))
+                .into_iter()
+                .map(|t| json!(t.to_string()))
+                .collect();
+            vec![tensor("tokens", "BYTES", json!([n]), toks)]
+        }
+        TaskKind::Graph => {
+            let width = m.labels.len();
+            let scores: Vec<Value> = outcomes
+                .iter()
+                .flat_map(|o| {
+                    let s = field(o, "scores");
+                    (0..width)
+                        .map(|i| s.get(i).cloned().unwrap_or(Value::Null))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            vec![
+                tensor("label", "BYTES", json!([n]), column("label", json!(""))),
+                tensor("score", "FP32", json!([n]), column("score", Value::Null)),
+                tensor("scores", "FP32", json!([n, width]), scores),
+            ]
+        }
     })
 }
 

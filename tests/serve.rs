@@ -558,3 +558,97 @@ fn a_fault_mix_leaves_every_good_request_answered() {
     let good: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
     assert_eq!(good, 8 * 20 * 7 / 10);
 }
+
+/// `zoo import` of a fixture with its vocabulary and labels into a temp folder.
+fn imported_text_model(model: &str, vocab: &str, labels: &str, tag: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::env::temp_dir().join(format!("zoo-serve-{tag}-{}", std::process::id()));
+    let o = Command::new(ZOO)
+        .args(["import", root.join(model).to_str().unwrap(), "--out"])
+        .arg(&out)
+        .args([
+            "--tokenizer",
+            root.join(vocab).to_str().unwrap(),
+            "--labels",
+            labels,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    out
+}
+
+#[test]
+fn imported_graph_models_are_served_as_run_classify_and_tag_run_them() {
+    let cls = imported_text_model(
+        "docs/walkthrough/m.keras",
+        "docs/walkthrough/vocab.txt",
+        "negative,positive",
+        "cls",
+    );
+    let tag = imported_text_model(
+        "tests/fixtures/graph/text_tag/model.keras",
+        "tests/fixtures/graph/text_tag/vocab.txt",
+        "O,B-X,I-X,B-Y",
+        "tag",
+    );
+    let s = Server::start(&[
+        "--model",
+        cls.to_str().unwrap(),
+        "--model",
+        tag.to_str().unwrap(),
+    ]);
+    // Served under config.json's name (the imported file's stem).
+    let name = |d: &std::path::Path| {
+        let cfg = json(&std::fs::read_to_string(d.join("config.json")).unwrap());
+        cfg["name"].as_str().unwrap().to_string()
+    };
+    let texts = ["a fine film", "boring and far too long", ""];
+    let cli = cli_json(
+        &[
+            "run",
+            "classify",
+            "--model",
+            cls.to_str().unwrap(),
+            "--json",
+        ],
+        &(texts.join("\n") + "\n"),
+    );
+    let body = serde_json::json!({ "texts": texts }).to_string();
+    let (st, _, b) = s.request(
+        "POST",
+        &format!("/v1/models/{}:predict", name(&cls)),
+        body.as_bytes(),
+    );
+    assert_eq!(st, 200, "{b}");
+    let served: Vec<serde_json::Value> = b.lines().map(json).collect();
+    assert_eq!(served, cli, "the server's records are the CLI's");
+    // KServe v2: label, score and every label's score.
+    let v2 = serde_json::json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a fine film"]}]});
+    let (st, _, b) = s.request(
+        "POST",
+        &format!("/v2/models/{}/infer", name(&cls)),
+        v2.to_string().as_bytes(),
+    );
+    assert_eq!(st, 200, "{b}");
+    let out = json(&b);
+    assert_eq!(out["outputs"][0]["data"][0], "positive");
+    assert_eq!(out["outputs"][2]["shape"], serde_json::json!([1, 2]));
+    // The tagger: each text's tokens with their labels.
+    let (st, _, meta) = s.request("GET", &format!("/v2/models/{}", name(&tag)), b"");
+    assert_eq!(st, 200);
+    assert_eq!(json(&meta)["outputs"][0]["name"], "tokens");
+    let cli = cli_json(
+        &["run", "tag", "--model", tag.to_str().unwrap(), "--json"],
+        "the movie was great\n",
+    );
+    let (st, _, b) = s.request(
+        "POST",
+        &format!("/v1/models/{}:predict", name(&tag)),
+        br#"{"text": "the movie was great"}"#,
+    );
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b), cli[0]);
+    let _ = std::fs::remove_dir_all(cls);
+    let _ = std::fs::remove_dir_all(tag);
+}

@@ -85,6 +85,15 @@ impl TextGraph {
         Ok(m)
     }
 
+    pub fn task(&self) -> TextTask {
+        self.task
+    }
+
+    /// Label names of the output's last axis.
+    pub fn labels(&self) -> &[String] {
+        &self.model.config.labels
+    }
+
     pub fn load(dir: &ModelDir, device: &Device, task: TextTask) -> Result<Self> {
         let model = GraphModel::load(dir, device)?;
         let raw: serde_json::Value = dir.config()?;
