@@ -26,6 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from train_sentiment import SentimentRNN  # noqa: E402
+import eval_translate  # noqa: E402
 import train_ner  # noqa: E402
 from ner_tokenizer import read_conll  # noqa: E402
 
@@ -114,9 +115,39 @@ def bench_ner(a, model_dir, data):
           f"| {zr:,.0f} words/s | {zr / pt:.2f}× | F1 {ev['f1']:.4f} / {z['f1']:.4f} |")
 
 
+def bench_translate(a, model_dir):
+    """Multi30k val (the first --translate-limit sentences) through
+    eval_translate.py's greedy (batches of 100) and beam search on the
+    shipped weights (an ensemble as shipped), against `zoo eval translate`."""
+    model, tok, _ = eval_translate.load_any(model_dir)
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    src, refs = eval_translate.val_data(a.translate_limit, tgt=cfg.get("target_lang", "de"))
+    rates = {"greedy": ([], []), "beam": ([], [])}
+    for _ in range(a.rounds):
+        with torch.inference_mode():
+            t0 = time.perf_counter()
+            g_bleu, _ = eval_translate.eval_greedy(model, tok, src, refs)
+            rates["greedy"][0].append(len(src) / (time.perf_counter() - t0))
+            t0 = time.perf_counter()
+            b_bleu, _ = eval_translate.eval_beam(model, tok, src, refs, cfg.get("beam_size", 5))
+            rates["beam"][0].append(len(src) / (time.perf_counter() - t0))
+        out = subprocess.run([a.zoo, "eval", "translate", "--model", model_dir, "--limit", str(len(src))],
+                             capture_output=True, text=True, check=True)
+        z = json.loads(out.stdout.strip().splitlines()[-1])
+        rates["greedy"][1].append(z["greedy_sentences_per_second"])
+        rates["beam"][1].append(z["beam_sentences_per_second"])
+    for mode, bleu_pt, bleu_zoo in (("greedy", g_bleu, z["bleu_greedy"]), ("beam", b_bleu, z["bleu_beam"])):
+        pt, zr = (statistics.median(v) for v in rates[mode])
+        print(f"| translate ({mode}) | {os.path.basename(model_dir)} | Multi30k val ({len(src)}) "
+              f"| {pt:,.1f} sentences/s | {zr:,.1f} sentences/s | {zr / pt:.2f}× "
+              f"| BLEU {bleu_pt:.2f} / {bleu_zoo:.2f} |")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--task", choices=["sentiment", "ner", "all"], default="all")
+    ap.add_argument("--task", choices=["sentiment", "ner", "translate", "all"], default="all")
+    ap.add_argument("--translate-model", default="translate-en-de")
+    ap.add_argument("--translate-limit", type=int, default=100, help="Multi30k val sentences")
     ap.add_argument("--model", default="sentiment-lstm", help="the sentiment model")
     ap.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "sst2", "dev.tsv"))
     ap.add_argument("--ner-model", default="ner-bilstm-crf")
@@ -132,6 +163,8 @@ def main():
         bench_sentiment(a)
     if a.task in ("ner", "all"):
         bench_ner(a, os.path.join(ROOT, "models", a.ner_model), a.ner_data)
+    if a.task in ("translate", "all"):
+        bench_translate(a, os.path.join(ROOT, "models", a.translate_model))
     print(f"torch {torch.__version__}, {a.threads} threads; median of {a.rounds} alternating rounds")
 
 

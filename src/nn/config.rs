@@ -383,7 +383,7 @@ impl RnnConfig {
 impl Activation {
     pub fn apply_tensor(self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
-            Activation::Tanh => x.tanh(),
+            Activation::Tanh => super::math::tanh_tensor(x),
             Activation::Relu => x.relu(),
         }
     }

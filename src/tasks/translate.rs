@@ -165,10 +165,8 @@ impl Member {
     fn encode(&self, ids: &Tensor, lengths: &[usize]) -> Result<(Encoded, Tensor)> {
         let x = self.src_embedding.forward(ids)?;
         let enc = self.encoder.forward_with(&x, Some(lengths), None)?;
-        let s0 = self
-            .bridge
-            .forward(&Tensor::cat(&enc.state.h, 1)?)?
-            .tanh()?;
+        let s0 =
+            crate::nn::math::tanh_tensor(&self.bridge.forward(&Tensor::cat(&enc.state.h, 1)?)?)?;
         let keys = enc
             .output
             .broadcast_matmul(&self.att_h)?
@@ -203,9 +201,9 @@ impl Member {
         };
         let (keys, out) = (pick(&enc.keys)?, pick(&enc.out)?);
         let emb = self.tgt_embedding.forward(prev)?;
-        let energy = keys
-            .broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?
-            .tanh()?;
+        let energy = crate::nn::math::tanh_tensor(
+            &keys.broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?,
+        )?;
         let scores = energy
             .broadcast_matmul(&self.att_v)?
             .squeeze(2)?
