@@ -97,7 +97,11 @@ struct Member {
     att_v: Tensor,
     tgt_embedding: Embedding,
     decoder: Rnn,
-    out: Linear,
+    /// The output layer's weight as `[in, vocab]` (transposed once at load:
+    /// gemm then reads it row by row instead of re-packing a transposed
+    /// matrix on every decoder step) and its bias.
+    out_w: Tensor,
+    out_b: Tensor,
 }
 
 impl Member {
@@ -133,6 +137,11 @@ impl Member {
             vb.pp("decoder"),
         )?;
         let out = candle_nn::linear(d + 2 * h + e, v, vb.pp("out"))?;
+        let out_w = out.weight().t()?.contiguous()?;
+        let out_b = out
+            .bias()
+            .cloned()
+            .ok_or_else(|| anyhow!("weight `out.bias` is missing"))?;
         Ok(Self {
             src_embedding,
             encoder,
@@ -143,7 +152,8 @@ impl Member {
             att_v,
             tgt_embedding,
             decoder,
-            out,
+            out_w,
+            out_b,
         })
     }
 
@@ -158,7 +168,8 @@ impl Member {
             + self.att_v.elem_count()
             + self.tgt_embedding.embeddings().elem_count()
             + self.decoder.param_count()
-            + lin(&self.out)
+            + self.out_w.elem_count()
+            + self.out_b.elem_count()
     }
 
     /// Encodes padded ids `[batch, src]`; returns the encoder results and `s0`.
@@ -222,9 +233,15 @@ impl Member {
             .state
             .h
             .remove(0);
-        let logits = self
-            .out
-            .forward(&Tensor::cat(&[&s_new, &context, &emb], 1)?)?;
+        let x = Tensor::cat(&[&s_new, &context, &emb], 1)?;
+        // Many rows (batched greedy): gemm does better with the weight as
+        // its left operand, `(W x^T)^T`; few rows (beam): `x W`.
+        let logits = if x.dim(0)? >= 32 {
+            self.out_w.t()?.matmul(&x.t()?)?.t()?
+        } else {
+            x.matmul(&self.out_w)?
+        }
+        .broadcast_add(&self.out_b)?;
         Ok((
             candle_nn::ops::log_softmax(&logits, D::Minus1)?,
             s_new,
