@@ -92,8 +92,9 @@ TOKEN_RE = "|".join(TOKEN_ALTERNATIVES)
 # ---------------------------------------------------------------------------
 # CoNLL reading and the word features shared with training / export.
 
-def read_conll(path):
-    """[(words, iob1_tags)] per sentence; -DOCSTART- lines dropped."""
+def read_conll(path, sep=" "):
+    """[(words, iob1_tags)] per sentence; -DOCSTART- lines dropped. `sep`
+    splits a line's columns (WNUT-17 uses a tab)."""
     sents, words, tags = [], [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -103,7 +104,7 @@ def read_conll(path):
                     sents.append((words, tags))
                     words, tags = [], []
                 continue
-            parts = line.split(" ")
+            parts = line.split(sep)
             if parts[0] == "-DOCSTART-":
                 continue
             words.append(parts[0])

@@ -346,23 +346,8 @@ WNUT_TYPES = {"person": "PER", "location": "LOC", "corporation": "ORG", "group":
 def read_wnut(path):
     """[(words, tags)] of a WNUT-17 file (`word<TAB>tag`, BIO), types mapped to
     CoNLL's. BIO reads the same as IOB1 here: B- always starts a span."""
-    sents, words, tags = [], [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line.strip():
-                if words:
-                    sents.append((words, tags))
-                    words, tags = [], []
-                continue
-            word, tag = line.split("\t")
-            if tag != "O":
-                tag = tag[:2] + WNUT_TYPES[tag[2:]]
-            words.append(word)
-            tags.append(tag)
-    if words:
-        sents.append((words, tags))
-    return sents
+    return [(words, [t if t == "O" else t[:2] + WNUT_TYPES[t[2:]] for t in tags])
+            for words, tags in read_conll(path, sep="\t")]
 
 
 @torch.no_grad()
