@@ -488,6 +488,7 @@ mostly unknown words (`oov` in `--json` says how many) and its label means nothi
    (the backward direction starts at the sequence's last real token), initial states zero.
 3. Pooling `{cfg['pooling']}`: {pool_desc} -> {pooled} features.
 {hidden_line}{"5" if hidden_line else "4"}. `classifier`: Linear({cls_in} -> 2), logits for `{LABELS}`; softmax for probabilities.
+   The head (everything after the pooling) is a layer graph in config.json `head`, which zoo builds and runs.
 
 Dropout (training only): embedding {cfg['emb_dropout']}, before the classifier {cfg['out_dropout']}, word dropout {targs['word_dropout']}.
 
