@@ -86,7 +86,7 @@ pub struct Common {
     pub verbose: bool,
 }
 
-/// `zoo run classify` and `zoo run tag` take the same options.
+/// `zoo run sentiment`, `classify` and `tag` take the same options.
 #[derive(Args, Debug)]
 pub struct TextRun {
     #[command(flatten)]
@@ -103,15 +103,7 @@ pub struct TextRun {
 #[derive(Subcommand, Debug)]
 enum RunTask {
     /// Classify texts as positive or negative.
-    Sentiment {
-        #[command(flatten)]
-        inputs: cli::Inputs,
-        /// Texts per forward pass (sorted by length first).
-        #[arg(long, default_value_t = 64)]
-        batch_size: usize,
-        #[command(flatten)]
-        common: Common,
-    },
+    Sentiment(TextRun),
     /// Find people, organisations, locations and other names in raw text.
     Ner {
         #[command(flatten)]
@@ -204,11 +196,9 @@ fn main() -> ExitCode {
     std::env::set_var("RUST_LIB_BACKTRACE", "0");
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(RunTask::Sentiment {
-            inputs,
-            batch_size,
-            common,
-        }) => cli::run_sentiment(&inputs, batch_size, &common),
+        Command::Run(RunTask::Sentiment(r)) => {
+            cli::run_sentiment(&r.inputs, r.batch_size, &r.common)
+        }
         Command::Run(RunTask::Ner {
             inputs,
             format,
