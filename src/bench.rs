@@ -76,6 +76,9 @@ pub struct Filter {
     pub dirs: Option<usize>,
     /// Also time the stepwise kernel and candle-nn (the peers in this crate).
     pub peers: bool,
+    /// Also (or only) rows with int8 recurrent weights.
+    pub int8: bool,
+    pub f32: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -83,12 +86,14 @@ pub struct BenchRow {
     pub cell: CellKind,
     pub shape: Shape,
     pub bidirectional: bool,
+    pub int8: bool,
     /// Median milliseconds per forward.
     pub zoo_ms: f64,
     pub zoo_stepwise_ms: f64,
     /// candle-nn's `rnn` module, where it has the cell.
     pub candle_nn_ms: Option<f64>,
-    /// Largest difference between our output and candle-nn's.
+    /// Largest difference between our output and candle-nn's (int8 rows:
+    /// and our f32 output).
     pub max_abs_diff: Option<f32>,
 }
 
@@ -152,11 +157,53 @@ pub fn run(
                     s.units,
                     if bidirectional { " bi" } else { "" }
                 ));
-                rows.push(bench_one(cell, s, bidirectional, iters, filter.peers)?);
+                if filter.f32 {
+                    rows.push(bench_one(cell, s, bidirectional, iters, filter.peers)?);
+                }
+                if filter.int8 {
+                    rows.push(bench_int8(cell, s, bidirectional, iters)?);
+                }
             }
         }
     }
     Ok(rows)
+}
+
+/// The layer and input `bench_one` and `bench_int8` time.
+fn layer(
+    cell: CellKind,
+    s: Shape,
+    bidirectional: bool,
+) -> Result<(Rnn, VarBuilder<'static>, Tensor)> {
+    let dirs = if bidirectional { 2 } else { 1 };
+    let vb = random_weights(cell, s, dirs)?;
+    let mut cfg = RnnConfig::new(cell, s.input, s.units);
+    if bidirectional {
+        cfg = cfg.with_bidirectional(crate::nn::MergeMode::Concat);
+    }
+    let x = Tensor::randn(0f32, 1f32, (s.batch, s.steps, s.input), &Device::Cpu)?;
+    Ok((Rnn::new(cfg, vb.clone())?, vb, x))
+}
+
+fn bench_int8(cell: CellKind, s: Shape, bidirectional: bool, iters: usize) -> Result<BenchRow> {
+    let (f32_layer, _, x) = layer(cell, s, bidirectional)?;
+    let ours = f32_layer.clone().with_int8()?;
+    let zoo_ms = median_ms(iters, || {
+        Ok(ours.forward_with(&x, None, None).map(|_| ())?)
+    })?;
+    let a = ours.forward_with(&x, None, None)?.output;
+    let b = f32_layer.forward_with(&x, None, None)?.output;
+    let diff = (a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?;
+    Ok(BenchRow {
+        cell,
+        shape: s,
+        bidirectional,
+        int8: true,
+        zoo_ms,
+        zoo_stepwise_ms: f64::NAN,
+        candle_nn_ms: None,
+        max_abs_diff: Some(diff),
+    })
 }
 
 fn bench_one(
@@ -166,15 +213,8 @@ fn bench_one(
     iters: usize,
     peers: bool,
 ) -> Result<BenchRow> {
-    let dirs = if bidirectional { 2 } else { 1 };
-    let vb = random_weights(cell, s, dirs)?;
-    let mut cfg = RnnConfig::new(cell, s.input, s.units);
-    if bidirectional {
-        cfg = cfg.with_bidirectional(crate::nn::MergeMode::Concat);
-    }
-    let ours = Rnn::new(cfg.clone(), vb.clone())?;
-    let stepwise = Rnn::new(cfg, vb.clone())?.with_kernel(Kernel::Stepwise);
-    let x = Tensor::randn(0f32, 1f32, (s.batch, s.steps, s.input), &Device::Cpu)?;
+    let (ours, vb, x) = layer(cell, s, bidirectional)?;
+    let stepwise = ours.clone().with_kernel(Kernel::Stepwise);
     let zoo_ms = median_ms(iters, || {
         Ok(ours.forward_with(&x, None, None).map(|_| ())?)
     })?;
@@ -183,6 +223,7 @@ fn bench_one(
             cell,
             shape: s,
             bidirectional,
+            int8: false,
             zoo_ms,
             zoo_stepwise_ms: f64::NAN,
             candle_nn_ms: None,
@@ -248,6 +289,7 @@ fn bench_one(
         cell,
         shape: s,
         bidirectional,
+        int8: false,
         zoo_ms,
         zoo_stepwise_ms,
         candle_nn_ms,
@@ -262,7 +304,8 @@ impl BenchRow {
         let finite = |v: f64| if v.is_finite() { Some(v) } else { None };
         serde_json::json!({
             "cell": self.cell.name(), "batch": s.batch, "steps": s.steps, "input": s.input,
-            "units": s.units, "dirs": 1 + self.bidirectional as usize, "dtype": "f32",
+            "units": s.units, "dirs": 1 + self.bidirectional as usize,
+            "dtype": if self.int8 { "int8" } else { "f32" },
             "median_ms": self.zoo_ms, "stepwise_ms": finite(self.zoo_stepwise_ms),
             "candle_nn_ms": self.candle_nn_ms, "max_abs_diff": self.max_abs_diff,
         })

@@ -108,3 +108,55 @@ mod tests {
         assert!(select("cuda:x").unwrap_err().to_string().contains("cuda:N"));
     }
 }
+
+/// `--dtype`: how weights are stored and computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+    BF16,
+    /// Recurrent weights in int8 on the CPU (VNNI where present); the
+    /// rest f32.
+    Int8,
+}
+
+impl Precision {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::BF16),
+            "int8" => Ok(Self::Int8),
+            other => Err(usage(format!(
+                "unknown dtype `{other}`: use f32, f16, bf16 or int8"
+            ))),
+        }
+    }
+
+    /// The dtype to load weights in (int8 loads f32, then quantizes).
+    pub fn dtype(self) -> candle_core::DType {
+        match self {
+            Self::F32 | Self::Int8 => candle_core::DType::F32,
+            Self::F16 => candle_core::DType::F16,
+            Self::BF16 => candle_core::DType::BF16,
+        }
+    }
+
+    /// Loads with [`Precision::dtype`] and quantizes when int8.
+    pub fn load<M: Quantize>(
+        self,
+        load: impl FnOnce(candle_core::DType) -> Result<M>,
+    ) -> Result<M> {
+        let mut m = load(self.dtype())?;
+        if self == Self::Int8 {
+            m.quantize_int8()?;
+        }
+        Ok(m)
+    }
+}
+
+/// A model whose recurrent layers can switch to int8 weights.
+pub trait Quantize {
+    fn quantize_int8(&mut self) -> Result<()>;
+}

@@ -72,7 +72,8 @@ pub struct Common {
     /// auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// f32, f16 or bf16 (computation dtype; the fused CPU kernel is f32).
+    /// f32, f16, bf16 (weights and computation in that dtype; the fused
+    /// CPU kernel is f32), or int8 (recurrent weights in int8, CPU only).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
     /// JSON Lines on stdout: one object per input.
@@ -148,8 +149,8 @@ enum EvalTask {
         data: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[command(flatten)]
+        on: cli::EvalOn,
     },
     /// Entity F1 (overall and per type) and words/s on a CoNLL file.
     Ner {
@@ -158,8 +159,8 @@ enum EvalTask {
         data: Option<PathBuf>,
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[command(flatten)]
+        on: cli::EvalOn,
         #[arg(long, default_value_t = 64)]
         batch_size: usize,
         /// Score the same sentences with every word lower-cased or upper-cased.
@@ -179,8 +180,8 @@ enum EvalTask {
         to: Option<String>,
         #[arg(long)]
         model: Option<String>,
-        #[arg(long, default_value = "auto")]
-        device: String,
+        #[command(flatten)]
+        on: cli::EvalOn,
         /// Beam width; default from the model's config.
         #[arg(long)]
         beam: Option<usize>,
@@ -218,24 +219,22 @@ fn main() -> ExitCode {
             max_len,
             common,
         }) => cli::run_translate(to.as_deref(), &inputs, beam, max_len, &common),
-        Command::Eval(EvalTask::Sentiment {
-            data,
-            model,
-            device,
-        }) => cli::eval_sentiment(data, model.as_deref(), &device),
+        Command::Eval(EvalTask::Sentiment { data, model, on }) => {
+            cli::eval_sentiment(data, model.as_deref(), &on)
+        }
         Command::Eval(EvalTask::Ner {
             data,
             model,
-            device,
+            on,
             batch_size,
             casing,
-        }) => cli::eval_ner(data, model.as_deref(), &device, batch_size, casing),
+        }) => cli::eval_ner(data, model.as_deref(), &on, batch_size, casing),
         Command::Eval(EvalTask::Translate {
             src,
             reference,
             to,
             model,
-            device,
+            on,
             beam,
             limit,
         }) => cli::eval_translate(
@@ -243,7 +242,7 @@ fn main() -> ExitCode {
             reference.as_deref(),
             to.as_deref(),
             model.as_deref(),
-            &device,
+            &on,
             beam,
             limit,
         ),

@@ -257,9 +257,46 @@ fn ner_runs_in_f16() {
 }
 
 #[test]
+fn int8_weights_give_the_f32_labels_with_nearby_scores() {
+    let texts = "A wonderful, moving film.\nDull and far too long.\nIt is not bad at all.\n";
+    let run = |dtype: &str| {
+        let o = zoo(
+            &["run", "sentiment", "--json", "--dtype", dtype],
+            texts.as_bytes(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        json_lines(&o)
+    };
+    let (f32s, int8s) = (run("f32"), run("int8"));
+    assert_eq!(f32s.len(), 3);
+    let mut moved = 0f64;
+    for (a, b) in f32s.iter().zip(&int8s) {
+        assert_eq!(a["label"], b["label"], "{a} vs {b}");
+        let d = (a["score"].as_f64().unwrap() - b["score"].as_f64().unwrap()).abs();
+        assert!(d < 0.02, "{a} vs {b}");
+        moved += d;
+    }
+    // The quantized weights are in use: the scores move, a little.
+    assert!(moved > 0.0, "int8 scores equal f32 to the last digit");
+    let o = zoo(
+        &[
+            "run",
+            "ner",
+            "--dtype",
+            "int8",
+            "Angela Merkel visited Paris.",
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("[Paris](LOC)"), "{}", stdout(&o));
+}
+
+#[test]
 fn bad_values_are_one_line_usage_errors() {
-    let cases: [&[&str]; 4] = [
+    let cases: [&[&str]; 5] = [
         &["run", "translate", "--beam", "10000000000", "hi"],
+        &["run", "sentiment", "--dtype", "int4", "good"],
         &["run", "ner", "--file", "."],
         &["inspect", "sentiment-lstm", "good", "--part", "decoder"],
         &["run", "sentiment", "--file", "/no/such/file.txt"],

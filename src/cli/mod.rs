@@ -142,15 +142,31 @@ pub(crate) fn select_device(common: &Common) -> Result<candle_core::Device> {
     Ok(d)
 }
 
-pub(crate) fn select_dtype(common: &Common) -> Result<candle_core::DType> {
-    match common.dtype.as_str() {
-        "f32" => Ok(candle_core::DType::F32),
-        "f16" => Ok(candle_core::DType::F16),
-        "bf16" => Ok(candle_core::DType::BF16),
-        other => Err(usage(format!(
-            "unknown dtype `{other}`: use f32, f16 or bf16"
-        ))),
+/// Where `zoo eval` runs: `--device` and `--dtype`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EvalOn {
+    /// auto, cpu, cuda, cuda:N or metal.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// f32, f16, bf16 or int8 (recurrent weights in int8, CPU only).
+    #[arg(long, default_value = "f32")]
+    pub dtype: String,
+}
+
+impl EvalOn {
+    /// Loads a model on the chosen device in the chosen dtype.
+    pub(crate) fn load<M: zoo::device::Quantize>(
+        &self,
+        load: impl FnOnce(&candle_core::Device, candle_core::DType) -> Result<M>,
+    ) -> Result<M> {
+        let precision = zoo::device::Precision::parse(&self.dtype)?;
+        let device = device::select(&self.device)?;
+        precision.load(|dt| load(&device, dt))
     }
+}
+
+pub(crate) fn select_dtype(common: &Common) -> Result<zoo::device::Precision> {
+    zoo::device::Precision::parse(&common.dtype)
 }
 
 /// `--batch-size`: at least 1.

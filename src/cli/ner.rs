@@ -79,7 +79,7 @@ pub fn run_ner(
     let (chunks, show) = inputs.open("tag")?;
     let device = select_device(common)?;
     let dir = resolve_model(common.model.as_deref(), Some(TaskKind::Ner), common.verbose)?;
-    let model = NerModel::load(&dir, &device, select_dtype(common)?)?;
+    let model = select_dtype(common)?.load(|dt| NerModel::load(&dir, &device, dt))?;
     let render = |out: &mut dyn Write, r: &Record<'_, Tagged>| write_result(out, format, r);
     drive(&model, chunks, show, 256, batching, common, &render)
 }
@@ -88,15 +88,14 @@ pub fn run_ner(
 pub fn eval_ner(
     data: Option<std::path::PathBuf>,
     model: Option<&str>,
-    device: &str,
+    on: &super::EvalOn,
     batch_size: usize,
     casing: Casing,
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let data = &super::data_path(data, "conll2003/valid.txt");
-    let d = zoo::device::select(device)?;
     let dir = resolve_model(model, Some(TaskKind::Ner), false)?;
-    let model = NerModel::load(&dir, &d, candle_core::DType::F32)?;
+    let model = on.load(|dev, dt| NerModel::load(&dir, dev, dt))?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
             "cannot read {} (CoNLL-2003 lives in ../shared/data/conll2003/)",

@@ -7,7 +7,6 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 
 use zoo::catalog::TaskKind;
-use zoo::device;
 use zoo::driver::{Outcome, Record};
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
 
@@ -27,7 +26,7 @@ pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Res
         Some(TaskKind::Sentiment),
         common.verbose,
     )?;
-    let model = SentimentModel::load(&dir, &device, select_dtype(common)?)?;
+    let model = select_dtype(common)?.load(|dt| SentimentModel::load(&dir, &device, dt))?;
     // label<TAB>score<TAB>text; an empty input is an empty line, a failed
     // one `error` in the label column (its message goes to stderr).
     let render = |out: &mut dyn Write, r: &Record<'_, Prediction>| match &r.outcome {
@@ -47,12 +46,11 @@ pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Res
 pub fn eval_sentiment(
     data: Option<std::path::PathBuf>,
     model: Option<&str>,
-    device_spec: &str,
+    on: &super::EvalOn,
 ) -> Result<ExitCode> {
     let data = &super::data_path(data, "sst2/dev.tsv");
-    let device = device::select(device_spec)?;
     let dir = resolve_model(model, Some(TaskKind::Sentiment), false)?;
-    let model = SentimentModel::load(&dir, &device, candle_core::DType::F32)?;
+    let model = on.load(|dev, dt| SentimentModel::load(&dir, dev, dt))?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
             "cannot read {} (the SST-2 data lives in ../shared/data/sst2/)",

@@ -36,6 +36,10 @@ pub struct BenchArgs {
     /// Only unidirectional (1) or bidirectional (2) layers.
     #[arg(long)]
     pub dirs: Option<usize>,
+    /// Weights: f32, int8 (recurrent weights in int8, VNNI where the CPU
+    /// has it), or both (repeat the flag). Default f32.
+    #[arg(long, value_parser = ["f32", "int8"])]
+    pub dtype: Vec<String>,
     /// One JSON object per row (cell, batch, steps, input, units, dirs, dtype, median_ms).
     #[arg(long)]
     pub json: bool,
@@ -77,6 +81,8 @@ pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
         dirs: a.dirs,
         // The JSON rows are for scripts/bench_torch.py, which brings its own peer.
         peers: !a.json,
+        f32: a.dtype.is_empty() || a.dtype.iter().any(|d| d == "f32"),
+        int8: a.dtype.iter().any(|d| d == "int8"),
     };
     let mut out = stdout();
     let rows = bench::run(&shapes, a.iters, &filter, |what| {
@@ -98,7 +104,7 @@ pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
 /// The README table (Markdown).
 fn table(rows: &[bench::BenchRow]) -> String {
     let mut t = String::from(
-        "| cell | batch×steps×input→units | dirs | zoo (ms) | zoo stepwise (ms) | candle-nn rnn (ms) | candle-nn / zoo | max abs diff |\n|---|---|---|---|---|---|---|---|\n",
+        "| cell | batch×steps×input→units | dirs | weights | zoo (ms) | zoo stepwise (ms) | candle-nn rnn (ms) | candle-nn / zoo | max abs diff (int8: vs f32) |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let s = r.shape;
@@ -107,15 +113,20 @@ fn table(rows: &[bench::BenchRow]) -> String {
             None => ("—".into(), "—".into()),
         };
         t.push_str(&format!(
-            "| {} | {}×{}×{}→{} | {} | {:.3} | {:.3} | {} | {} | {} |\n",
+            "| {} | {}×{}×{}→{} | {} | {} | {:.3} | {} | {} | {} | {} |\n",
             r.cell.name(),
             s.batch,
             s.steps,
             s.input,
             s.units,
             if r.bidirectional { 2 } else { 1 },
+            if r.int8 { "int8" } else { "f32" },
             r.zoo_ms,
-            r.zoo_stepwise_ms,
+            if r.zoo_stepwise_ms.is_finite() {
+                format!("{:.3}", r.zoo_stepwise_ms)
+            } else {
+                "—".into()
+            },
             cn,
             ratio,
             r.max_abs_diff.map_or("—".into(), |d| format!("{d:.1e}")),

@@ -89,7 +89,7 @@ pub fn run_translate(
     let (chunks, show) = inputs.open("translate")?;
     let device = select_device(common)?;
     let dir = resolve_translator(common.model.as_deref(), to, common.verbose)?;
-    let mut model = Translator::load(&dir, &device, select_dtype(common)?)?;
+    let mut model = select_dtype(common)?.load(|dt| Translator::load(&dir, &device, dt))?;
     if let Some(m) = max_len {
         model.set_max_output(m);
     }
@@ -122,15 +122,14 @@ pub fn eval_translate(
     reference: Option<&std::path::Path>,
     to: Option<&str>,
     model: Option<&str>,
-    device: &str,
+    on: &super::EvalOn,
     beam: Option<usize>,
     limit: Option<usize>,
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let src = &super::data_path(src, "multi30k/val.en");
-    let d = zoo::device::select(device)?;
     let dir = resolve_translator(model, to, false)?;
-    let model = Translator::load(&dir, &d, candle_core::DType::F32)?;
+    let model = on.load(|dev, dt| Translator::load(&dir, dev, dt))?;
     let default_ref = src.with_file_name(format!("val.{}", model.config.target_lang));
     let reference = reference.unwrap_or(&default_ref);
     let read = |p: &std::path::Path| -> Result<Vec<String>> {

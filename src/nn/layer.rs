@@ -186,6 +186,38 @@ impl Rnn {
         self.loaded_values
     }
 
+    /// Recurrent weights in int8 (per-column scales; `h` quantized per row
+    /// at each step), run with VNNI where the CPU has it. The input
+    /// projection stays f32, and so does a GRU without `reset_after`,
+    /// which the packed kernel does not run. CPU only.
+    pub fn with_int8(mut self) -> Result<Self> {
+        self.quantize_int8()?;
+        Ok(self)
+    }
+
+    /// [`Rnn::with_int8`] in place.
+    pub fn quantize_int8(&mut self) -> Result<()> {
+        if !self.device.is_cpu() {
+            return Err(RnnError::Config(format!(
+                "{}: int8 weights run on the CPU only; use --device cpu, or f32/f16 on this device",
+                self.label()
+            )));
+        }
+        for layer in &mut self.layers {
+            for p in layer.wh_packed.iter_mut().flatten() {
+                *p = p.to_int8();
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`Rnn::with_int8`] quantized any of the weights.
+    pub fn is_int8(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| l.wh_packed.iter().flatten().any(|p| p.is_int8()))
+    }
+
     /// Chooses the time loop (for benchmarks and cross-checks).
     pub fn with_kernel(mut self, kernel: Kernel) -> Self {
         self.kernel = kernel;

@@ -9,6 +9,7 @@ mod layer;
 mod lstm;
 pub mod math;
 mod packed;
+mod quant;
 mod schedule;
 mod simple_rnn;
 mod stepwise;

@@ -13,13 +13,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::config::CellKind;
 use super::fused::{Direction, Outputs, Projected};
+use super::quant::{self, Int8Panels, QuantOps};
 use super::schedule::MaskedOutput;
 use super::{gru, lstm, simple_rnn};
 
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 /// Widest panel (`V*LANES`) and most rows of one block, for stack tiles.
-const MAX_WIDTH: usize = 4 * LANES;
-const MAX_ROWS: usize = 8;
+pub(super) const MAX_WIDTH: usize = 4 * LANES;
+pub(super) const MAX_ROWS: usize = 8;
 /// Below this many multiply-adds per step, a second thread's barrier costs
 /// more than its half of the work.
 const PARALLEL_MIN_MACS: usize = 1 << 18;
@@ -31,7 +32,9 @@ pub(crate) struct Packed {
     units: usize,
     vectors: usize,
     panels: usize,
+    /// f32 panels, or empty when `int8` holds the weights.
     data: Vec<f32>,
+    int8: Option<Int8Panels>,
 }
 
 impl Packed {
@@ -54,6 +57,7 @@ impl Packed {
             vectors,
             panels: 0,
             data: Vec::new(),
+            int8: None,
         };
         packed.panels = units.div_ceil(packed.panel_units());
         let width = vectors * LANES;
@@ -70,6 +74,29 @@ impl Packed {
         }
         packed.data = data;
         Some(packed)
+    }
+
+    /// The same panels with int8 weights (see [`quant`]); the f32 copy is
+    /// dropped.
+    pub fn to_int8(&self) -> Self {
+        if self.int8.is_some() {
+            return self.clone();
+        }
+        let width = self.vectors * LANES;
+        Packed {
+            int8: Some(Int8Panels::quantize(
+                self.panels,
+                self.units,
+                width,
+                &self.data,
+            )),
+            data: Vec::new(),
+            ..self.clone()
+        }
+    }
+
+    pub fn is_int8(&self) -> bool {
+        self.int8.is_some()
     }
 
     fn panel_units(&self) -> usize {
@@ -155,7 +182,7 @@ fn run_with(
         let panels = split(packed.panels, parts, part);
         // SAFETY: each part writes only the units of its own panels; the
         // barrier orders one step's writes before the next step's reads.
-        unsafe { isa.steps(d, packed, xp, lengths, steps, &shared, panels, barrier) }
+        unsafe { isa.steps((d, packed, xp, lengths, steps, &shared, panels, barrier)) }
     };
     let threads = threads.clamp(1, packed.panels);
     match Helpers::lease(threads) {
@@ -384,8 +411,11 @@ impl Simd for Portable {
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Isa {
+    /// AVX-512 with VNNI for int8 weights (f32 as `Avx512`).
+    #[cfg(target_arch = "x86_64")]
+    Avx512Vnni,
     #[cfg(target_arch = "x86_64")]
     Avx512,
     #[cfg(target_arch = "x86_64")]
@@ -400,6 +430,9 @@ impl Isa {
         let mut all = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni") {
+                all.push(Isa::Avx512Vnni);
+            }
             if is_x86_feature_detected!("avx512f") {
                 all.push(Isa::Avx512);
             }
@@ -421,6 +454,9 @@ impl Isa {
         #[cfg(target_arch = "x86_64")]
         {
             if std::env::var_os("ZOO_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f") {
+                if is_x86_feature_detected!("avx512vnni") {
+                    return Isa::Avx512Vnni;
+                }
                 return Isa::Avx512;
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
@@ -433,74 +469,55 @@ impl Isa {
     /// # Safety
     /// `shared` must point at buffers of the shapes `run` documents, and
     /// the parts' panel ranges must be disjoint.
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn steps(
-        self,
-        d: &Direction,
-        packed: &Packed,
-        xp: &Projected,
-        lengths: &[usize],
-        steps: usize,
-        shared: &Shared,
-        panels: std::ops::Range<usize>,
-        barrier: &SpinBarrier,
-    ) {
+    unsafe fn steps(self, args: StepArgs) {
+        let packed = args.1;
         match self {
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => steps_avx512(d, packed, xp, lengths, steps, shared, panels, barrier),
+            Isa::Avx512Vnni if packed.is_int8() => steps_avx512_vnni(args),
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => steps_avx2(d, packed, xp, lengths, steps, shared, panels, barrier),
-            Isa::Portable => {
-                steps_generic::<Portable>(d, packed, xp, lengths, steps, shared, panels, barrier)
-            }
+            Isa::Avx512 | Isa::Avx512Vnni => steps_avx512(args),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => steps_avx2(args),
+            Isa::Portable => steps_generic::<Portable, quant::Portable>(args),
         }
     }
 }
 
+/// What one part of the time loop reads: the direction, its weights and
+/// inputs, the shared state and its own panels.
+type StepArgs<'a> = (
+    &'a Direction<'a>,
+    &'a Packed,
+    &'a Projected<'a>,
+    &'a [usize],
+    usize,
+    &'a Shared<'a>,
+    std::ops::Range<usize>,
+    &'a SpinBarrier,
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn steps_avx512_vnni(args: StepArgs) {
+    steps_generic::<x86::Avx512, quant::x86::Vnni>(args)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn steps_avx512(
-    d: &Direction,
-    packed: &Packed,
-    xp: &Projected,
-    lengths: &[usize],
-    steps: usize,
-    shared: &Shared,
-    panels: std::ops::Range<usize>,
-    barrier: &SpinBarrier,
-) {
-    steps_generic::<x86::Avx512>(d, packed, xp, lengths, steps, shared, panels, barrier)
+unsafe fn steps_avx512(args: StepArgs) {
+    steps_generic::<x86::Avx512, quant::Portable>(args)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn steps_avx2(
-    d: &Direction,
-    packed: &Packed,
-    xp: &Projected,
-    lengths: &[usize],
-    steps: usize,
-    shared: &Shared,
-    panels: std::ops::Range<usize>,
-    barrier: &SpinBarrier,
-) {
-    steps_generic::<x86::Avx2>(d, packed, xp, lengths, steps, shared, panels, barrier)
+unsafe fn steps_avx2(args: StepArgs) {
+    steps_generic::<x86::Avx2, quant::Portable>(args)
 }
 
 /// The time loop of one part: its panels, every row block, every step.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-unsafe fn steps_generic<S: Simd>(
-    d: &Direction,
-    packed: &Packed,
-    xp: &Projected,
-    lengths: &[usize],
-    steps: usize,
-    shared: &Shared,
-    panels: std::ops::Range<usize>,
-    barrier: &SpinBarrier,
+unsafe fn steps_generic<S: Simd, Q: QuantOps>(
+    (d, packed, xp, lengths, steps, shared, panels, barrier): StepArgs,
 ) {
     let (u, v) = (packed.units, packed.vectors);
     let batch = lengths.len();
@@ -508,21 +525,39 @@ unsafe fn steps_generic<S: Simd>(
     let mut tile = [[0f32; MAX_WIDTH]; MAX_ROWS];
     let mut read = vec![(0usize, false); batch];
     let mut started = vec![false; batch];
+    // int8: every part quantizes all of `h` for itself (a few microseconds
+    // a step), which saves a second barrier.
+    let mut h_q = packed
+        .int8
+        .as_ref()
+        .map(|w| quant::Rows::new(batch, w.groups));
     for k in 0..steps {
         for (b, r) in read.iter_mut().enumerate() {
             *r = d.schedule.step(k, lengths[b], steps);
         }
         let h_prev = shared.h[k % 2] as *const f32;
+        if let Some(q) = h_q.as_mut() {
+            Q::quantize(h_prev, u, q);
+        }
         for p in panels.clone() {
-            let panel = packed.panel(p).as_ptr();
             let mut r0 = 0;
             while r0 < batch {
                 let rows = rows_per_block.min(batch - r0);
-                let h_rows = h_prev.add(r0 * u);
-                match v {
-                    4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
-                    3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
-                    _ => unreachable!("panels have 3 or 4 vectors"),
+                match (&packed.int8, &h_q) {
+                    (Some(w), Some(q)) => match v {
+                        4 => quant_rows::<Q, 4>(w, p, q, r0, rows, &mut tile),
+                        3 => quant_rows::<Q, 3>(w, p, q, r0, rows, &mut tile),
+                        _ => unreachable!("panels have 3 or 4 vectors"),
+                    },
+                    _ => {
+                        let panel = packed.panel(p).as_ptr();
+                        let h_rows = h_prev.add(r0 * u);
+                        match v {
+                            4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
+                            3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
+                            _ => unreachable!("panels have 3 or 4 vectors"),
+                        }
+                    }
                 }
                 for (r, tile_r) in tile.iter_mut().enumerate().take(rows) {
                     let b = r0 + r;
@@ -551,6 +586,28 @@ unsafe fn steps_generic<S: Simd>(
             }
         }
         barrier.wait();
+    }
+}
+
+/// The int8 `block_rows`.
+#[inline(always)]
+unsafe fn quant_rows<Q: QuantOps, const V: usize>(
+    w: &Int8Panels,
+    p: usize,
+    q: &quant::Rows,
+    r0: usize,
+    rows: usize,
+    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    match rows {
+        1 => Q::block::<V, 1>(w, p, q, r0, tile),
+        2 => Q::block::<V, 2>(w, p, q, r0, tile),
+        3 => Q::block::<V, 3>(w, p, q, r0, tile),
+        4 => Q::block::<V, 4>(w, p, q, r0, tile),
+        5 => Q::block::<V, 5>(w, p, q, r0, tile),
+        6 => Q::block::<V, 6>(w, p, q, r0, tile),
+        7 => Q::block::<V, 7>(w, p, q, r0, tile),
+        _ => Q::block::<V, 8>(w, p, q, r0, tile),
     }
 }
 
@@ -886,6 +943,72 @@ mod tests {
                         .map(|(x, y)| (x - y).abs())
                         .fold(0f32, f32::max);
                     assert!(worst < 1e-5, "{cell:?}: {worst}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn int8_weights_agree_on_every_instruction_set_and_stay_near_f32() {
+        use crate::nn::config::{Activation, RecurrentActivation, RnnConfig};
+        use crate::nn::schedule::Schedule;
+        // 70 units: a partial panel and a partial group of 4 rows.
+        let (batch, steps, u) = (9, 6, 70);
+        let lengths = [6, 0, 3, 6, 1, 5, 6, 2, 4];
+        for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
+            let gu = cell.gates() * u;
+            let wh_t = noise(u * gu, 11);
+            let packed = Packed::new(cell, true, u, &wh_t).unwrap();
+            let int8 = packed.to_int8();
+            assert!(int8.is_int8() && int8.data.is_empty());
+            let xp_data = noise(batch * steps * gu, 12);
+            let bhn = noise(u, 13);
+            let cfg = RnnConfig::new(cell, 1, u).keras();
+            let d = Direction {
+                cell,
+                reset_after: true,
+                act: Activation::Tanh,
+                ract: RecurrentActivation::Sigmoid,
+                units: u,
+                wh_t: &wh_t,
+                packed: Some(&packed),
+                bhn: (cell == CellKind::Gru).then_some(&bhn[..]),
+                bx: None,
+                schedule: Schedule::for_direction(&cfg, 0),
+            };
+            let xp = Projected {
+                data: &xp_data,
+                stride: gu,
+                offset: 0,
+            };
+            let run = |isa: Isa, weights: &Packed, threads: usize| {
+                let mut h = noise(batch * u, 14);
+                let mut c = noise(batch * u, 15);
+                let mut out = vec![0f32; batch * steps * u];
+                let outs = Outputs::split(&mut out, u, 1);
+                run_with(
+                    isa, &d, weights, &xp, &lengths, steps, &mut h, &mut c, &outs[0], threads,
+                );
+                drop(outs);
+                (h, out)
+            };
+            let worst = |a: &[f32], b: &[f32]| {
+                a.iter()
+                    .zip(b)
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0f32, f32::max)
+            };
+            let f32_ref = run(Isa::Portable, &packed, 1);
+            let int8_ref = run(Isa::Portable, &int8, 1);
+            // Quantization error, not a bug: well under the 0.5 a wrong
+            // weight or scale would give.
+            let err = worst(&f32_ref.1, &int8_ref.1);
+            assert!(err > 0.0 && err < 5e-2, "{cell:?}: int8 vs f32 {err}");
+            for isa in Isa::available() {
+                for threads in [1, 3] {
+                    let (h, out) = run(isa, &int8, threads);
+                    assert!(worst(&h, &int8_ref.0) < 1e-6, "{cell:?} {isa:?}");
+                    assert!(worst(&out, &int8_ref.1) < 1e-6, "{cell:?} {isa:?}");
                 }
             }
         }

@@ -127,6 +127,13 @@ pub fn casing(word: &str) -> &'static str {
     }
 }
 
+impl crate::device::Quantize for NerModel {
+    fn quantize_int8(&mut self) -> Result<()> {
+        self.char_rnn.quantize_int8()?;
+        Ok(self.rnn.quantize_int8()?)
+    }
+}
+
 impl NerModel {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {

@@ -292,6 +292,12 @@ pub struct SentimentModel {
     dtype: DType,
 }
 
+impl crate::device::Quantize for SentimentModel {
+    fn quantize_int8(&mut self) -> Result<()> {
+        Ok(self.rnn.quantize_int8()?)
+    }
+}
+
 impl SentimentModel {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     pub fn load(dir: &ModelDir, device: &Device, dtype: DType) -> Result<Self> {

@@ -267,6 +267,16 @@ pub struct Translator {
     max_output: Option<usize>,
 }
 
+impl crate::device::Quantize for Translator {
+    fn quantize_int8(&mut self) -> Result<()> {
+        for m in &mut self.members {
+            m.encoder.quantize_int8()?;
+            m.decoder.quantize_int8()?;
+        }
+        Ok(())
+    }
+}
+
 impl Translator {
     /// Loads a model folder; weights are converted to `dtype` on `device`.
     /// A folder listing several weights files is an ensemble of them.
