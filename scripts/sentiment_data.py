@@ -52,6 +52,15 @@ def clean(text):
     return " ".join(text.split())
 
 
+_SENT_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def sentences(text, min_words=3, max_words=60):
+    """A review's sentences (a simple split after . ! ? before a capital), for
+    weakly labelled sentence-level training; very short or long pieces dropped."""
+    return [s for s in _SENT_END.split(text) if min_words <= len(s.split()) <= max_words]
+
+
 def _hold_out(items, n_per_group, key, seed):
     """Split items into (train, val) with n_per_group validation items per key(item)."""
     groups = {}

@@ -225,6 +225,15 @@ def main():
                          "by the mean validation accuracy over sst2, imdb, amazon and tweets")
     ap.add_argument("--caps", default="", help="per-epoch examples per domain, e.g. imdb=6000,sst2=30000 "
                                                "(a fresh sample each epoch)")
+    ap.add_argument("--weak-sentences", default="",
+                    help="comma-separated domains (e.g. amazon,imdb) whose training reviews are also split "
+                         "into sentences, each labelled with its review's label, as domain DOMAIN_sent "
+                         "(cap them with --caps amazon_sent=N)")
+    ap.add_argument("--weak-weight", type=float, default=0.5, help="loss weight of the *_sent examples")
+    ap.add_argument("--init-from", default="", help="start from these weights (a .safetensors file "
+                                                     "that scripts/export_sentiment.py wrote)")
+    ap.add_argument("--probe", action="append", default=[],
+                    help="a text whose positive probability is logged after every epoch (repeatable)")
     ap.add_argument("--max-train-tokens", type=int, default=0,
                     help="training texts longer than this keep their first and last halves")
     args = ap.parse_args()
@@ -249,6 +258,8 @@ def main():
         import sentiment_data
         splits = sentiment_data.load()
         train = [(t, y, d) for d in sentiment_data.ALL_DOMAINS for t, y in splits[d][0]]
+        for d in filter(None, args.weak_sentences.split(",")):
+            train += [(s, y, d + "_sent") for t, y in splits[d][0] for s in sentiment_data.sentences(t)]
         vals = {d: splits[d][1] for d in sentiment_data.VAL_DOMAINS}
     else:
         train = [(t, y, "sst2") for t, y in read_tsv(os.path.join(args.data, "train.tsv"))]
@@ -268,6 +279,10 @@ def main():
     W, hit = glove_init(vocab, seed=args.seed)
     with torch.no_grad():
         model.embedding.weight.copy_(W)
+    if args.init_from:
+        from safetensors.torch import load_file
+        model.load_state_dict({k: v.float() for k, v in load_file(args.init_from).items()})
+    weak = torch.tensor([args.weak_weight if d.endswith("_sent") else 1.0 for d in tr_dom])
     n_params = sum(p.numel() for p in model.parameters())
 
     # The embedding gets sparse gradients and its own (lazy) Adam: only the rows
@@ -358,7 +373,8 @@ def main():
                 for g in o.param_groups:
                     g["lr"] = lr * g["lr_scale"]
             logits = model(ids, ls)
-            loss = F.cross_entropy(logits, y)
+            w = weak[idx]
+            loss = (F.cross_entropy(logits, y, reduction="none") * w).sum() / w.sum()
             for o in opts:
                 o.zero_grad(set_to_none=True)
             loss.backward()
@@ -408,6 +424,17 @@ def main():
                        os.path.join(args.out, "best.pt"))
         if ema is not None:
             swap_ema()
+        if args.probe:
+            was = model.training
+            model.eval()
+            with torch.no_grad():
+                pr = []
+                for t in args.probe:
+                    ids = encode(tok, [t])[0] or [1]
+                    p = F.softmax(model(torch.tensor([ids]), torch.tensor([len(ids)])), -1)[0, 1].item()
+                    pr.append(f"{p:.2f} {t[:40]!r}")
+            model.train(was)
+            log("probe P(positive): " + "; ".join(pr))
         log(f"== epoch {ep + 1} train_loss {tr_loss:.4f} dev_loss {dloss:.4f} score {acc:.4f} {json.dumps(by_domain)}"
             f"{' *best*' if improved else ''} elapsed {(time.time() - t0) / 60:.1f}m cpu {cpu_min():.1f}m")
         state["epoch"] += 1
