@@ -13,7 +13,8 @@ side's median over --iters forward passes. It also measures a plain sgemm
   python scripts/bench_torch.py                       # the default shapes, 2 threads
   python scripts/bench_torch.py --shape 32x64x128x256 --cell lstm --rounds 5
 
-Prints a Markdown table: ms per forward, and PyTorch / zoo (> 1: zoo is faster).
+Prints a Markdown table: ms per forward, and PyTorch / zoo (> 1: zoo is faster), for zoo's f32
+and int8 weights (`zoo bench --dtype int8`).
 Pause training jobs first (kill -STOP PID): the figures are only as quiet as the machine.
 """
 import argparse
@@ -61,9 +62,12 @@ def torch_ms(cell, b, t, i, h, dirs, iters, quantized=False):
 
 
 def zoo_ms(zoo, cell, shape, dirs, iters):
+    """{dtype: median ms} for f32 and int8 weights."""
     out = subprocess.run([zoo, "bench", "--json", "--cell", cell, "--shape", shape, "--dirs", str(dirs),
-                          "--iters", str(iters)], check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[0])["median_ms"]
+                          "--iters", str(iters), "--dtype", "f32", "--dtype", "int8"],
+                         check=True, capture_output=True, text=True).stdout
+    rows = [json.loads(line) for line in out.strip().splitlines()]
+    return {r["dtype"]: r["median_ms"] for r in rows}
 
 
 def sgemm_gflops(iters=10, n=1024):
@@ -87,24 +91,27 @@ def main():
     roof = sgemm_gflops()
     print(f"torch {torch.__version__}, {a.threads} threads; sgemm 1024^3: {roof:.0f} GFLOP/s", file=sys.stderr)
     print("| cell | batch×steps×input→units | dirs | PyTorch (ms) | zoo (ms) | PyTorch / zoo | zoo GFLOP/s (% of sgemm) "
-          "| PyTorch dyn-int8 LSTM (ms) |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| zoo int8 (ms) | PyTorch / zoo int8 | PyTorch dyn-int8 LSTM (ms) | PyTorch dyn-int8 / zoo int8 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for shape in a.shape or SHAPES:
         b, t, i, h = (int(v) for v in shape.split("x"))
         for cell in a.cell or list(GATES):
             for dirs in a.dirs or [1, 2]:
-                pt, zo, q = [], [], []
+                pt, zo, zq, q = [], [], [], []
                 for _ in range(a.rounds):
                     pt.append(torch_ms(cell, b, t, i, h, dirs, a.iters))
-                    zo.append(zoo_ms(a.zoo, cell, shape, dirs, a.iters))
+                    z = zoo_ms(a.zoo, cell, shape, dirs, a.iters)
+                    zo.append(z["f32"])
+                    zq.append(z["int8"])
                     if cell == "lstm":
                         q.append(torch_ms(cell, b, t, i, h, dirs, a.iters, quantized=True))
-                p, z = statistics.median(pt), statistics.median(zo)
+                p, z, z8 = statistics.median(pt), statistics.median(zo), statistics.median(zq)
                 flops = 2 * b * t * (i + h) * GATES[cell] * h * dirs
                 gf = flops / (z * 1e-3) / 1e9
-                qs = f"{statistics.median(q):.3f}" if q else "—"
+                qm = statistics.median(q) if q else None
+                qs = f"{qm:.3f} | {qm / z8:.2f}×" if q else "— | —"
                 print(f"| {cell} | {b}×{t}×{i}→{h} | {dirs} | {p:.3f} | {z:.3f} | {p / z:.2f}× | "
-                      f"{gf:.0f} ({100 * gf / roof:.0f}%) | {qs} |", flush=True)
+                      f"{gf:.0f} ({100 * gf / roof:.0f}%) | {z8:.3f} | {p / z8:.2f}× | {qs} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ use super::error::{Result, RnnError};
 use super::fused::{self, Projected};
 use super::gru::GruWeights;
 use super::packed::Packed;
+use super::quant;
 use super::schedule::Schedule;
 use super::stepwise::{self, device_matrix, DeviceDirection};
 use super::weights::{direction_name, load_direction};
@@ -84,6 +85,8 @@ pub(super) struct Layer {
     pub(super) bx: Vec<f32>,
     pub(super) wh_t: Vec<Vec<f32>>,
     wh_packed: Vec<Option<Packed>>,
+    /// int8 `wi_t` (see [`Rnn::with_int8`]).
+    wi_q: Option<quant::Int8Panels>,
     pub(super) bhn: Vec<Option<Vec<f32>>>,
     dev_wi_t: Tensor,
     dev_bx: Tensor,
@@ -158,6 +161,7 @@ impl Rnn {
                     .map(|h| Packed::new(cfg.cell, cfg.reset_after, cfg.units, &h.wh_t))
                     .collect(),
                 wh_t: host.iter().map(|h| h.wh_t.clone()).collect(),
+                wi_q: None,
                 bhn: host.iter().map(|h| h.bhn.clone()).collect(),
                 dev_dirs,
             });
@@ -203,9 +207,18 @@ impl Rnn {
                 self.label()
             )));
         }
+        let width = self.cfg.directions() * self.cfg.cell.gates() * self.cfg.units;
         for layer in &mut self.layers {
             for p in layer.wh_packed.iter_mut().flatten() {
                 *p = p.to_int8();
+            }
+            // Only where the kernel adds the biases (see `run_fused`).
+            if layer.wh_packed.iter().all(Option::is_some) && layer.input > 0 {
+                layer.wi_q = Some(quant::Int8Panels::from_columns(
+                    layer.input,
+                    width,
+                    &layer.wi_t,
+                ));
             }
         }
         Ok(())
@@ -462,15 +475,19 @@ impl Rnn {
                 xp
             } else {
                 let mut xp: Vec<f32> = Vec::with_capacity(rows * width);
-                fused::matmul_uninit(
-                    &mut xp.spare_capacity_mut()[..rows * width],
-                    &input,
-                    layer.input,
-                    &layer.wi_t,
-                    width,
-                    (rows, width, layer.input),
-                    threads,
-                );
+                let spare = &mut xp.spare_capacity_mut()[..rows * width];
+                match &layer.wi_q {
+                    Some(w) => quant::matmul(&input, layer.input, w, width, spare, threads),
+                    None => fused::matmul_uninit(
+                        spare,
+                        &input,
+                        layer.input,
+                        &layer.wi_t,
+                        width,
+                        (rows, width, layer.input),
+                        threads,
+                    ),
+                }
                 // SAFETY: the gemm wrote all `rows * width` values.
                 unsafe { xp.set_len(rows * width) };
                 xp
