@@ -435,6 +435,13 @@ def main():
     ap.add_argument("--clip", type=float, default=5.0)
     ap.add_argument("--singleton-unk", type=float, default=0.5,
                     help="replace training words seen once by [UNK] with this probability")
+    ap.add_argument("--entity-unk", type=float, default=0.0,
+                    help="prob. of replacing a word inside a gold entity by [UNK] (its characters and "
+                         "casing stay): names the vocabulary links to another type are then read "
+                         "from their spelling and context")
+    ap.add_argument("--init-from", default=None,
+                    help="start from this checkpoint's weights (best.pt of a run with the same "
+                         "vocabulary in --out)")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--patience", type=int, default=8)
     ap.add_argument("--time-budget-min", type=float, default=90.0)
@@ -479,6 +486,8 @@ def main():
     model = NerTagger(**cfg)
     with torch.no_grad():
         model.word_embedding.weight.copy_(torch.from_numpy(np.load(os.path.join(args.out, "word_vectors.npy"))))
+    if args.init_from:
+        model.load_state_dict(torch.load(args.init_from, weights_only=False)["model"])
     if args.optim == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     else:
@@ -523,6 +532,9 @@ def main():
                 [train_by_case[casings[i]][i] for i in idx])
             if args.singleton_unk > 0:
                 drop = singleton[words] & (torch.rand(words.shape) < args.singleton_unk)
+                words = words.masked_fill(drop, 1)
+            if args.entity_unk > 0:
+                drop = (tags > 0) & (torch.rand(words.shape) < args.entity_unk)
                 words = words.masked_fill(drop, 1)
             em = model.emissions(words, chars, char_lens, cases, lengths)
             loss = model.crf.nll(em, tags, lengths)
