@@ -143,12 +143,25 @@ impl Precision {
         }
     }
 
-    /// Loads with [`Precision::dtype`] and quantizes when int8.
+    /// Loads `dir` on `device` in this precision. On the CPU, f16 and
+    /// bf16 weights are rounded to that precision and computed in f32 by
+    /// the fused kernels (candle's CPU half-precision ops are several times
+    /// slower); elsewhere the model runs in that dtype. int8 loads f32,
+    /// then quantizes the recurrent layers.
     pub fn load<M: Quantize>(
         self,
-        load: impl FnOnce(candle_core::DType) -> Result<M>,
+        dir: &crate::model::ModelDir,
+        device: &Device,
+        load: impl FnOnce(&crate::model::ModelDir, &Device, candle_core::DType) -> Result<M>,
     ) -> Result<M> {
-        let mut m = load(self.dtype())?;
+        let mut m = match self {
+            Self::F16 | Self::BF16 if device.is_cpu() => load(
+                &dir.clone().rounding_weights_to(self.dtype()),
+                device,
+                candle_core::DType::F32,
+            )?,
+            _ => load(dir, device, self.dtype())?,
+        };
         if self == Self::Int8 {
             m.quantize_int8()?;
         }

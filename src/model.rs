@@ -102,6 +102,9 @@ pub struct ModelDir {
     pub path: PathBuf,
     pub header: Header,
     raw: serde_json::Value,
+    /// Weights are rounded through this dtype and loaded as f32 (see
+    /// [`ModelDir::rounding_weights_to`]).
+    round_to: Option<DType>,
 }
 
 impl ModelDir {
@@ -129,6 +132,7 @@ impl ModelDir {
             path: path.to_path_buf(),
             header,
             raw,
+            round_to: None,
         })
     }
 
@@ -215,6 +219,14 @@ impl ModelDir {
         Ok(self.var_builders(dtype, device)?.remove(0))
     }
 
+    /// The same folder, whose var builders round every weight to `dtype`
+    /// (f16 or bf16) and hand it out as f32: a model then has the
+    /// precision of `dtype` weights and runs on the f32 kernels.
+    pub fn rounding_weights_to(mut self, dtype: DType) -> Self {
+        self.round_to = Some(dtype);
+        self
+    }
+
     /// One var builder per weights file (an ensemble has several).
     pub fn var_builders(&self, dtype: DType, device: &Device) -> Result<Vec<VarBuilder<'static>>> {
         self.weights_paths()?
@@ -229,7 +241,21 @@ impl ModelDir {
                         path.display()
                     )
                 })?;
-                Ok(VarBuilder::from_buffered_safetensors(bytes, dtype, device)?)
+                let Some(half) = self.round_to else {
+                    return Ok(VarBuilder::from_buffered_safetensors(bytes, dtype, device)?);
+                };
+                let tensors = candle_core::safetensors::load_buffer(&bytes, device)?
+                    .into_iter()
+                    .map(|(name, t)| {
+                        let t = if t.dtype().is_float() {
+                            t.to_dtype(half)?.to_dtype(DType::F32)?
+                        } else {
+                            t
+                        };
+                        Ok((name, t))
+                    })
+                    .collect::<candle_core::Result<_>>()?;
+                Ok(VarBuilder::from_tensors(tensors, DType::F32, device))
             })
             .collect()
     }

@@ -157,11 +157,12 @@ impl EvalOn {
     /// Loads a model on the chosen device in the chosen dtype.
     pub(crate) fn load<M: zoo::device::Quantize>(
         &self,
-        load: impl FnOnce(&candle_core::Device, candle_core::DType) -> Result<M>,
+        dir: &zoo::model::ModelDir,
+        load: impl FnOnce(&zoo::model::ModelDir, &candle_core::Device, candle_core::DType) -> Result<M>,
     ) -> Result<M> {
         let precision = zoo::device::Precision::parse(&self.dtype)?;
         let device = device::select(&self.device)?;
-        precision.load(|dt| load(&device, dt))
+        precision.load(dir, &device, load)
     }
 }
 

@@ -79,7 +79,7 @@ pub fn run_ner(
     let (chunks, show) = inputs.open("tag")?;
     let device = select_device(common)?;
     let dir = resolve_model(common.model.as_deref(), Some(TaskKind::Ner), common.verbose)?;
-    let model = select_dtype(common)?.load(|dt| NerModel::load(&dir, &device, dt))?;
+    let model = select_dtype(common)?.load(&dir, &device, NerModel::load)?;
     let render = |out: &mut dyn Write, r: &Record<'_, Tagged>| write_result(out, format, r);
     drive(&model, chunks, show, 256, batching, common, &render)
 }
@@ -95,7 +95,7 @@ pub fn eval_ner(
     use anyhow::Context;
     let data = &super::data_path(data, "conll2003/valid.txt");
     let dir = resolve_model(model, Some(TaskKind::Ner), false)?;
-    let model = on.load(|dev, dt| NerModel::load(&dir, dev, dt))?;
+    let model = on.load(&dir, NerModel::load)?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
             "cannot read {} (CoNLL-2003 lives in ../shared/data/conll2003/)",

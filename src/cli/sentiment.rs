@@ -26,7 +26,7 @@ pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Res
         Some(TaskKind::Sentiment),
         common.verbose,
     )?;
-    let model = select_dtype(common)?.load(|dt| SentimentModel::load(&dir, &device, dt))?;
+    let model = select_dtype(common)?.load(&dir, &device, SentimentModel::load)?;
     // label<TAB>score<TAB>text; an empty input is an empty line, a failed
     // one `error` in the label column (its message goes to stderr).
     let render = |out: &mut dyn Write, r: &Record<'_, Prediction>| match &r.outcome {
@@ -50,7 +50,7 @@ pub fn eval_sentiment(
 ) -> Result<ExitCode> {
     let data = &super::data_path(data, "sst2/dev.tsv");
     let dir = resolve_model(model, Some(TaskKind::Sentiment), false)?;
-    let model = on.load(|dev, dt| SentimentModel::load(&dir, dev, dt))?;
+    let model = on.load(&dir, SentimentModel::load)?;
     let text = std::fs::read_to_string(data).with_context(|| {
         format!(
             "cannot read {} (the SST-2 data lives in ../shared/data/sst2/)",

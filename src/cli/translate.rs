@@ -89,7 +89,7 @@ pub fn run_translate(
     let (chunks, show) = inputs.open("translate")?;
     let device = select_device(common)?;
     let dir = resolve_translator(common.model.as_deref(), to, common.verbose)?;
-    let mut model = select_dtype(common)?.load(|dt| Translator::load(&dir, &device, dt))?;
+    let mut model = select_dtype(common)?.load(&dir, &device, Translator::load)?;
     if let Some(m) = max_len {
         model.set_max_output(m);
     }
@@ -129,7 +129,7 @@ pub fn eval_translate(
     use anyhow::Context;
     let src = &super::data_path(src, "multi30k/val.en");
     let dir = resolve_translator(model, to, false)?;
-    let model = on.load(|dev, dt| Translator::load(&dir, dev, dt))?;
+    let model = on.load(&dir, Translator::load)?;
     let default_ref = src.with_file_name(format!("val.{}", model.config.target_lang));
     let reference = reference.unwrap_or(&default_ref);
     let read = |p: &std::path::Path| -> Result<Vec<String>> {
