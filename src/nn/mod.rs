@@ -2,6 +2,7 @@
 //! weights and reproduce their outputs.
 
 pub mod config;
+mod dense;
 pub mod error;
 mod fused;
 mod gru;
@@ -17,6 +18,7 @@ pub mod trace;
 mod weights;
 
 pub use config::{Activation, CellKind, Framework, MergeMode, RecurrentActivation, RnnConfig};
+pub use dense::linear_cpu;
 pub use error::{Result, RnnError};
 pub use layer::{gru, lstm, simple_rnn, Kernel, Rnn, RnnOutput, RnnState};
 pub use trace::Trace;

@@ -236,12 +236,18 @@ impl Member {
         let x = Tensor::cat(&[&s_new, &context, &emb], 1)?;
         // Many rows (batched greedy): gemm does better with the weight as
         // its left operand, `(W x^T)^T`; few rows (beam): `x W`.
-        let logits = if x.dim(0)? >= 32 {
-            self.out_w.t()?.matmul(&x.t()?)?.t()?
-        } else {
-            x.matmul(&self.out_w)?
-        }
-        .broadcast_add(&self.out_b)?;
+        let logits = match crate::nn::linear_cpu(&x, &self.out_w, &self.out_b)? {
+            Some(l) => l,
+            // Many rows (batched greedy): gemm does better with the weight as
+            // its left operand, `(W x^T)^T`; few rows (beam): `x W`.
+            None if x.dim(0)? >= 32 => self
+                .out_w
+                .t()?
+                .matmul(&x.t()?)?
+                .t()?
+                .broadcast_add(&self.out_b)?,
+            None => x.matmul(&self.out_w)?.broadcast_add(&self.out_b)?,
+        };
         Ok((
             candle_nn::ops::log_softmax(&logits, D::Minus1)?,
             s_new,
