@@ -453,6 +453,47 @@ fn eval_finds_its_data_from_any_folder() {
 }
 
 #[test]
+fn the_cards_int8_accuracy_is_what_zoo_eval_measures() {
+    let data = root().join("../shared/data/sst2/dev.tsv");
+    if !data.exists() {
+        eprintln!("skipped: {} is absent", data.display());
+        return;
+    }
+    let card = std::fs::read_to_string(root().join("models/sentiment-lstm/README.md")).unwrap();
+    let row = card
+        .lines()
+        .find(|l| l.starts_with("| int8 | "))
+        .expect("the card has a Precision table with an int8 row");
+    let on_card: f64 = row
+        .split(['|', ' '])
+        .filter(|c| !c.is_empty())
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let o = Command::new(ZOO)
+        .args([
+            "eval",
+            "sentiment",
+            "--device",
+            "cpu",
+            "--dtype",
+            "int8",
+            "--data",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r: serde_json::Value = serde_json::from_str(stdout(&o).lines().last().unwrap()).unwrap();
+    let measured = 100.0 * r["accuracy"].as_f64().unwrap();
+    assert!(
+        (measured - on_card).abs() < 0.006,
+        "card {on_card}, measured {measured}"
+    );
+}
+
+#[test]
 fn summary_fits_120_columns_with_thousands_separators() {
     for m in ["sentiment-lstm", "ner-bilstm-crf", "translate-en-de"] {
         let o = zoo(&["summary", m], b"");
