@@ -230,6 +230,9 @@ def main():
     ap.add_argument("--tokenizer", default="/work/runs/sentiment/tokenizer.json")
     ap.add_argument("--data", default="/work/shared/data/sst2")
     ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--stage1-cmd", default="",
+                    help="for a run fine-tuned with --init-from: the command that trained the first stage "
+                         "(printed in the card before the run's own command)")
     ap.add_argument("--max-tokens", type=int, default=2048,
                     help="the window the model reads at once (config max_tokens); longer texts "
                          "are read window by window")
@@ -361,6 +364,7 @@ def main():
     cmd = (f"OMP_NUM_THREADS=1 python scripts/train_sentiment.py --cell {args.cell} --seed {targs['seed']} "
            f"--out /work/runs/{name}" + "".join(
                f" --{k.replace('_', '-')} {targs[k]}" for k in TRAIN_FLAGS if k in targs and targs[k] != DEFAULTS.get(k)))
+    stage1 = f"# stage 1 (its export gave --init-from's file)\n{args.stage1_cmd}\n# stage 2\n" if args.stage1_cmd else ""
     shapes = "\n".join(f"| `{k}` | {list(v.shape)} | {str(v.dtype).replace('torch.', '')} |" for k, v in sd.items())
     examples = "\n".join(
         f"| {c['text'][:70] + ('...' if len(c['text']) > 70 else '')} | "
@@ -410,12 +414,20 @@ def main():
         vocab_desc = ("every word seen at least twice in the training data (every SST-2 training word),\n"
                       "then the most frequent other GloVe words (which keep their GloVe vectors)")
         tok_cmd = "python scripts/sentiment_tokenizer.py --domains all --out RUN/tokenizer.json"
+        weak_desc = ""
+        if targs.get("weak_sentences"):
+            weak_desc = (f"\n  Also the sentences of the {targs['weak_sentences'].replace(',', ' and ')} training "
+                         f"reviews, each labelled with its review's label (loss weight {targs['weak_weight']}): "
+                         "short product and movie sentences with the labels reviews imply.")
+        if targs.get("init_from"):
+            weak_desc += ("\n* Two stages: the first trained from GloVe (stage-1 command below); the second "
+                          "fine-tuned those weights (`--init-from`) on the data above.")
         data_desc = f"""* Data (scripts/sentiment_data.py, labels 0 = negative, 1 = positive): SST-2 train
   phrases (67k; a fresh {targs.get('caps') or 'uncapped'} sample per epoch where capped), IMDB train reviews
   (25k minus 2,500 held out), Amazon multi-domain reviews (8k minus 800 held out, 100 per label and
   product domain), SemEval-2017 tweets without neutral (minus 2,000 held out), MR sentences
   (minus SST-2 dev/test) and SemEval-2014 laptop/restaurant sentences. Training texts longer
-  than {targs.get('max_train_tokens')} tokens keep their first and last halves; validation reads every text in full.
+  than {targs.get('max_train_tokens')} tokens keep their first and last halves; validation reads every text in full.{weak_desc}
 * Model selection: the epoch with the best mean validation accuracy over the four domains
   (patience {targs.get('patience')}), so the figures above are slightly optimistic. Test splits were not used."""
         limits = """* English only; another language is mostly unknown words (`oov` in `--json`; the text output
@@ -519,7 +531,7 @@ memory stays bounded; an input with no tokens cannot be classified.
 * Command (from the repository root, after `{tok_cmd}`):
 
 ```
-{cmd}
+{stage1}{cmd}
 OMP_NUM_THREADS=1 python scripts/export_sentiment.py --cell {args.cell} --run {args.run} --tokenizer {args.tokenizer}
 ```
 
@@ -554,12 +566,13 @@ OMP_NUM_THREADS=1 python scripts/export_sentiment.py --cell {args.cell} --run {a
 TRAIN_FLAGS = ["units", "layers", "pooling", "hidden_dim", "activation", "epochs", "batch_size", "lr",
                "emb_lr_scale", "weight_decay", "emb_dropout", "rnn_dropout", "out_dropout", "word_dropout",
                "clip", "warmup_epochs", "time_budget_min", "ema", "domains", "caps", "max_train_tokens",
-               "patience"]
+               "patience", "weak_sentences", "weak_weight", "init_from"]
 DEFAULTS = {"units": 150, "layers": 1, "pooling": "max", "hidden_dim": 0, "activation": "tanh",
             "epochs": 12, "batch_size": 64, "lr": 2e-3, "emb_lr_scale": 0.3, "weight_decay": 0.0,
             "emb_dropout": 0.3, "rnn_dropout": 0.3, "out_dropout": 0.5, "word_dropout": 0.05,
             "clip": 5.0, "warmup_epochs": 0.3, "time_budget_min": 30.0, "ema": 0.0,
-            "domains": "sst2", "caps": "", "max_train_tokens": 0, "patience": 100}
+            "domains": "sst2", "caps": "", "max_train_tokens": 0, "patience": 100,
+            "weak_sentences": "", "weak_weight": 0.5, "init_from": ""}
 
 if __name__ == "__main__":
     main()
