@@ -440,8 +440,8 @@ def main():
                          "casing stay): names the vocabulary links to another type are then read "
                          "from their spelling and context")
     ap.add_argument("--init-from", default=None,
-                    help="start from this checkpoint's weights (best.pt of a run with the same "
-                         "vocabulary in --out)")
+                    help="start from these weights: best.pt of a run, or an exported .safetensors, "
+                         "with the same vocabulary as --out")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--patience", type=int, default=8)
     ap.add_argument("--time-budget-min", type=float, default=90.0)
@@ -487,7 +487,11 @@ def main():
     with torch.no_grad():
         model.word_embedding.weight.copy_(torch.from_numpy(np.load(os.path.join(args.out, "word_vectors.npy"))))
     if args.init_from:
-        model.load_state_dict(torch.load(args.init_from, weights_only=False)["model"])
+        if args.init_from.endswith(".safetensors"):  # an exported model (weights/ner-bilstm-crf.safetensors)
+            from safetensors.torch import load_file
+            model.load_state_dict({k: v.float() for k, v in load_file(args.init_from).items()})
+        else:
+            model.load_state_dict(torch.load(args.init_from, weights_only=False)["model"])
     if args.optim == "sgd":
         opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum)
     else:
