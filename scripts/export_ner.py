@@ -390,7 +390,7 @@ OMP_NUM_THREADS=1 python scripts/export_ner.py --run {targs['out']}{export_epoch
   ..." is PER, but "Elon Musk founded SpaceX." and "ELON MUSK SAYS ..." are ORG (the GloVe
   vector of "musk" sits among animal and company words, next to "spacex"). Three further
   runs did not fix it: WNUT-17 added to training (CoNLL valid F1 93.64), then words inside
-  entities dropped to `[UNK]` 30% of the time (93.73; "Musk said" became PER), and the
+  entities dropped to `[UNK]` 30% of the time (93.61; "Musk said" became PER), and the
   latter as a fine-tune of this model (93.91); each cost CoNLL F1, so this model stays.
 * Sentence-level: each line is tagged on its own, with no document context; a line longer than
   {config['max_words']} words is tagged in pieces cut at sentence ends.
