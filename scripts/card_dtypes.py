@@ -69,8 +69,9 @@ def section(rows, metric, model):
     lines = [BEGIN, "## Precision (`--dtype`)", "",
              f"The same validation sets in every dtype, {metric}; in brackets the change from f32. "
              "On the CPU, f16 and bf16 round every weight to that precision and compute in f32; "
-             "int8 quantizes the recurrent layers' weights per output column and their inputs per "
-             "row at every step (VNNI where the CPU has it).", "",
+             "int8 stores every recurrent matrix `W_hh` in int8 per output column and quantizes `h` per "
+             "row at every step (VNNI where the CPU has it); input projections are int8 from the second "
+             "layer on, while a first layer that reads word embeddings keeps f32 ones.", "",
              "| dtype | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for dt in DTYPES:
         cells = []

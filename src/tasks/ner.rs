@@ -129,8 +129,8 @@ pub fn casing(word: &str) -> &'static str {
 
 impl crate::device::Quantize for NerModel {
     fn quantize_int8(&mut self) -> Result<()> {
-        self.char_rnn.quantize_int8()?;
-        Ok(self.rnn.quantize_int8()?)
+        self.char_rnn.quantize_int8_from(1)?;
+        Ok(self.rnn.quantize_int8_from(1)?)
     }
 }
 

@@ -294,7 +294,7 @@ pub struct SentimentModel {
 
 impl crate::device::Quantize for SentimentModel {
     fn quantize_int8(&mut self) -> Result<()> {
-        Ok(self.rnn.quantize_int8()?)
+        Ok(self.rnn.quantize_int8_from(1)?)
     }
 }
 

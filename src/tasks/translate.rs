@@ -276,8 +276,8 @@ pub struct Translator {
 impl crate::device::Quantize for Translator {
     fn quantize_int8(&mut self) -> Result<()> {
         for m in &mut self.members {
-            m.encoder.quantize_int8()?;
-            m.decoder.quantize_int8()?;
+            m.encoder.quantize_int8_from(1)?;
+            m.decoder.quantize_int8_from(1)?;
         }
         Ok(())
     }
