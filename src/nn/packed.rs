@@ -591,7 +591,7 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
 
 /// The int8 `block_rows`.
 #[inline(always)]
-unsafe fn quant_rows<Q: QuantOps, const V: usize>(
+pub(super) unsafe fn quant_rows<Q: QuantOps, const V: usize>(
     w: &Int8Panels,
     p: usize,
     q: &quant::Rows,
@@ -845,7 +845,7 @@ unsafe fn epilogue(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -876,8 +876,32 @@ mod tests {
         }
     }
 
+    /// A tanh/sigmoid direction over `packed`, reading `bhn` for GRU.
+    fn direction<'a>(
+        cell: CellKind,
+        u: usize,
+        wh_t: &'a [f32],
+        packed: &'a Packed,
+        bhn: &'a [f32],
+        cfg: &crate::nn::config::RnnConfig,
+    ) -> Direction<'a> {
+        use crate::nn::config::{Activation, RecurrentActivation};
+        Direction {
+            cell,
+            reset_after: true,
+            act: Activation::Tanh,
+            ract: RecurrentActivation::Sigmoid,
+            units: u,
+            wh_t,
+            packed: Some(packed),
+            bhn: (cell == CellKind::Gru).then_some(bhn),
+            bx: None,
+            schedule: crate::nn::schedule::Schedule::for_direction(cfg, 0),
+        }
+    }
+
     /// A small deterministic generator: tests need no `rand`.
-    fn noise(n: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn noise(n: usize, seed: u32) -> Vec<f32> {
         let mut x = seed.wrapping_mul(2_654_435_761) | 1;
         (0..n)
             .map(|_| {
@@ -891,8 +915,7 @@ mod tests {
 
     #[test]
     fn every_instruction_set_thread_count_and_bias_path_gives_the_same_states() {
-        use crate::nn::config::{Activation, RecurrentActivation, RnnConfig};
-        use crate::nn::schedule::Schedule;
+        use crate::nn::config::RnnConfig;
         let (batch, steps, u) = (11, 7, 70);
         let lengths = [7, 0, 3, 7, 1, 6, 7, 2, 5, 7, 4];
         for cell in [CellKind::Lstm, CellKind::Gru, CellKind::SimpleRnn] {
@@ -902,18 +925,7 @@ mod tests {
             let xp_data = noise(batch * steps * gu, 2);
             let bhn = noise(u, 3);
             let cfg = RnnConfig::new(cell, 1, u).keras();
-            let d = Direction {
-                cell,
-                reset_after: true,
-                act: Activation::Tanh,
-                ract: RecurrentActivation::Sigmoid,
-                units: u,
-                wh_t: &wh_t,
-                packed: Some(&packed),
-                bhn: (cell == CellKind::Gru).then_some(&bhn[..]),
-                bx: None,
-                schedule: Schedule::for_direction(&cfg, 0),
-            };
+            let d = direction(cell, u, &wh_t, &packed, &bhn, &cfg);
             // The same inputs with their biases split off, for the kernel to add.
             let bias = noise(gu, 6);
             let unbiased: Vec<f32> = xp_data
@@ -967,8 +979,7 @@ mod tests {
 
     #[test]
     fn int8_weights_agree_on_every_instruction_set_and_stay_near_f32() {
-        use crate::nn::config::{Activation, RecurrentActivation, RnnConfig};
-        use crate::nn::schedule::Schedule;
+        use crate::nn::config::RnnConfig;
         // 70 units: a partial panel and a partial group of 4 rows.
         let (batch, steps, u) = (9, 6, 70);
         let lengths = [6, 0, 3, 6, 1, 5, 6, 2, 4];
@@ -981,18 +992,7 @@ mod tests {
             let xp_data = noise(batch * steps * gu, 12);
             let bhn = noise(u, 13);
             let cfg = RnnConfig::new(cell, 1, u).keras();
-            let d = Direction {
-                cell,
-                reset_after: true,
-                act: Activation::Tanh,
-                ract: RecurrentActivation::Sigmoid,
-                units: u,
-                wh_t: &wh_t,
-                packed: Some(&packed),
-                bhn: (cell == CellKind::Gru).then_some(&bhn[..]),
-                bx: None,
-                schedule: Schedule::for_direction(&cfg, 0),
-            };
+            let d = direction(cell, u, &wh_t, &packed, &bhn, &cfg);
             let xp = Projected {
                 data: &xp_data,
                 stride: gu,
