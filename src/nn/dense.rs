@@ -1,50 +1,110 @@
-//! `x @ W + b` on the CPU through gemm directly. candle's CPU matmul hands
-//! its gemm to the thread pool and spins while it waits, so on a 2-core
-//! machine the caller's spinning takes a core from the gemm; here the
-//! caller sleeps on the pool's latch instead.
+//! `x @ W + b` on the CPU with `W` packed once at load.
 
-use candle_core::{DType, Storage, Tensor};
+use candle_core::{DType, Tensor};
 
-use super::fused;
+use super::packed;
 
-/// `x [m, k] @ w [k, n] + b [n]`, or `None` where the fast path does not
-/// apply (another device or dtype): the caller then uses candle's ops.
-pub fn linear_cpu(x: &Tensor, w: &Tensor, b: &Tensor) -> candle_core::Result<Option<Tensor>> {
-    let all_cpu_f32 = [x, w, b]
-        .iter()
-        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32);
-    if !all_cpu_f32 || x.rank() != 2 || w.rank() != 2 {
-        return Ok(None);
-    }
-    let ((m, k), (k2, n)) = (x.dims2()?, w.dims2()?);
-    if k != k2 || b.dims() != [n] {
-        return Ok(None);
-    }
-    let (x, w, b) = (x.contiguous()?, w.contiguous()?, b.contiguous()?);
-    let bias = b.to_vec1::<f32>()?;
-    let mut out = Vec::with_capacity(m * n);
-    for _ in 0..m {
-        out.extend_from_slice(&bias);
-    }
-    {
-        let (xs, xl) = x.storage_and_layout();
-        let (ws, wl) = w.storage_and_layout();
-        let (Storage::Cpu(xs), Storage::Cpu(ws)) = (&*xs, &*ws) else {
-            return Ok(None);
-        };
-        let (xa, xb) = xl.contiguous_offsets().expect("contiguous");
-        let (wa, wb) = wl.contiguous_offsets().expect("contiguous");
-        fused::matmul(
-            &mut out,
-            n,
-            &xs.as_slice::<f32>()?[xa..xb],
+/// A dense layer `x @ W + b` on the CPU with `W` packed once at load into
+/// the panels of the recurrent kernel. gemm re-packs `W` on every call;
+/// for the translator's output layer (1152 × 6000, a few dozen rows per
+/// decoder step) that packing cost as much as the multiply.
+#[derive(Debug, Clone)]
+pub struct PackedLinear {
+    k: usize,
+    n: usize,
+    data: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+/// Below this many multiply-adds a second thread costs more than it saves.
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+
+impl PackedLinear {
+    /// `w`: `[k, n]` row-major, `bias`: `[n]`.
+    pub fn new(w: &[f32], k: usize, n: usize, bias: Vec<f32>) -> Self {
+        assert_eq!(bias.len(), n, "dense bias shape");
+        Self {
             k,
-            &ws.as_slice::<f32>()?[wa..wb],
             n,
-            (m, n, k),
-            true,
-            candle_core::utils::get_num_threads(),
-        );
+            data: packed::pack_columns(w, k, n),
+            bias,
+        }
     }
-    Ok(Some(Tensor::from_vec(out, (m, n), x.device())?))
+
+    /// From a `[k, n]` weight and `[n]` bias tensor; `None` unless both are
+    /// f32 on the CPU (the caller then keeps candle's ops).
+    pub fn from_tensors(w: &Tensor, b: &Tensor) -> candle_core::Result<Option<Self>> {
+        if [w, b]
+            .iter()
+            .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32)
+        {
+            return Ok(None);
+        }
+        let (k, n) = w.dims2()?;
+        let w = w.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Some(Self::new(&w, k, n, b.to_vec1::<f32>()?)))
+    }
+
+    pub fn param_count(&self) -> usize {
+        self.k * self.n + self.n
+    }
+
+    /// `x [m, k]` → `[m, n]` on the CPU.
+    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (m, k) = x.dims2()?;
+        if k != self.k {
+            candle_core::bail!("dense layer reads {} features, got {k}", self.k);
+        }
+        let x = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+        Tensor::from_vec(
+            self.forward_rows(&x, m),
+            (m, self.n),
+            &candle_core::Device::Cpu,
+        )
+    }
+
+    /// `x`: `m` rows of `k` floats.
+    pub fn forward_rows(&self, x: &[f32], m: usize) -> Vec<f32> {
+        assert_eq!(x.len(), m * self.k, "dense input shape");
+        let panels = self.n.div_ceil(packed::DENSE_WIDTH);
+        let mut out: Vec<f32> = Vec::with_capacity(m * self.n);
+        let threads = if m * self.k * self.n >= PARALLEL_MIN_MACS {
+            super::threads::budget().min(panels)
+        } else {
+            1
+        };
+        struct Out(*mut f32);
+        // SAFETY: parts write disjoint columns (see below).
+        unsafe impl Sync for Out {}
+        let dst = Out(out.as_mut_ptr());
+        let part = |i: usize| {
+            let range = (panels * i / threads)..(panels * (i + 1) / threads);
+            // SAFETY: `data` holds `panels` packed panels of depth `k`, `x`
+            // is `m * k`, `out` has room for `m * n`; each part writes only
+            // its own panels' columns.
+            unsafe {
+                packed::dense(
+                    &self.data,
+                    (m, self.k, self.n),
+                    x,
+                    &self.bias,
+                    { &dst }.0,
+                    range,
+                )
+            }
+        };
+        if threads > 1 {
+            rayon::scope(|s| {
+                for i in 1..threads {
+                    s.spawn(move |_| part(i));
+                }
+                part(0);
+            });
+        } else {
+            part(0);
+        }
+        // SAFETY: the panels cover every column of every row.
+        unsafe { out.set_len(m * self.n) };
+        out
+    }
 }

@@ -454,7 +454,7 @@ impl Rnn {
         };
         let (start, end) = layout.contiguous_offsets().expect("contiguous");
         let mut input: Cow<[f32]> = Cow::Borrowed(&data[start..end]);
-        let threads = candle_core::utils::get_num_threads();
+        let threads = super::threads::budget();
         let rows = batch * steps;
         let mut out: Vec<f32> = Vec::new();
         for (l, layer) in self.layers.iter().enumerate() {

@@ -14,11 +14,12 @@ mod quant;
 mod schedule;
 mod simple_rnn;
 mod stepwise;
+pub mod threads;
 pub mod trace;
 mod weights;
 
 pub use config::{Activation, CellKind, Framework, MergeMode, RecurrentActivation, RnnConfig};
-pub use dense::linear_cpu;
+pub use dense::PackedLinear;
 pub use error::{Result, RnnError};
 pub use layer::{gru, lstm, simple_rnn, Kernel, Rnn, RnnOutput, RnnState};
 pub use trace::Trace;

@@ -661,6 +661,99 @@ unsafe fn block<S: Simd, const V: usize, const MR: usize>(
     }
 }
 
+/// Columns of a dense layer's weight per panel (four vectors, as LSTM's).
+pub(super) const DENSE_WIDTH: usize = 4 * LANES;
+
+/// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
+/// rows deep, zero-padded: the layout [`dense`] reads.
+pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Vec<f32> {
+    assert_eq!(w.len(), k * n, "dense weight shape");
+    let panels = n.div_ceil(DENSE_WIDTH);
+    let mut data = vec![0f32; panels * k * DENSE_WIDTH];
+    for p in 0..panels {
+        let cols = (n - p * DENSE_WIDTH).min(DENSE_WIDTH);
+        for kk in 0..k {
+            let src = &w[kk * n + p * DENSE_WIDTH..][..cols];
+            data[(p * k + kk) * DENSE_WIDTH..][..cols].copy_from_slice(src);
+        }
+    }
+    data
+}
+
+/// `out[r, cols of p] = x[r, :] @ panel p + bias` for every row `r < m`
+/// and every panel `p` in `panels`: the packed step's block kernel with a
+/// bias epilogue. `out` has `n` columns.
+///
+/// # Safety
+/// `data` holds [`pack_columns`] panels of depth `k`, `x` has `m * k`
+/// floats, `out` has room for `m * n` and no other thread writes the
+/// columns of `panels`.
+pub(super) unsafe fn dense(
+    data: &[f32],
+    (m, k, n): (usize, usize, usize),
+    x: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    panels: std::ops::Range<usize>,
+) {
+    dense_with(Isa::detect(), (data, (m, k, n), x, bias, out, panels))
+}
+
+unsafe fn dense_with(isa: Isa, args: DenseArgs) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 | Isa::Avx512Vnni => dense_avx512(args),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => dense_avx2(args),
+        Isa::Portable => dense_generic::<Portable>(args),
+    }
+}
+
+type DenseArgs<'a> = (
+    &'a [f32],
+    (usize, usize, usize),
+    &'a [f32],
+    &'a [f32],
+    *mut f32,
+    std::ops::Range<usize>,
+);
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn dense_avx512(args: DenseArgs) {
+    dense_generic::<x86::Avx512>(args)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dense_avx2(args: DenseArgs) {
+    dense_generic::<x86::Avx2>(args)
+}
+
+#[inline(always)]
+unsafe fn dense_generic<S: Simd>((data, (m, k, n), x, bias, out, panels): DenseArgs) {
+    const V: usize = DENSE_WIDTH / LANES;
+    let rows_per_block = ((S::REGISTERS - V - 1) / V).clamp(1, MAX_ROWS);
+    let mut tile = [[0f32; MAX_WIDTH]; MAX_ROWS];
+    for p in panels {
+        let panel = data[p * k * DENSE_WIDTH..][..k * DENSE_WIDTH].as_ptr();
+        let (j0, cols) = (p * DENSE_WIDTH, (n - p * DENSE_WIDTH).min(DENSE_WIDTH));
+        let b = &bias[j0..j0 + cols];
+        let mut r0 = 0;
+        while r0 < m {
+            let rows = rows_per_block.min(m - r0);
+            block_rows::<S, V>(panel, x[r0 * k..].as_ptr(), k, rows, &mut tile);
+            for (r, t) in tile.iter().enumerate().take(rows) {
+                let dst = std::slice::from_raw_parts_mut(out.add((r0 + r) * n + j0), cols);
+                for ((d, t), b) in dst.iter_mut().zip(t).zip(b) {
+                    *d = t + b;
+                }
+            }
+            r0 += rows;
+        }
+    }
+}
+
 /// The time step that processing step `k` reads.
 #[inline(always)]
 fn read_next(d: &Direction, k: usize, len: usize, steps: usize) -> usize {
@@ -873,6 +966,43 @@ pub(crate) mod tests {
                     .all(|&x| x == 0.0),
                 "padding is zero"
             );
+        }
+    }
+
+    #[test]
+    fn the_dense_kernel_matches_a_plain_matmul_on_every_instruction_set() {
+        // Partial last panel (n = 70) and row counts around the block size.
+        let (k, n) = (37, 70);
+        let w = noise(k * n, 3);
+        let bias = noise(n, 4);
+        let data = pack_columns(&w, k, n);
+        let panels = n.div_ceil(DENSE_WIDTH);
+        for m in [1, 5, 6, 7, 13] {
+            let x = noise(m * k, 5 + m as u32);
+            let want: Vec<f32> = (0..m * n)
+                .map(|i| {
+                    let (r, j) = (i / n, i % n);
+                    bias[j] + (0..k).map(|kk| x[r * k + kk] * w[kk * n + j]).sum::<f32>()
+                })
+                .collect();
+            for isa in Isa::available() {
+                let mut out = vec![f32::NAN; m * n];
+                // Two calls over halves of the panels, as two threads do.
+                for range in [0..1, 1..panels] {
+                    let args = (
+                        &data[..],
+                        (m, k, n),
+                        &x[..],
+                        &bias[..],
+                        out.as_mut_ptr(),
+                        range,
+                    );
+                    unsafe { dense_with(isa, args) };
+                }
+                for (i, (o, e)) in out.iter().zip(&want).enumerate() {
+                    assert!((o - e).abs() < 1e-5, "{isa:?} m={m} [{i}]: {o} vs {e}");
+                }
+            }
         }
     }
 

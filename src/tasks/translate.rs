@@ -97,11 +97,31 @@ struct Member {
     att_v: Tensor,
     tgt_embedding: Embedding,
     decoder: Rnn,
-    /// The output layer's weight as `[in, vocab]` (transposed once at load:
-    /// gemm then reads it row by row instead of re-packing a transposed
-    /// matrix on every decoder step) and its bias.
-    out_w: Tensor,
-    out_b: Tensor,
+    out: OutputLayer,
+}
+
+/// The output layer: packed once for the CPU kernel, or as tensors for
+/// candle's ops on other devices and dtypes.
+enum OutputLayer {
+    Packed(crate::nn::PackedLinear),
+    /// The weight as `[in, vocab]` (transposed once at load) and the bias.
+    Tensors(Tensor, Tensor),
+}
+
+impl OutputLayer {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            OutputLayer::Packed(p) => p.forward(x)?,
+            OutputLayer::Tensors(w, b) => x.matmul(w)?.broadcast_add(b)?,
+        })
+    }
+
+    fn param_count(&self) -> usize {
+        match self {
+            OutputLayer::Packed(p) => p.param_count(),
+            OutputLayer::Tensors(w, b) => w.elem_count() + b.elem_count(),
+        }
+    }
 }
 
 impl Member {
@@ -142,6 +162,10 @@ impl Member {
             .bias()
             .cloned()
             .ok_or_else(|| anyhow!("weight `out.bias` is missing"))?;
+        let out = match crate::nn::PackedLinear::from_tensors(&out_w, &out_b)? {
+            Some(p) => OutputLayer::Packed(p),
+            None => OutputLayer::Tensors(out_w, out_b),
+        };
         Ok(Self {
             src_embedding,
             encoder,
@@ -152,8 +176,7 @@ impl Member {
             att_v,
             tgt_embedding,
             decoder,
-            out_w,
-            out_b,
+            out,
         })
     }
 
@@ -168,8 +191,7 @@ impl Member {
             + self.att_v.elem_count()
             + self.tgt_embedding.embeddings().elem_count()
             + self.decoder.param_count()
-            + self.out_w.elem_count()
-            + self.out_b.elem_count()
+            + self.out.param_count()
     }
 
     /// Encodes padded ids `[batch, src]`; returns the encoder results and `s0`.
@@ -234,20 +256,7 @@ impl Member {
             .h
             .remove(0);
         let x = Tensor::cat(&[&s_new, &context, &emb], 1)?;
-        // Many rows (batched greedy): gemm does better with the weight as
-        // its left operand, `(W x^T)^T`; few rows (beam): `x W`.
-        let logits = match crate::nn::linear_cpu(&x, &self.out_w, &self.out_b)? {
-            Some(l) => l,
-            // Many rows (batched greedy): gemm does better with the weight as
-            // its left operand, `(W x^T)^T`; few rows (beam): `x W`.
-            None if x.dim(0)? >= 32 => self
-                .out_w
-                .t()?
-                .matmul(&x.t()?)?
-                .t()?
-                .broadcast_add(&self.out_b)?,
-            None => x.matmul(&self.out_w)?.broadcast_add(&self.out_b)?,
-        };
+        let logits = self.out.forward(&x)?;
         Ok((
             candle_nn::ops::log_softmax(&logits, D::Minus1)?,
             s_new,
@@ -349,11 +358,16 @@ impl Translator {
     }
 
     /// `f(i)` for every member `i`, in order; an ensemble's members run on
-    /// parallel CPU threads (their small per-step matmuls leave cores idle).
+    /// parallel CPU threads, one each (their small per-step matmuls leave
+    /// cores idle).
     fn per_member<T: Send>(&self, f: impl Fn(usize) -> Result<T> + Sync + Send) -> Vec<Result<T>> {
         use rayon::prelude::*;
         if self.members.len() > 1 && self.device.is_cpu() {
-            (0..self.members.len()).into_par_iter().map(f).collect()
+            // One core each: their kernels must not split again.
+            (0..self.members.len())
+                .into_par_iter()
+                .map(|i| crate::nn::threads::with_budget(1, || f(i)))
+                .collect()
         } else {
             (0..self.members.len()).map(f).collect()
         }
