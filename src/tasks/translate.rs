@@ -213,37 +213,37 @@ impl Member {
         ))
     }
 
-    /// One decoder step for token ids `prev` `[n]` with states `s` `[n, D]`
-    /// over rows `rows` of the encoded batch (`mask`: those rows' padding
-    /// mask `[n, src]`). Returns log-probs `[n, V]`,
-    /// the new states, the attention weights `[n, src]` and the decoder
-    /// GRU's input `[n, 1, E+2H]`.
+    /// One decoder step for token ids `prev` `[n]` with states `s` `[n, D]`,
+    /// where each of the `b` encoded sources (and rows of `mask` `[b, src]`)
+    /// is read by `group` consecutive rows, `n = b · group` (the hypotheses
+    /// of a beam read their source through a broadcast view, not a copy).
+    /// Returns log-probs `[n, V]`, the new states, the attention weights
+    /// `[n, src]` and the decoder GRU's input `[n, 1, E+2H]`.
     fn step(
         &self,
         enc: &Encoded,
         mask: &Tensor,
-        rows: Option<&Tensor>,
+        group: usize,
         prev: &Tensor,
         s: &Tensor,
     ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
-        let pick = |t: &Tensor| -> Result<Tensor> {
-            Ok(match rows {
-                Some(r) => t.index_select(r, 0)?,
-                None => t.clone(),
-            })
-        };
-        let (keys, out) = (pick(&enc.keys)?, pick(&enc.out)?);
+        let (keys, out) = (&enc.keys, &enc.out);
+        let (b, src, a) = keys.dims3()?;
+        let n = s.dim(0)?;
+        if n != b * group {
+            bail!("decoder step: {n} states for {b} sources of {group} rows each");
+        }
         let emb = self.tgt_embedding.forward(prev)?;
-        let energy = crate::nn::math::tanh_tensor(
-            &keys.broadcast_add(&s.matmul(&self.att_s)?.unsqueeze(1)?)?,
-        )?;
+        let query = s.matmul(&self.att_s)?.reshape((b, group, 1, a))?;
+        let energy = crate::nn::math::tanh_tensor(&keys.unsqueeze(1)?.broadcast_add(&query)?)?;
         let scores = energy
+            .reshape((n, src, a))?
             .broadcast_matmul(&self.att_v)?
-            .squeeze(2)?
-            .broadcast_add(&mask)?;
+            .reshape((b, group, src))?
+            .broadcast_add(&mask.unsqueeze(1)?)?;
         let att = candle_nn::ops::softmax(&scores, D::Minus1)?;
-        // `out` may hold one source for many hypotheses (beam): broadcast.
-        let context = att.unsqueeze(1)?.broadcast_matmul(&out)?.squeeze(1)?;
+        let context = att.matmul(out)?.reshape((n, ()))?;
+        let att = att.reshape((n, src))?;
         let input = Tensor::cat(&[&emb, &context], 1)?.unsqueeze(1)?;
         let init = RnnState {
             h: vec![s.clone()],
@@ -271,6 +271,26 @@ struct Source {
     members: Vec<Encoded>,
     /// `[batch, src]`: 0 at real tokens, -inf at padding.
     mask: Tensor,
+}
+
+impl Source {
+    /// The sources at `rows`, in that order.
+    fn select(&self, rows: &Tensor) -> Result<Source> {
+        let members = self
+            .members
+            .iter()
+            .map(|e| {
+                Ok(Encoded {
+                    out: e.out.index_select(rows, 0)?,
+                    keys: e.keys.index_select(rows, 0)?,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Source {
+            members,
+            mask: self.mask.index_select(rows, 0)?,
+        })
+    }
 }
 
 pub struct Translator {
@@ -399,27 +419,23 @@ impl Translator {
     }
 
     /// One decoder step for `prev` tokens `[n]` with each member's states
-    /// `[n, D]` over rows `rows` of the encoded batch. Returns log-probs
+    /// `[n, D]`, `group` rows per encoded source (see `Member::step`). Returns log-probs
     /// `[n, V]` (an ensemble's: the renormalised mean of its members'), the
     /// new states, and the first member's attention weights `[n, src]` and
     /// decoder input (for `inspect`).
     fn step(
         &self,
         src: &Source,
-        rows: Option<&Tensor>,
+        group: usize,
         prev: &[u32],
         s: &[Tensor],
     ) -> Result<(Tensor, Vec<Tensor>, (Tensor, Tensor))> {
         let prev = Tensor::from_vec(prev.to_vec(), prev.len(), &self.device)?;
-        let mask = match rows {
-            Some(r) => src.mask.index_select(r, 0)?,
-            None => src.mask.clone(),
-        };
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
         let mut first = None;
-        let steps =
-            self.per_member(|i| self.members[i].step(&src.members[i], &mask, rows, &prev, &s[i]));
+        let steps = self
+            .per_member(|i| self.members[i].step(&src.members[i], &src.mask, group, &prev, &s[i]));
         for r in steps {
             let (logp, s_new, att, input) = r?;
             logps.push(logp);
@@ -483,7 +499,7 @@ impl Translator {
         let mut done = vec![false; srcs.len()];
         let mut prev = vec![self.config.bos_id; srcs.len()];
         for t in 0..*limit.iter().max().unwrap_or(&0) {
-            let (logp, s_new, _) = self.step(&source, None, &prev, &s)?;
+            let (logp, s_new, _) = self.step(&source, 1, &prev, &s)?;
             s = s_new;
             let best = logp.argmax(D::Minus1)?.to_vec1::<u32>()?;
             for (b, &tok) in best.iter().enumerate() {
@@ -501,96 +517,155 @@ impl Translator {
         Ok(outs)
     }
 
-    /// Beam search for one source, as `scripts/eval_translate.py` runs it:
-    /// each step ranks the best `2·beam` (hypothesis, token) continuations
-    /// and walks them best first; one ending in `</s>` is finished with
-    /// score `log p / len^length_penalty` (len counts `</s>`), any other
-    /// stays live until `beam` are live. Stops once `beam` hypotheses are
-    /// finished or at the length limit (live ones are then finished too).
-    pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
+    /// Beam search for each source, as `scripts/eval_translate.py` runs it
+    /// for one: each step ranks the best `2·beam` (hypothesis, token)
+    /// continuations and walks them best first; one ending in `</s>` is
+    /// finished with score `log p / len^length_penalty` (len counts `</s>`),
+    /// any other stays live until `beam` are live. A search stops once
+    /// `beam` hypotheses are finished or at the length limit (live ones are
+    /// then finished too). The sources are searched together: every step
+    /// runs the live hypotheses of all unfinished ones as one batch, `beam`
+    /// rows per source (fewer live ones are padded with copies whose
+    /// results are ignored).
+    pub fn beam_batch(&self, srcs: &[&[u32]], beam: usize) -> Result<Vec<Translation>> {
+        struct Search {
+            live: Vec<(Vec<u32>, f32)>,
+            finished: Vec<(Vec<u32>, f32, f32)>, // ids, log p, score
+            limit: usize,
+        }
         let beam = beam.clamp(1, self.config.vocab_size.max(1));
-        let limit = self.max_len(src.len());
-        let (source, s0) = self.encode(&[src])?;
+        let (mut source, s0) = self.encode(srcs)?;
         let norm = |lp: f32, len: usize| {
             (lp as f64 / (len.max(1) as f64).powf(self.config.length_penalty as f64)) as f32
         };
-        let mut live: Vec<(Vec<u32>, f32)> = vec![(Vec::new(), 0.0)];
-        let mut s = s0;
-        let mut finished: Vec<(Vec<u32>, f32, f32)> = Vec::new(); // ids, log p, score
-        let mut stopped = false;
-        for _ in 0..limit {
-            let n = live.len();
-            let prev: Vec<u32> = live
+        let mut searches: Vec<Search> = srcs
+            .iter()
+            .map(|x| Search {
+                live: vec![(Vec::new(), 0.0)],
+                finished: Vec::new(),
+                limit: self.max_len(x.len()),
+            })
+            .collect();
+        // `active[j]`: the search whose source is row j of `source`, read
+        // by state rows j·beam .. (j+1)·beam.
+        let mut active: Vec<usize> = (0..srcs.len()).collect();
+        let spread = self.index(
+            active
                 .iter()
-                .map(|(toks, _)| *toks.last().unwrap_or(&self.config.bos_id))
+                .flat_map(|&j| std::iter::repeat_n(j as u32, beam)),
+        )?;
+        let mut s: Vec<Tensor> = s0
+            .iter()
+            .map(|t| t.index_select(&spread, 0))
+            .collect::<candle_core::Result<_>>()?;
+        let k = 2 * beam;
+        for t in 0.. {
+            let prev: Vec<u32> = active
+                .iter()
+                .flat_map(|&j| {
+                    let live = &searches[j].live;
+                    (0..beam).map(move |r| {
+                        let toks = &live[r.min(live.len() - 1)].0;
+                        *toks.last().unwrap_or(&self.config.bos_id)
+                    })
+                })
                 .collect();
-            // Every hypothesis reads the one encoded source: a broadcast view,
-            // not a copy of its rows per hypothesis and step.
-            let (logp, s_new, _) = self.step(&source, None, &prev, &s)?;
+            let (logp, s_new, _) = self.step(&source, beam, &prev, &s)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            // The global top 2·beam lies within each row's top 2·beam.
-            let k = 2 * beam;
-            let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(n * k);
-            for (i, row) in logp.iter().enumerate() {
-                let mut idx: Vec<u32> = (0..row.len() as u32).collect();
-                let kk = k.min(idx.len());
-                idx.select_nth_unstable_by(kk - 1, |a, b| {
-                    row[*b as usize].total_cmp(&row[*a as usize])
-                });
-                for &tok in &idx[..kk] {
-                    cands.push((i, tok, live[i].1 + row[tok as usize]));
-                }
-            }
-            cands.sort_by(|a, b| b.2.total_cmp(&a.2));
-            cands.truncate(k);
-            let mut next: Vec<(Vec<u32>, f32)> = Vec::with_capacity(beam);
-            let mut keep_rows: Vec<u32> = Vec::with_capacity(beam);
-            for (i, tok, lp) in cands {
-                let mut toks = live[i].0.clone();
-                toks.push(tok);
-                if tok == self.config.eos_id {
-                    let score = norm(lp, toks.len());
-                    finished.push((toks, lp, score));
-                } else {
-                    next.push((toks, lp));
-                    keep_rows.push(i as u32);
-                    if next.len() == beam {
-                        break;
+            let (mut keep, mut still) = (Vec::new(), Vec::new());
+            for (j, &sj) in active.iter().enumerate() {
+                let search = &mut searches[sj];
+                let rows = &logp[j * beam..j * beam + search.live.len()];
+                // The global top 2·beam lies within each row's top 2·beam.
+                let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(rows.len() * k);
+                for (i, row) in rows.iter().enumerate() {
+                    let mut idx: Vec<u32> = (0..row.len() as u32).collect();
+                    let kk = k.min(idx.len());
+                    idx.select_nth_unstable_by(kk - 1, |a, b| {
+                        row[*b as usize].total_cmp(&row[*a as usize])
+                    });
+                    for &tok in &idx[..kk] {
+                        cands.push((i, tok, search.live[i].1 + row[tok as usize]));
                     }
                 }
+                cands.sort_by(|a, b| b.2.total_cmp(&a.2));
+                cands.truncate(k);
+                let mut next: Vec<(Vec<u32>, f32)> = Vec::with_capacity(beam);
+                let mut from: Vec<usize> = Vec::with_capacity(beam);
+                for (i, tok, lp) in cands {
+                    let mut toks = search.live[i].0.clone();
+                    toks.push(tok);
+                    if tok == self.config.eos_id {
+                        let score = norm(lp, toks.len());
+                        search.finished.push((toks, lp, score));
+                    } else {
+                        next.push((toks, lp));
+                        from.push(i);
+                        if next.len() == beam {
+                            break;
+                        }
+                    }
+                }
+                search.live = next;
+                if search.finished.len() >= beam || search.live.is_empty() {
+                    search.live.clear();
+                } else if t + 1 >= search.limit {
+                    for (toks, lp) in search.live.drain(..) {
+                        let score = norm(lp, toks.len());
+                        search.finished.push((toks, lp, score));
+                    }
+                } else {
+                    still.push(j);
+                    keep.extend((0..beam).map(|r| (j * beam + from[r.min(from.len() - 1)]) as u32));
+                }
             }
-            live = next;
-            if finished.len() >= beam || live.is_empty() {
-                stopped = true;
+            if still.is_empty() {
                 break;
             }
-            let keep = Tensor::from_vec(keep_rows, live.len(), &self.device)?;
+            if still.len() < active.len() {
+                // Finished sources leave the batch: one copy of the rows left.
+                source = source.select(&self.index(still.iter().map(|&j| j as u32))?)?;
+                active = still.iter().map(|&j| active[j]).collect();
+            }
+            let keep = self.index(keep.into_iter())?;
             s = s_new
                 .iter()
                 .map(|t| t.index_select(&keep, 0))
                 .collect::<candle_core::Result<_>>()?;
         }
-        if !stopped {
-            for (toks, lp) in live {
-                let score = norm(lp, toks.len());
-                finished.push((toks, lp, score));
-            }
-        }
-        // The first of the best, as Python's strict `>` keeps it.
-        let mut best: Option<(Vec<u32>, f32, f32)> = None;
-        for f in finished {
-            if best.as_ref().is_none_or(|b| f.2 > b.2) {
-                best = Some(f);
-            }
-        }
-        let (ids, log_prob, score) = best.ok_or_else(|| anyhow!("beam search produced nothing"))?;
-        Ok(Translation {
-            text: self.decode_ids(&ids)?,
-            ids,
-            log_prob,
-            score,
-            oov: 0.0,
-        })
+        searches
+            .into_iter()
+            .map(|search| {
+                // The first of the best, as Python's strict `>` keeps it.
+                let mut best: Option<(Vec<u32>, f32, f32)> = None;
+                for f in search.finished {
+                    if best.as_ref().is_none_or(|b| f.2 > b.2) {
+                        best = Some(f);
+                    }
+                }
+                let (ids, log_prob, score) =
+                    best.ok_or_else(|| anyhow!("beam search produced nothing"))?;
+                Ok(Translation {
+                    text: self.decode_ids(&ids)?,
+                    ids,
+                    log_prob,
+                    score,
+                    oov: 0.0,
+                })
+            })
+            .collect()
+    }
+
+    /// Beam search for one source (see `beam_batch`).
+    pub fn beam(&self, src: &[u32], beam: usize) -> Result<Translation> {
+        Ok(self.beam_batch(&[src], beam)?.remove(0))
+    }
+
+    /// Row indices as a tensor on the model's device.
+    fn index(&self, rows: impl Iterator<Item = u32>) -> Result<Tensor> {
+        let rows: Vec<u32> = rows.collect();
+        let n = rows.len();
+        Ok(Tensor::from_vec(rows, n, &self.device)?)
     }
 
     /// Records the encoder (direction `dir`) or the decoder on `text`, with
@@ -618,7 +693,7 @@ impl Translator {
         let (mut s, mut prev) = (s0.clone(), self.config.bos_id);
         let (mut inputs, mut rows, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.max_len(src.len()) {
-            let (logp, s_new, (att, input)) = self.step(&source, None, &[prev], &s)?;
+            let (logp, s_new, (att, input)) = self.step(&source, 1, &[prev], &s)?;
             s = s_new;
             prev = logp.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
             inputs.push(input);
@@ -714,21 +789,7 @@ impl Translator {
     }
 
     fn translate_source(&self, src: &SourceText, beam: usize) -> Result<Translation> {
-        if beam <= 1 {
-            return Ok(self.decode_batch(&[src], 1)?.remove(0));
-        }
-        let mut out = Translation::empty();
-        out.oov = src.oov;
-        let mut texts = Vec::new();
-        for piece in src.pieces.iter().filter(|p| !p.is_empty()) {
-            let t = self.beam(piece, beam)?;
-            texts.push(t.text);
-            out.ids.extend(t.ids);
-            out.log_prob += t.log_prob;
-            out.score += t.score;
-        }
-        out.text = texts.join(" ");
-        Ok(out)
+        Ok(self.decode_batch(&[src], beam)?.remove(0))
     }
 }
 
@@ -757,38 +818,43 @@ impl crate::driver::Task for Decoding<'_> {
 }
 
 impl Translator {
-    /// Translates sources together: greedy decodes every piece of every
-    /// source in one batch; beam search runs one piece at a time.
+    /// Translates sources together: every piece of every source is decoded
+    /// in one batch, greedy (`beam` 1) or by beam search.
     pub fn decode_batch(&self, batch: &[&SourceText], beam: usize) -> Result<Vec<Translation>> {
         let model = self;
-        if beam > 1 {
-            return batch
-                .iter()
-                .map(|s| model.translate_source(s, beam))
-                .collect();
-        }
-        // Greedy: every piece of every input in one batched decode.
         let pieces: Vec<&[u32]> = batch
             .iter()
             .flat_map(|s| s.pieces.iter().filter(|p| !p.is_empty()).map(|p| &p[..]))
             .collect();
+        // Per piece: ids, log p and score (NaN for greedy, which keeps none).
         let mut decoded = if pieces.is_empty() {
-            Vec::new().into_iter()
+            Vec::new()
+        } else if beam > 1 {
+            model
+                .beam_batch(&pieces, beam)?
+                .into_iter()
+                .map(|t| (t.ids, t.log_prob, t.score))
+                .collect()
         } else {
-            model.greedy(&pieces)?.into_iter()
-        };
+            model
+                .greedy(&pieces)?
+                .into_iter()
+                .map(|ids| (ids, f32::NAN, f32::NAN))
+                .collect::<Vec<_>>()
+        }
+        .into_iter();
         batch
             .iter()
             .map(|s| {
                 let mut out = Translation::empty();
                 out.oov = s.oov;
-                out.log_prob = f32::NAN;
-                out.score = f32::NAN;
                 let mut texts = Vec::new();
                 for _ in s.pieces.iter().filter(|p| !p.is_empty()) {
-                    let ids = decoded.next().expect("one output per piece");
+                    let (ids, log_prob, score) = decoded.next().expect("one output per piece");
                     texts.push(model.decode_ids(&ids)?);
                     out.ids.extend(ids);
+                    out.log_prob += log_prob;
+                    out.score += score;
                 }
                 out.text = texts.join(" ");
                 Ok(out)
