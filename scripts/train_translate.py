@@ -9,6 +9,13 @@ Commands (CPU, one thread; the run directory holds everything):
   # after an interruption (all state is in OUT/ckpt.pt; other flags are taken from it):
   OMP_NUM_THREADS=1 nohup python scripts/train_translate.py --out /work/runs/translate/main --resume \
       >> /work/runs/translate/main.out 2>&1 &
+  # general domain (Multi30k + Tatoeba), warm-started from the shipped caption model: its
+  # recurrent weights, and the embedding/output rows of the tokens both vocabularies share:
+  python scripts/translate_tokenizer.py --tgt de --tatoeba /work/shared/data/tatoeba --out /work/runs/tr-de/tokenizer.json
+  OMP_NUM_THREADS=1 nohup python scripts/train_translate.py --tokenizer /work/runs/tr-de/tokenizer.json \
+      --init-from models/translate-en-de --out /work/runs/tr-de/main --tatoeba /work/shared/data/tatoeba \
+      --multi30k-repeat 2 --embedding-dim 192 --encoder-units 320 --decoder-units 320 --attention-dim 320 \
+      --warmup-steps 300 --seed 1 >> /work/runs/tr-de/main.out 2>&1 &
   # 2-minute smoke test:
   OMP_NUM_THREADS=1 python scripts/train_translate.py --tokenizer /work/runs/translate/tokenizer.json \
       --out /tmp/translate-smoke --max-train 2000 --max-val 100 --epochs 1 --time-limit 120
@@ -56,6 +63,22 @@ from tokenizers import Tokenizer
 
 DATA = "/work/shared/data/multi30k"
 PAD, UNK, BOS, EOS = 0, 1, 2, 3
+
+
+def remap_vocab(sd, old_tok, new_tok, fresh):
+    """Weights of a model trained with old_tok for a model using new_tok: every tensor
+    indexed by the vocabulary (embeddings, output rows) keeps the rows of the tokens both
+    vocabularies spell the same way and takes fresh (random) rows for the others."""
+    old_vocab = old_tok.get_vocab()
+    pairs = [(i, old_vocab[t]) for t, i in new_tok.get_vocab().items() if t in old_vocab]
+    new_ids = torch.tensor([n for n, _ in pairs])
+    old_ids = torch.tensor([o for _, o in pairs])
+    out = dict(sd)
+    for k in ("src_embedding.weight", "tgt_embedding.weight", "out.weight", "out.bias"):
+        w = fresh[k].clone()
+        w[new_ids] = sd[k][old_ids]
+        out[k] = w
+    return out, len(pairs)
 
 
 # --------------------------------------------------------------------------- model
@@ -317,7 +340,8 @@ def main():
     ap.add_argument("--set-lr", type=float,
                     help="with --resume: set the LR by hand from here on (recorded in the checkpoint's manual_lr)")
     ap.add_argument("--init-from", help="start from an exported model folder's weights and tokenizer "
-                                        "(e.g. models/translate-en-de) instead of random weights")
+                                        "(e.g. models/translate-en-de) instead of random weights; with "
+                                        "--tokenizer, its vocabulary rows are remapped to that tokenizer's")
     ap.add_argument("--init-epochs", type=int, default=0,
                     help="epochs the --init-from weights had already been trained (for the model card)")
     ap.add_argument("--warmup-steps", type=int, default=0,
@@ -340,7 +364,7 @@ def main():
         log(args.out, f"resume from epoch {ck['epoch']} batch {ck['batch_in_epoch']} "
                       f"(best val BLEU {ck['best_bleu']:.2f})")
     else:
-        if args.init_from:
+        if args.init_from and not args.tokenizer:
             tok = Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json"))
         else:
             tok = Tokenizer.from_file(args.tokenizer)
@@ -396,7 +420,11 @@ def main():
             from safetensors.torch import load_file
             with open(os.path.join(args.init_from, "config.json")) as f:
                 cfg = json.load(f)
-            sd = {k: v.float() for k, v in load_file(os.path.join(args.init_from, cfg["weights"])).items()}
+            sd = {k: v.float() for k, v in load_file(os.path.join(args.init_from, cfg["weights"][0] if isinstance(cfg["weights"], list) else cfg["weights"])).items()}
+            if args.tokenizer:
+                sd, shared = remap_vocab(sd, Tokenizer.from_file(os.path.join(args.init_from, "tokenizer.json")),
+                                 tok, model.state_dict())
+                log(args.out, f"vocabulary remapped: {shared} of {V} tokens keep their trained rows")
             model.load_state_dict(sd, strict=True)
             log(args.out, f"initialised from {args.init_from} ({args.init_epochs} epochs trained before)")
         log(args.out, f"params {nparams}  vocab {V}  train pairs {len(pairs)}  val {len(val_pairs)}  "
