@@ -65,18 +65,32 @@ impl Activation {
 
     #[inline(always)]
     pub fn apply(self, x: f32) -> f32 {
+        self.apply_with::<super::math::Unfused>(x)
+    }
+
+    #[inline(always)]
+    pub fn apply_with<M: super::math::MulAdd>(self, x: f32) -> f32 {
         match self {
-            Activation::Tanh => super::math::tanh(x),
+            Activation::Tanh => super::math::tanh_with::<M>(x),
             Activation::Relu => x.max(0.0),
         }
     }
 
     /// In place over a slice; one branch per call so the loop vectorises.
+    /// `M`: how the polynomials multiply-add (see `math::MulAdd`).
     #[inline(always)]
-    pub fn apply_slice(self, xs: &mut [f32]) {
+    pub fn apply_slice<M: super::math::MulAdd>(self, xs: &mut [f32]) {
         match self {
-            Activation::Tanh => xs.iter_mut().for_each(|x| *x = super::math::tanh(*x)),
-            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+            Activation::Tanh => {
+                for x in xs.iter_mut() {
+                    *x = super::math::tanh_with::<M>(*x);
+                }
+            }
+            Activation::Relu => {
+                for x in xs.iter_mut() {
+                    *x = x.max(0.0);
+                }
+            }
         }
     }
 }
@@ -115,17 +129,23 @@ impl RecurrentActivation {
 
     /// In place over a slice; one branch per call so the loop vectorises.
     #[inline(always)]
-    pub fn apply_slice(self, xs: &mut [f32]) {
+    pub fn apply_slice<M: super::math::MulAdd>(self, xs: &mut [f32]) {
         match self {
             RecurrentActivation::Sigmoid => {
-                xs.iter_mut().for_each(|x| *x = super::math::sigmoid(*x))
+                for x in xs.iter_mut() {
+                    *x = super::math::sigmoid_with::<M>(*x);
+                }
             }
-            RecurrentActivation::HardSigmoid => xs
-                .iter_mut()
-                .for_each(|x| *x = (*x / 6.0 + 0.5).clamp(0.0, 1.0)),
-            RecurrentActivation::HardSigmoidTf2 => xs
-                .iter_mut()
-                .for_each(|x| *x = (0.2 * *x + 0.5).clamp(0.0, 1.0)),
+            RecurrentActivation::HardSigmoid => {
+                for x in xs.iter_mut() {
+                    *x = (*x / 6.0 + 0.5).clamp(0.0, 1.0);
+                }
+            }
+            RecurrentActivation::HardSigmoidTf2 => {
+                for x in xs.iter_mut() {
+                    *x = (0.2 * *x + 0.5).clamp(0.0, 1.0);
+                }
+            }
         }
     }
 }

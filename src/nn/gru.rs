@@ -10,7 +10,7 @@ use super::config::{Activation, RecurrentActivation};
 /// kernel). `z[g]` holds gate `g`'s `h @ W_hh` on entry (overwritten);
 /// `h_prev` is the state before the step, `h` receives the new one.
 #[inline(always)]
-pub(crate) fn cell_reset_after<const N: usize>(
+pub(crate) fn cell_reset_after<const N: usize, M: super::math::MulAdd>(
     gx: [&[f32; N]; 3],
     z: [&mut [f32; N]; 3],
     bhn: &[f32; N],
@@ -24,12 +24,12 @@ pub(crate) fn cell_reset_after<const N: usize>(
         r[j] += gx[0][j];
         zg[j] += gx[1][j];
     }
-    ract.apply_slice(r);
-    ract.apply_slice(zg);
+    ract.apply_slice::<M>(r);
+    ract.apply_slice::<M>(zg);
     for j in 0..N {
         n[j] = gx[2][j] + r[j] * (n[j] + bhn[j]);
     }
-    act.apply_slice(n);
+    act.apply_slice::<M>(n);
     for j in 0..N {
         h[j] = n[j] + zg[j] * (h_prev[j] - n[j]);
     }
@@ -48,7 +48,7 @@ pub(crate) fn row_gates_before(
     let u = h.len();
     let rz = &mut gh[..2 * u];
     rz.iter_mut().zip(&gx[..2 * u]).for_each(|(z, x)| *z += x);
-    ract.apply_slice(rz);
+    ract.apply_slice::<super::math::Unfused>(rz);
     z_out.copy_from_slice(&rz[u..]);
     for j in 0..u {
         rh_out[j] = rz[j] * h[j];
@@ -68,7 +68,7 @@ pub(crate) fn row_finish_before(
     ghn.iter_mut()
         .zip(&gx[2 * u..3 * u])
         .for_each(|(n, x)| *n += x);
-    act.apply_slice(ghn);
+    act.apply_slice::<super::math::Unfused>(ghn);
     for j in 0..u {
         h[j] = ghn[j] + z[j] * (h[j] - ghn[j]);
     }

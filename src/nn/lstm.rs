@@ -8,7 +8,7 @@ use super::config::{Activation, RecurrentActivation};
 /// `z[g]` holds gate `g`'s `h @ W_hh` on entry (overwritten), `gx[g]` its
 /// input pre-activations with biases.
 #[inline(always)]
-pub(crate) fn cell<const N: usize>(
+pub(crate) fn cell<const N: usize, M: super::math::MulAdd>(
     gx: &[[f32; N]; 4],
     z: &mut [[f32; N]; 4],
     h: &mut [f32; N],
@@ -17,19 +17,23 @@ pub(crate) fn cell<const N: usize>(
     ract: RecurrentActivation,
 ) {
     for (z, x) in z.iter_mut().zip(gx) {
-        z.iter_mut().zip(x).for_each(|(z, x)| *z += x);
+        for (z, x) in z.iter_mut().zip(x) {
+            *z += x;
+        }
     }
     let [i, f, g, o] = z;
-    ract.apply_slice(i);
-    ract.apply_slice(f);
-    act.apply_slice(g);
-    ract.apply_slice(o);
+    ract.apply_slice::<M>(i);
+    ract.apply_slice::<M>(f);
+    act.apply_slice::<M>(g);
+    ract.apply_slice::<M>(o);
     for j in 0..N {
         c[j] = f[j] * c[j] + i[j] * g[j];
     }
-    *h = *c;
-    act.apply_slice(h);
-    h.iter_mut().zip(o.iter()).for_each(|(h, o)| *h *= o);
+    // Element by element, not `*h = *c` and a pass: a block-wide array copy
+    // is a `memcpy` call.
+    for j in 0..N {
+        h[j] = act.apply_with::<M>(c[j]) * o[j];
+    }
 }
 
 /// One step on any device: returns `(h, c)`.

@@ -13,26 +13,68 @@ const LN2_LO: f32 = -2.121_944_4e-4;
 /// saturating semantics cost a dozen instructions per vector).
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+/// How the polynomials compute `a * b + c`: [`Fused`] in code that runs
+/// with FMA instructions (half the instructions and half the latency of
+/// their dependency chains), [`Unfused`] elsewhere, where `mul_add` would
+/// be a libm call.
+pub trait MulAdd {
+    fn madd(a: f32, b: f32, c: f32) -> f32;
+}
+
+pub struct Fused;
+pub struct Unfused;
+
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+impl MulAdd for Unfused {
+    #[inline(always)]
+    fn madd(a: f32, b: f32, c: f32) -> f32 {
+        a * b + c
+    }
+}
+
 #[inline(always)]
 pub fn exp(x: f32) -> f32 {
+    exp_with::<Unfused>(x)
+}
+
+#[inline(always)]
+pub fn exp_with<M: MulAdd>(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
     // x = n·ln2 + r with |r| <= ln2/2; exp(x) = 2^n · exp(r).
-    let k = x * LOG2E + ROUND_MAGIC;
+    let f = M::madd;
+    let k = f(x, LOG2E, ROUND_MAGIC);
     let nf = k - ROUND_MAGIC;
     let n = (k.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32);
-    let r = x - nf * LN2_HI - nf * LN2_LO;
+    let r = f(-nf, LN2_LO, f(-nf, LN2_HI, x));
     let z = r * r;
-    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
-        + 1.666_666_5e-1)
-        * r
-        + 5.000_000_1e-1;
-    let er = p * z + r + 1.0;
+    let p = f(1.987_569_1e-4, r, 1.398_199_9e-3);
+    let p = f(
+        f(
+            f(f(p, r, 8.333_452e-3), r, 4.166_579_6e-2),
+            r,
+            1.666_666_5e-1,
+        ),
+        r,
+        5.000_000_1e-1,
+    );
+    let er = f(p, z, r) + 1.0;
     er * f32::from_bits((n.wrapping_add(127) as u32) << 23)
 }
 
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    sigmoid_with::<Unfused>(x)
+}
+
+#[inline(always)]
+pub fn sigmoid_with<M: MulAdd>(x: f32) -> f32 {
+    1.0 / (1.0 + exp_with::<M>(-x))
 }
 
 /// A rational minimax fit, odd numerator over even denominator, with
@@ -42,19 +84,30 @@ pub fn sigmoid(x: f32) -> f32 {
 /// takes two tanh per unit.
 #[inline(always)]
 pub fn tanh(x: f32) -> f32 {
+    tanh_with::<Unfused>(x)
+}
+
+#[inline(always)]
+pub fn tanh_with<M: MulAdd>(x: f32) -> f32 {
+    let f = M::madd;
     // Beyond this, tanh rounds to ±1 in f32.
     let x = x.clamp(-7.905_311, 7.905_311);
     let z = x * x;
-    let p = ((((((-2.760_768_5e-16 * z + 2.000_187_9e-13) * z - 8.604_671_5e-11) * z
-        + 5.122_297e-8)
-        * z
-        + 1.485_722_4e-5)
-        * z
-        + 6.372_619_3e-4)
-        * z
-        + 4.893_524_6e-3)
-        * x;
-    let q = ((1.198_258_4e-6 * z + 1.185_347_1e-4) * z + 2.268_434_6e-3) * z + 4.893_525_2e-3;
+    let p = f(f(-2.760_768_5e-16, z, 2.000_187_9e-13), z, -8.604_671_5e-11);
+    let p = f(
+        f(
+            f(f(p, z, 5.122_297e-8), z, 1.485_722_4e-5),
+            z,
+            6.372_619_3e-4,
+        ),
+        z,
+        4.893_524_6e-3,
+    ) * x;
+    let q = f(
+        f(f(1.198_258_4e-6, z, 1.185_347_1e-4), z, 2.268_434_6e-3),
+        z,
+        4.893_525_2e-3,
+    );
     p / q
 }
 
@@ -88,13 +141,19 @@ pub fn tanh_slice(v: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn tanh_slice_avx512(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = tanh(*x));
+    // A plain loop: a `for_each` closure may stay out of line, compiled
+    // without the feature, where `mul_add` is a libm call.
+    for x in v.iter_mut() {
+        *x = tanh_with::<Fused>(*x);
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tanh_slice_avx2(v: &mut [f32]) {
-    v.iter_mut().for_each(|x| *x = tanh(*x));
+    for x in v.iter_mut() {
+        *x = tanh_with::<Fused>(*x);
+    }
 }
 
 #[cfg(test)]
@@ -122,6 +181,11 @@ mod tests {
     fn sigmoid_and_tanh_stay_within_a_few_ulp() {
         assert!(sweep(sigmoid, |x| 1.0 / (1.0 + (-x).exp()), -30.0, 30.0) < 1e-6);
         assert!(sweep(tanh, f64::tanh, -20.0, 20.0) < 1e-6);
+        // The fused forms (a libm fmaf here unless the test CPU has FMA).
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        assert!(sweep(sigmoid_with::<Fused>, sig, -30.0, 30.0) < 1e-6);
+        assert!(sweep(tanh_with::<Fused>, f64::tanh, -20.0, 20.0) < 1e-6);
+        assert!(sweep(exp_with::<Fused>, f64::exp, -80.0, 80.0) < 1e-6);
     }
 
     #[test]

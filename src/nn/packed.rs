@@ -299,6 +299,8 @@ trait Simd {
     type V: Copy;
     /// Accumulator vectors the register file holds with room to spare.
     const REGISTERS: usize;
+    /// How the gate math's polynomials multiply-add.
+    type Madd: super::math::MulAdd;
     unsafe fn zero() -> Self::V;
     unsafe fn load(p: *const f32) -> Self::V;
     unsafe fn splat(x: f32) -> Self::V;
@@ -315,6 +317,7 @@ mod x86 {
     impl super::Simd for Avx512 {
         type V = __m512;
         const REGISTERS: usize = 32;
+        type Madd = crate::nn::math::Fused;
         #[inline]
         #[target_feature(enable = "avx512f")]
         unsafe fn zero() -> __m512 {
@@ -347,6 +350,7 @@ mod x86 {
     impl super::Simd for Avx2 {
         type V = (__m256, __m256);
         const REGISTERS: usize = 8;
+        type Madd = crate::nn::math::Fused;
         #[inline]
         #[target_feature(enable = "avx2,fma")]
         unsafe fn zero() -> Self::V {
@@ -386,6 +390,10 @@ struct Portable;
 impl Simd for Portable {
     type V = [f32; LANES];
     const REGISTERS: usize = 8;
+    #[cfg(any(target_arch = "aarch64", target_feature = "fma"))]
+    type Madd = super::math::Fused;
+    #[cfg(not(any(target_arch = "aarch64", target_feature = "fma")))]
+    type Madd = super::math::Unfused;
     #[inline(always)]
     unsafe fn zero() -> Self::V {
         [0.0; LANES]
@@ -559,18 +567,31 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                         }
                     }
                 }
+                if packed.cell == CellKind::Lstm
+                    && read[r0..r0 + rows].iter().all(|&(_, valid)| valid)
+                {
+                    for (b, r) in (r0..r0 + rows).zip(&read[r0..]) {
+                        prefetch_next(d, packed, xp, steps, lengths, (k, b, p), r.0, &panels);
+                    }
+                    lstm_block::<S::Madd>(
+                        d,
+                        packed,
+                        xp,
+                        steps,
+                        shared,
+                        (k, p),
+                        r0,
+                        &read[r0..r0 + rows],
+                        &mut tile,
+                    );
+                    started[r0..r0 + rows].fill(true);
+                    r0 += rows;
+                    continue;
+                }
                 for (r, tile_r) in tile.iter_mut().enumerate().take(rows) {
                     let b = r0 + r;
-                    if k + 1 < steps {
-                        prefetch_inputs(
-                            packed,
-                            xp,
-                            steps,
-                            (b, p),
-                            read_next(d, k + 1, lengths[b], steps),
-                        );
-                    }
-                    epilogue(
+                    prefetch_next(d, packed, xp, steps, lengths, (k, b, p), read[b].0, &panels);
+                    epilogue::<S::Madd>(
                         d,
                         packed,
                         xp,
@@ -754,6 +775,112 @@ unsafe fn dense_generic<S: Simd>((data, (m, k, n), x, bias, out, panels): DenseA
     }
 }
 
+/// Prefetches the inputs the next panel of row `b` reads (a panel's work
+/// ahead): fetched a whole step ahead, they were evicted by the `W_hh`
+/// stream before they were read.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn prefetch_next(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    steps: usize,
+    lengths: &[usize],
+    (k, b, p): (usize, usize, usize),
+    t: usize,
+    panels: &std::ops::Range<usize>,
+) {
+    if p + 1 < panels.end {
+        prefetch_inputs(packed, xp, steps, (b, p + 1), t);
+    } else if k + 1 < steps {
+        let next = read_next(d, k + 1, lengths[b], steps);
+        prefetch_inputs(packed, xp, steps, (b, panels.start), next);
+    }
+}
+
+/// The LSTM gate math of a whole block (`read.len()` rows, every one at a
+/// valid step) at once: the polynomial chains of the rows overlap, where
+/// one row at a time left the vector units waiting on each chain's latency.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn lstm_block<M: super::math::MulAdd>(
+    d: &Direction,
+    packed: &Packed,
+    xp: &Projected,
+    steps: usize,
+    shared: &Shared,
+    kp: (usize, usize),
+    r0: usize,
+    read: &[(usize, bool)],
+    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let args = (d, packed, xp, steps, shared, kp, r0, read);
+    match read.len() {
+        1 => lstm_rows::<M, LANES>(args, tile),
+        2 => lstm_rows::<M, { 2 * LANES }>(args, tile),
+        3 => lstm_rows::<M, { 3 * LANES }>(args, tile),
+        4 => lstm_rows::<M, { 4 * LANES }>(args, tile),
+        5 => lstm_rows::<M, { 5 * LANES }>(args, tile),
+        6 => lstm_rows::<M, { 6 * LANES }>(args, tile),
+        7 => lstm_rows::<M, { 7 * LANES }>(args, tile),
+        _ => lstm_rows::<M, { 8 * LANES }>(args, tile),
+    }
+}
+
+type BlockArgs<'a> = (
+    &'a Direction<'a>,
+    &'a Packed,
+    &'a Projected<'a>,
+    usize,
+    &'a Shared<'a>,
+    (usize, usize),
+    usize,
+    &'a [(usize, bool)],
+);
+
+/// [`lstm_block`] for `N / LANES` rows.
+#[inline(always)]
+unsafe fn lstm_rows<M: super::math::MulAdd, const N: usize>(
+    (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
+    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let u = packed.units;
+    let j0 = p * LANES;
+    let n = LANES.min(u - j0);
+    let mut x = [[0f32; N]; 4];
+    let mut z = [[0f32; N]; 4];
+    let mut cell = [0f32; N];
+    let mut h = [0f32; N];
+    for (r, &(t, _)) in read.iter().enumerate() {
+        let b = r0 + r;
+        let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
+        let at = r * LANES;
+        for g in 0..4 {
+            let xg: &mut [f32; LANES] = (&mut x[g][at..at + LANES]).try_into().unwrap();
+            fill(xg, &gx[g * u + j0..][..n]);
+            add_bias(xg, d.bx, g * u + j0, n);
+            let zg: &mut [f32; LANES] = (&mut z[g][at..at + LANES]).try_into().unwrap();
+            fill(zg, &tile[r][g * LANES..(g + 1) * LANES]);
+        }
+        let cr: &mut [f32; LANES] = (&mut cell[at..at + LANES]).try_into().unwrap();
+        fill(cr, std::slice::from_raw_parts(shared.c.add(b * u + j0), n));
+    }
+    lstm::cell::<N, M>(&x, &mut z, &mut h, &mut cell, d.act, d.ract);
+    for (r, &(t, _)) in read.iter().enumerate() {
+        let b = r0 + r;
+        let state = b * u + j0;
+        let at = r * LANES;
+        copy(
+            std::slice::from_raw_parts_mut(shared.c.add(state), n),
+            &cell[at..at + n],
+        );
+        let h_next = std::slice::from_raw_parts_mut(shared.h[(k + 1) % 2].add(state), n);
+        copy(h_next, &h[at..at + n]);
+        let pos = d.schedule.position(k, t, steps);
+        copy(shared.out.cols(b * steps + pos, j0, n), &h[at..at + n]);
+    }
+}
+
 /// The time step that processing step `k` reads.
 #[inline(always)]
 fn read_next(d: &Direction, k: usize, len: usize, steps: usize) -> usize {
@@ -853,7 +980,7 @@ fn add_bias<const N: usize>(x: &mut [f32; N], bx: Option<&[f32]>, at: usize, n: 
 /// state and output buffers.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn epilogue(
+unsafe fn epilogue<M: super::math::MulAdd>(
     d: &Direction,
     packed: &Packed,
     xp: &Projected,
@@ -888,7 +1015,7 @@ unsafe fn epilogue(
                 let c = std::slice::from_raw_parts_mut(shared.c.add(state), n);
                 let mut cell = [0f32; LANES];
                 fill(&mut cell, c);
-                lstm::cell(&x, gates, &mut h, &mut cell, d.act, d.ract);
+                lstm::cell::<LANES, M>(&x, gates, &mut h, &mut cell, d.act, d.ract);
                 copy(c, &cell[..n]);
                 copy(h_next, &h[..n]);
             }
@@ -905,7 +1032,7 @@ unsafe fn epilogue(
                 let mut prev = [0f32; LANES];
                 fill(&mut prev, h_prev);
                 let [z0, z1, z2, _] = gates;
-                gru::cell_reset_after(
+                gru::cell_reset_after::<LANES, M>(
                     [&x[0], &x[1], &x[2]],
                     [z0, z1, z2],
                     &bhn,
@@ -921,7 +1048,7 @@ unsafe fn epilogue(
                 fill(&mut x, &gx[j0..j0 + n]);
                 add_bias(&mut x, d.bx, j0, n);
                 let mut h = [0f32; MAX_WIDTH];
-                simple_rnn::cell(&x, tile, &mut h, d.act);
+                simple_rnn::cell::<MAX_WIDTH, M>(&x, tile, &mut h, d.act);
                 copy(h_next, &h[..n]);
             }
         }

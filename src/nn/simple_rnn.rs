@@ -7,11 +7,16 @@ use super::config::Activation;
 /// `N` units of one batch row (one block of the packed kernel): `z` is
 /// `h @ W_hh`, `gx` the input pre-activations with biases.
 #[inline(always)]
-pub(crate) fn cell<const N: usize>(gx: &[f32; N], z: &[f32; N], h: &mut [f32; N], act: Activation) {
+pub(crate) fn cell<const N: usize, M: super::math::MulAdd>(
+    gx: &[f32; N],
+    z: &[f32; N],
+    h: &mut [f32; N],
+    act: Activation,
+) {
     for j in 0..N {
         h[j] = gx[j] + z[j];
     }
-    act.apply_slice(h);
+    act.apply_slice::<M>(h);
 }
 
 pub(crate) fn step(gx: &Tensor, h: &Tensor, wh_t: &Tensor, act: Activation) -> Result<Tensor> {
