@@ -70,6 +70,41 @@ fn check_fixture(name: &str, fixture: &serde_json::Value) {
     }
 }
 
+#[test]
+fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
+    // Sources of different lengths finish at different steps and leave the
+    // batch; each must still get exactly what it gets alone (and PyTorch's,
+    // which the fixture test pins for the one-at-a-time path).
+    let dir = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
+    let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    let texts = [
+        "A man is riding a bicycle down the street.",
+        "Dogs.",
+        "Two young children in blue jerseys are playing soccer on a green field while their parents watch from the side.",
+        "A woman sings.",
+        "The meeting has been moved to Thursday afternoon.",
+    ];
+    let srcs: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| model.encode_text(t).unwrap())
+        .collect();
+    let refs: Vec<&[u32]> = srcs.iter().map(|s| s.as_slice()).collect();
+    for beam in [1, 3, 5] {
+        let batched = model.beam_batch(&refs, beam).unwrap();
+        assert_eq!(batched.len(), texts.len());
+        for ((src, b), text) in refs.iter().zip(&batched).zip(texts) {
+            let alone = model.beam(src, beam).unwrap();
+            assert_eq!(b.ids, alone.ids, "beam {beam}: {text:?}");
+            assert!(
+                (b.score - alone.score).abs() < 1e-4,
+                "beam {beam}: score of {text:?}: {} batched vs {} alone",
+                b.score,
+                alone.score
+            );
+        }
+    }
+}
+
 mod common;
 use common::zoo;
 
