@@ -4,23 +4,16 @@ use candle_core::{Result, Tensor};
 
 use super::config::{Activation, RecurrentActivation};
 
-/// `N` units of one batch row (one block of the packed kernel), in place.
-/// `z[g]` holds gate `g`'s `h @ W_hh` on entry (overwritten), `gx[g]` its
-/// input pre-activations with biases.
+/// `N` units (of one or more batch rows), in place. `z[g]` holds gate
+/// `g`'s pre-activation (`x W_x + h W_hh` + biases) on entry (overwritten).
 #[inline(always)]
 pub(crate) fn cell<const N: usize, M: super::math::MulAdd>(
-    gx: &[[f32; N]; 4],
     z: &mut [[f32; N]; 4],
     h: &mut [f32; N],
     c: &mut [f32; N],
     act: Activation,
     ract: RecurrentActivation,
 ) {
-    for (z, x) in z.iter_mut().zip(gx) {
-        for (z, x) in z.iter_mut().zip(x) {
-            *z += x;
-        }
-    }
     let [i, f, g, o] = z;
     ract.apply_slice::<M>(i);
     ract.apply_slice::<M>(f);

@@ -847,7 +847,6 @@ unsafe fn lstm_rows<M: super::math::MulAdd, const N: usize>(
     let u = packed.units;
     let j0 = p * LANES;
     let n = LANES.min(u - j0);
-    let mut x = [[0f32; N]; 4];
     let mut z = [[0f32; N]; 4];
     let mut cell = [0f32; N];
     let mut h = [0f32; N];
@@ -855,17 +854,39 @@ unsafe fn lstm_rows<M: super::math::MulAdd, const N: usize>(
         let b = r0 + r;
         let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
         let at = r * LANES;
-        for g in 0..4 {
-            let xg: &mut [f32; LANES] = (&mut x[g][at..at + LANES]).try_into().unwrap();
-            fill(xg, &gx[g * u + j0..][..n]);
-            add_bias(xg, d.bx, g * u + j0, n);
-            let zg: &mut [f32; LANES] = (&mut z[g][at..at + LANES]).try_into().unwrap();
-            fill(zg, &tile[r][g * LANES..(g + 1) * LANES]);
+        let c = std::slice::from_raw_parts(shared.c.add(b * u + j0), n);
+        // Element loops over fixed ranges: array copies here compiled to
+        // `memcpy` calls, four per row and panel.
+        if n == LANES {
+            for g in 0..4 {
+                let x: &[f32; LANES] = gx[g * u + j0..][..LANES].try_into().unwrap();
+                let acc: &[f32; LANES] = tile[r][g * LANES..][..LANES].try_into().unwrap();
+                let zg: &mut [f32; LANES] = (&mut z[g][at..at + LANES]).try_into().unwrap();
+                for i in 0..LANES {
+                    zg[i] = acc[i] + x[i];
+                }
+                if let Some(bx) = d.bx {
+                    let bias: &[f32; LANES] = bx[g * u + j0..][..LANES].try_into().unwrap();
+                    for i in 0..LANES {
+                        zg[i] += bias[i];
+                    }
+                }
+            }
+            let c: &[f32; LANES] = c.try_into().unwrap();
+            for i in 0..LANES {
+                cell[at + i] = c[i];
+            }
+        } else {
+            for g in 0..4 {
+                for i in 0..n {
+                    let bias = d.bx.map_or(0.0, |bx| bx[g * u + j0 + i]);
+                    z[g][at + i] = tile[r][g * LANES + i] + gx[g * u + j0 + i] + bias;
+                }
+            }
+            cell[at..at + n].copy_from_slice(c);
         }
-        let cr: &mut [f32; LANES] = (&mut cell[at..at + LANES]).try_into().unwrap();
-        fill(cr, std::slice::from_raw_parts(shared.c.add(b * u + j0), n));
     }
-    lstm::cell::<N, M>(&x, &mut z, &mut h, &mut cell, d.act, d.ract);
+    lstm::cell::<N, M>(&mut z, &mut h, &mut cell, d.act, d.ract);
     for (r, &(t, _)) in read.iter().enumerate() {
         let b = r0 + r;
         let state = b * u + j0;
@@ -1015,7 +1036,12 @@ unsafe fn epilogue<M: super::math::MulAdd>(
                 let c = std::slice::from_raw_parts_mut(shared.c.add(state), n);
                 let mut cell = [0f32; LANES];
                 fill(&mut cell, c);
-                lstm::cell::<LANES, M>(&x, gates, &mut h, &mut cell, d.act, d.ract);
+                for (z, x) in gates.iter_mut().zip(&x) {
+                    for (z, x) in z.iter_mut().zip(x) {
+                        *z += x;
+                    }
+                }
+                lstm::cell::<LANES, M>(gates, &mut h, &mut cell, d.act, d.ract);
                 copy(c, &cell[..n]);
                 copy(h_next, &h[..n]);
             }
