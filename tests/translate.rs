@@ -5,7 +5,7 @@ use std::path::Path;
 
 use zoo::candle::{DType, Device};
 use zoo::model::ModelDir;
-use zoo::tasks::translate::Translator;
+use zoo::tasks::translate::{Translation, Translator};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -94,15 +94,20 @@ fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
         assert_eq!(batched.len(), texts.len());
         for ((src, b), text) in refs.iter().zip(&batched).zip(texts) {
             let alone = model.beam(src, beam).unwrap();
-            assert_eq!(b.ids, alone.ids, "beam {beam}: {text:?}");
-            assert!(
-                (b.score - alone.score).abs() < 1e-4,
-                "beam {beam}: score of {text:?}: {} batched vs {} alone",
-                b.score,
-                alone.score
-            );
+            assert_same_translation(b, &alone, &format!("beam {beam}: {text:?}"));
         }
     }
+}
+
+/// The same tokens, and the same score up to float rounding.
+fn assert_same_translation(a: &Translation, b: &Translation, what: &str) {
+    assert_eq!(a.ids, b.ids, "{what}");
+    assert!(
+        (a.score - b.score).abs() < 1e-4,
+        "{what}: score {} vs {}",
+        a.score,
+        b.score
+    );
 }
 
 mod common;
@@ -239,13 +244,7 @@ fn an_ensemble_of_one_network_twice_translates_like_that_network() {
             single.greedy(&[&src]).unwrap()
         );
         let (a, b) = (pair.beam(&src, 5).unwrap(), single.beam(&src, 5).unwrap());
-        assert_eq!(a.ids, b.ids, "{text}");
-        assert!(
-            (a.score - b.score).abs() < 1e-4,
-            "{} vs {}",
-            a.score,
-            b.score
-        );
+        assert_same_translation(&a, &b, text);
     }
     // Every member file must be there.
     std::fs::remove_file(dir.join("b.safetensors")).unwrap();
