@@ -306,6 +306,7 @@ trait Simd {
     unsafe fn splat(x: f32) -> Self::V;
     /// `acc + a * b`
     unsafe fn fma(acc: Self::V, a: Self::V, b: Self::V) -> Self::V;
+    unsafe fn add(a: Self::V, b: Self::V) -> Self::V;
     unsafe fn store(p: *mut f32, v: Self::V);
 }
 
@@ -337,6 +338,11 @@ mod x86 {
         #[target_feature(enable = "avx512f")]
         unsafe fn fma(acc: __m512, a: __m512, b: __m512) -> __m512 {
             _mm512_fmadd_ps(a, b, acc)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn add(a: __m512, b: __m512) -> __m512 {
+            _mm512_add_ps(a, b)
         }
         #[inline]
         #[target_feature(enable = "avx512f")]
@@ -377,6 +383,11 @@ mod x86 {
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
+        unsafe fn add(a: Self::V, b: Self::V) -> Self::V {
+            (_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma")]
         unsafe fn store(p: *mut f32, v: Self::V) {
             _mm256_storeu_ps(p, v.0);
             _mm256_storeu_ps(p.add(8), v.1);
@@ -412,6 +423,13 @@ impl Simd for Portable {
             acc[l] += a[l] * b[l];
         }
         acc
+    }
+    #[inline(always)]
+    unsafe fn add(mut a: Self::V, b: Self::V) -> Self::V {
+        for l in 0..LANES {
+            a[l] += b[l];
+        }
+        a
     }
     #[inline(always)]
     unsafe fn store(p: *mut f32, v: Self::V) {
@@ -551,29 +569,39 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
             let mut r0 = 0;
             while r0 < batch {
                 let rows = rows_per_block.min(batch - r0);
-                match (&packed.int8, &h_q) {
-                    (Some(w), Some(q)) => match v {
-                        4 => quant_rows::<Q, 4>(w, p, q, r0, rows, &mut tile),
-                        3 => quant_rows::<Q, 3>(w, p, q, r0, rows, &mut tile),
-                        _ => unreachable!("panels have 3 or 4 vectors"),
-                    },
+                // Every row of an LSTM block at a valid step: the gate math
+                // of the whole block at once (see `lstm_block`).
+                let lstm = packed.cell == CellKind::Lstm
+                    && read[r0..r0 + rows].iter().all(|&(_, valid)| valid);
+                let pre = match (&packed.int8, &h_q) {
+                    (Some(w), Some(q)) => {
+                        match v {
+                            4 => quant_rows::<Q, 4>(w, p, q, r0, rows, &mut tile),
+                            3 => quant_rows::<Q, 3>(w, p, q, r0, rows, &mut tile),
+                            _ => unreachable!("panels have 3 or 4 vectors"),
+                        }
+                        Pre::Tile
+                    }
                     _ => {
                         let panel = packed.panel(p).as_ptr();
                         let h_rows = h_prev.add(r0 * u);
-                        match v {
-                            4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
-                            3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
-                            _ => unreachable!("panels have 3 or 4 vectors"),
+                        if lstm {
+                            Pre::Packed(panel, h_rows)
+                        } else {
+                            match v {
+                                4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
+                                3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
+                                _ => unreachable!("panels have 3 or 4 vectors"),
+                            }
+                            Pre::Tile
                         }
                     }
-                }
-                if packed.cell == CellKind::Lstm
-                    && read[r0..r0 + rows].iter().all(|&(_, valid)| valid)
-                {
+                };
+                if lstm {
                     for (b, r) in (r0..r0 + rows).zip(&read[r0..]) {
                         prefetch_next(d, packed, xp, steps, lengths, (k, b, p), r.0, &panels);
                     }
-                    lstm_block::<S::Madd>(
+                    lstm_block::<S>(
                         d,
                         packed,
                         xp,
@@ -582,7 +610,8 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                         (k, p),
                         r0,
                         &read[r0..r0 + rows],
-                        &mut tile,
+                        pre,
+                        &tile,
                     );
                     started[r0..r0 + rows].fill(true);
                     r0 += rows;
@@ -661,6 +690,21 @@ unsafe fn block<S: Simd, const V: usize, const MR: usize>(
     u: usize,
     tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
+    let acc = block_acc::<S, V, MR>(panel, h, u);
+    for (acc_r, tile_r) in acc.iter().zip(tile.iter_mut()) {
+        for (i, a) in acc_r.iter().enumerate() {
+            S::store(tile_r.as_mut_ptr().add(i * LANES), *a);
+        }
+    }
+}
+
+/// `h[r, :] @ panel` for `MR` rows, in registers.
+#[inline(always)]
+unsafe fn block_acc<S: Simd, const V: usize, const MR: usize>(
+    panel: *const f32,
+    h: *const f32,
+    u: usize,
+) -> [[S::V; V]; MR] {
     let mut acc = [[S::zero(); V]; MR];
     for k in 0..u {
         let w_row = panel.add(k * V * LANES);
@@ -675,11 +719,7 @@ unsafe fn block<S: Simd, const V: usize, const MR: usize>(
             }
         }
     }
-    for (acc_r, tile_r) in acc.iter().zip(tile.iter_mut()) {
-        for (i, a) in acc_r.iter().enumerate() {
-            S::store(tile_r.as_mut_ptr().add(i * LANES), *a);
-        }
-    }
+    acc
 }
 
 /// Columns of a dense layer's weight per panel (four vectors, as LSTM's).
@@ -803,7 +843,7 @@ fn prefetch_next(
 /// one row at a time left the vector units waiting on each chain's latency.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-unsafe fn lstm_block<M: super::math::MulAdd>(
+unsafe fn lstm_block<S: Simd>(
     d: &Direction,
     packed: &Packed,
     xp: &Projected,
@@ -812,19 +852,29 @@ unsafe fn lstm_block<M: super::math::MulAdd>(
     kp: (usize, usize),
     r0: usize,
     read: &[(usize, bool)],
-    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
     let args = (d, packed, xp, steps, shared, kp, r0, read);
     match read.len() {
-        1 => lstm_rows::<M, LANES>(args, tile),
-        2 => lstm_rows::<M, { 2 * LANES }>(args, tile),
-        3 => lstm_rows::<M, { 3 * LANES }>(args, tile),
-        4 => lstm_rows::<M, { 4 * LANES }>(args, tile),
-        5 => lstm_rows::<M, { 5 * LANES }>(args, tile),
-        6 => lstm_rows::<M, { 6 * LANES }>(args, tile),
-        7 => lstm_rows::<M, { 7 * LANES }>(args, tile),
-        _ => lstm_rows::<M, { 8 * LANES }>(args, tile),
+        1 => lstm_rows::<S, 1, LANES>(args, pre, tile),
+        2 => lstm_rows::<S, 2, { 2 * LANES }>(args, pre, tile),
+        3 => lstm_rows::<S, 3, { 3 * LANES }>(args, pre, tile),
+        4 => lstm_rows::<S, 4, { 4 * LANES }>(args, pre, tile),
+        5 => lstm_rows::<S, 5, { 5 * LANES }>(args, pre, tile),
+        6 => lstm_rows::<S, 6, { 6 * LANES }>(args, pre, tile),
+        7 => lstm_rows::<S, 7, { 7 * LANES }>(args, pre, tile),
+        _ => lstm_rows::<S, 8, { 8 * LANES }>(args, pre, tile),
     }
+}
+
+/// Where a block's `h @ W_hh` is: already in the tile (int8, or computed
+/// for another epilogue), or still to compute from an f32 panel and `h`'s
+/// rows, straight into registers.
+#[derive(Clone, Copy)]
+enum Pre {
+    Tile,
+    Packed(*const f32, *const f32),
 }
 
 type BlockArgs<'a> = (
@@ -838,11 +888,12 @@ type BlockArgs<'a> = (
     &'a [(usize, bool)],
 );
 
-/// [`lstm_block`] for `N / LANES` rows.
+/// [`lstm_block`] for `MR` rows (`N = MR * LANES` units).
 #[inline(always)]
-unsafe fn lstm_rows<M: super::math::MulAdd, const N: usize>(
+unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
     (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
-    tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
     let u = packed.units;
     let j0 = p * LANES;
@@ -850,43 +901,48 @@ unsafe fn lstm_rows<M: super::math::MulAdd, const N: usize>(
     let mut z = [[0f32; N]; 4];
     let mut cell = [0f32; N];
     let mut h = [0f32; N];
+    let mut acc = [[S::zero(); 4]; MR];
+    match pre {
+        Pre::Packed(panel, h_rows) => acc = block_acc::<S, 4, MR>(panel, h_rows, u),
+        Pre::Tile => {
+            for (acc_r, tile_r) in acc.iter_mut().zip(tile) {
+                for (g, a) in acc_r.iter_mut().enumerate() {
+                    *a = S::load(tile_r[g * LANES..].as_ptr());
+                }
+            }
+        }
+    }
     for (r, &(t, _)) in read.iter().enumerate() {
         let b = r0 + r;
         let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
         let at = r * LANES;
         let c = std::slice::from_raw_parts(shared.c.add(b * u + j0), n);
-        // Element loops over fixed ranges: array copies here compiled to
-        // `memcpy` calls, four per row and panel.
+        // Explicit vectors: element loops here compiled to scalar code and
+        // array copies to `memcpy` calls.
         if n == LANES {
             for g in 0..4 {
-                let x: &[f32; LANES] = gx[g * u + j0..][..LANES].try_into().unwrap();
-                let acc: &[f32; LANES] = tile[r][g * LANES..][..LANES].try_into().unwrap();
-                let zg: &mut [f32; LANES] = (&mut z[g][at..at + LANES]).try_into().unwrap();
-                for i in 0..LANES {
-                    zg[i] = acc[i] + x[i];
-                }
+                let mut zg = S::add(acc[r][g], S::load(gx[g * u + j0..][..LANES].as_ptr()));
                 if let Some(bx) = d.bx {
-                    let bias: &[f32; LANES] = bx[g * u + j0..][..LANES].try_into().unwrap();
-                    for i in 0..LANES {
-                        zg[i] += bias[i];
-                    }
+                    zg = S::add(zg, S::load(bx[g * u + j0..][..LANES].as_ptr()));
                 }
+                S::store(z[g][at..at + LANES].as_mut_ptr(), zg);
             }
-            let c: &[f32; LANES] = c.try_into().unwrap();
-            for i in 0..LANES {
-                cell[at + i] = c[i];
-            }
+            S::store(cell[at..at + LANES].as_mut_ptr(), S::load(c.as_ptr()));
         } else {
+            let mut row = [0f32; MAX_WIDTH];
+            for (g, a) in acc[r].iter().enumerate() {
+                S::store(row[g * LANES..].as_mut_ptr(), *a);
+            }
             for g in 0..4 {
                 for i in 0..n {
                     let bias = d.bx.map_or(0.0, |bx| bx[g * u + j0 + i]);
-                    z[g][at + i] = tile[r][g * LANES + i] + gx[g * u + j0 + i] + bias;
+                    z[g][at + i] = row[g * LANES + i] + gx[g * u + j0 + i] + bias;
                 }
             }
             cell[at..at + n].copy_from_slice(c);
         }
     }
-    lstm::cell::<N, M>(&mut z, &mut h, &mut cell, d.act, d.ract);
+    lstm::cell::<N, S::Madd>(&mut z, &mut h, &mut cell, d.act, d.ract);
     for (r, &(t, _)) in read.iter().enumerate() {
         let b = r0 + r;
         let state = b * u + j0;
