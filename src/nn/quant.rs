@@ -23,6 +23,11 @@ pub(crate) struct Int8Panels {
 }
 
 impl Int8Panels {
+    /// Bytes of weights a step reads.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
     /// From f32 panels laid out as `data[(p * units + k) * width + i]`.
     pub fn quantize(panels: usize, units: usize, width: usize, f32_panels: &[f32]) -> Self {
         let groups = units.div_ceil(4);
@@ -151,7 +156,7 @@ unsafe fn matmul_part<Q: QuantOps>(
 ) {
     let rows = x.len() / k;
     let mut q = Rows::new(rows, w.groups);
-    Q::quantize(x.as_ptr(), k, &mut q);
+    Q::quantize(x.as_ptr(), k, &mut q, 0..rows);
     let mut tile = [[0f32; MAX_WIDTH]; MAX_ROWS];
     let width = 4 * LANES;
     let mut r0 = 0;
@@ -192,8 +197,8 @@ impl Rows {
 /// bit-identical results: integer sums are exact and the float steps are
 /// the same operations in the same order.
 pub(crate) trait QuantOps {
-    /// Quantizes `rows` rows of `u` values `u` apart.
-    unsafe fn quantize(h: *const f32, u: usize, rows: &mut Rows);
+    /// Quantizes rows `range` of `u` values `u` apart into `rows`.
+    unsafe fn quantize(h: *const f32, u: usize, rows: &mut Rows, range: std::ops::Range<usize>);
 
     /// `tile[r] = h_q[r0 + r] @ panel p`, dequantized, for `MR` rows.
     unsafe fn block<const V: usize, const MR: usize>(
@@ -225,8 +230,9 @@ pub(crate) struct Portable;
 
 impl QuantOps for Portable {
     #[inline(always)]
-    unsafe fn quantize(h: *const f32, u: usize, rows: &mut Rows) {
-        for (b, s) in rows.scale.iter_mut().enumerate() {
+    unsafe fn quantize(h: *const f32, u: usize, rows: &mut Rows, range: std::ops::Range<usize>) {
+        for b in range {
+            let s = &mut rows.scale[b];
             let row = std::slice::from_raw_parts(h.add(b * u), u);
             let (scale, inv) = row_scale(row.iter().fold(0f32, |m, x| m.max(x.abs())));
             *s = scale;
@@ -277,9 +283,15 @@ pub(crate) mod x86 {
     impl QuantOps for Vnni {
         #[inline]
         #[target_feature(enable = "avx512f,avx512vnni")]
-        unsafe fn quantize(h: *const f32, u: usize, rows: &mut Rows) {
+        unsafe fn quantize(
+            h: *const f32,
+            u: usize,
+            rows: &mut Rows,
+            range: std::ops::Range<usize>,
+        ) {
             let full = u / LANES;
-            for (b, s) in rows.scale.iter_mut().enumerate() {
+            for b in range {
+                let s = &mut rows.scale[b];
                 let row = h.add(b * u);
                 let mut m = _mm512_setzero_ps();
                 for i in 0..full {
