@@ -11,10 +11,14 @@ thread_local! {
 
 /// The threads a kernel called on this thread may use.
 pub fn budget() -> usize {
-    BUDGET
-        .with(Cell::get)
-        .unwrap_or_else(candle_core::utils::get_num_threads)
-        .max(1)
+    BUDGET.with(Cell::get).unwrap_or_else(machine).max(1)
+}
+
+/// candle's thread count, read once: candle reads the environment and
+/// `/proc/cpuinfo` on every call, a tenth of a batch-1 LSTM forward.
+pub fn machine() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(candle_core::utils::get_num_threads)
 }
 
 /// Runs `f` with the budget on this thread set to `threads`.
