@@ -6,7 +6,8 @@ For every (cell, shape, directions) it times PyTorch's nn.LSTM / nn.GRU / nn.RNN
 dynamic-quantized LSTM (int8 weights); then `zoo bench --json` on the same
 shape; and repeats that pair --rounds times, alternating, so that both see
 the same machine state. Each figure is the median over rounds of each
-side's median over --iters forward passes. It also measures a plain sgemm
+side's median over --iters forward passes (more where those would take under
+--min-ms: the same count for both sides). It also measures a plain sgemm
 (torch.mm, 1024^3) as the machine's roof and reports each layer's GFLOP/s
 (2·batch·steps·(input+units)·gates·units per direction).
 
@@ -19,6 +20,7 @@ Pause training jobs first (kill -STOP PID): the figures are only as quiet as the
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -83,7 +85,11 @@ def main():
     ap.add_argument("--cell", action="append", choices=list(GATES), help="(repeatable)")
     ap.add_argument("--dirs", type=int, action="append", choices=[1, 2])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--iters", type=int, default=20)
+    ap.add_argument("--iters", type=int, default=20, help="forward passes per measurement, at least")
+    ap.add_argument("--min-ms", type=float, default=100.0,
+                    help="more passes where --iters would take less than this (both sides get the same count): "
+                         "ten 0.1 ms passes measured zoo's first-forwards warm-up (page faults in gemm's "
+                         "packing buffer), 0.14 ms against 0.09 from the eleventh on")
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -98,13 +104,15 @@ def main():
         for cell in a.cell or list(GATES):
             for dirs in a.dirs or [1, 2]:
                 pt, zo, zq, q = [], [], [], []
+                probe = torch_ms(cell, b, t, i, h, dirs, 3)
+                iters = max(a.iters, math.ceil(a.min_ms / max(probe, 1e-3)))
                 for _ in range(a.rounds):
-                    pt.append(torch_ms(cell, b, t, i, h, dirs, a.iters))
-                    z = zoo_ms(a.zoo, cell, shape, dirs, a.iters)
+                    pt.append(torch_ms(cell, b, t, i, h, dirs, iters))
+                    z = zoo_ms(a.zoo, cell, shape, dirs, iters)
                     zo.append(z["f32"])
                     zq.append(z["int8"])
                     if cell == "lstm":
-                        q.append(torch_ms(cell, b, t, i, h, dirs, a.iters, quantized=True))
+                        q.append(torch_ms(cell, b, t, i, h, dirs, iters, quantized=True))
                 p, z, z8 = statistics.median(pt), statistics.median(zo), statistics.median(zq)
                 flops = 2 * b * t * (i + h) * GATES[cell] * h * dirs
                 gf = flops / (z * 1e-3) / 1e9
