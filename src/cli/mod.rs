@@ -72,6 +72,11 @@ impl Inputs {
 }
 
 /// How one task writes a record in its text format.
+/// Above this fraction of unknown tokens a classifier's text output says
+/// `unknown` instead of a label: the label would be a guess (another
+/// language, say). `--json` keeps the label and gives `oov`.
+pub(crate) const MOSTLY_UNKNOWN: f64 = 0.5;
+
 pub(crate) type Render<'a, O> = dyn Fn(&mut dyn Write, &Record<'_, O>) -> std::io::Result<()> + 'a;
 
 /// Runs `task` over the inputs with the shared streaming driver: one result

@@ -10,12 +10,8 @@ use zoo::catalog::TaskKind;
 use zoo::driver::{Outcome, Record};
 use zoo::tasks::sentiment::{Prediction, SentimentModel};
 
-use super::{batching, drive, resolve_model, select_device, select_dtype, Inputs};
+use super::{batching, drive, resolve_model, select_device, select_dtype, Inputs, MOSTLY_UNKNOWN};
 use crate::Common;
-
-/// Above this fraction of unknown tokens the text output says `unknown`
-/// instead of a label (`--json` keeps the label and gives `oov`).
-const MOSTLY_UNKNOWN: f32 = 0.5;
 
 pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Result<ExitCode> {
     let batching = batching(batch_size)?;
@@ -31,7 +27,7 @@ pub fn run_sentiment(inputs: &Inputs, batch_size: usize, common: &Common) -> Res
     // one `error` in the label column (its message goes to stderr).
     let render = |out: &mut dyn Write, r: &Record<'_, Prediction>| match &r.outcome {
         // Mostly unknown words (another language, say): the label would be a guess.
-        Outcome::Done(p) if p.oov > MOSTLY_UNKNOWN => {
+        Outcome::Done(p) if f64::from(p.oov) > MOSTLY_UNKNOWN => {
             writeln!(out, "unknown\t{:.3}\t{}", p.score, r.text)
         }
         Outcome::Done(p) => writeln!(out, "{}\t{:.3}\t{}", p.label, p.score, r.text),

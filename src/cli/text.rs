@@ -9,12 +9,8 @@ use zoo::driver::{Outcome, Record};
 use zoo::model::TaskKind;
 use zoo::tasks::text_graph::{TextGraph, TextResult, TextTask};
 
-use super::{batching, drive, resolve_model, select_device, usage, Inputs};
+use super::{batching, drive, resolve_model, select_device, usage, Inputs, MOSTLY_UNKNOWN};
 use crate::Common;
-
-/// Above this fraction of unknown tokens the text output says `unknown`
-/// instead of a label, as `zoo run sentiment` does.
-const MOSTLY_UNKNOWN: f64 = 0.5;
 
 pub fn run_text(
     task: TextTask,
