@@ -466,6 +466,7 @@ impl Rnn {
             let mut xp = take_projection_buffer();
             xp.clear();
             let xp = if preload {
+                grow(&mut xp, rows * width);
                 xp.resize(rows * width, 0.0);
                 for row in xp.chunks_exact_mut(width) {
                     row.copy_from_slice(&layer.bx);
@@ -483,7 +484,7 @@ impl Rnn {
                 );
                 xp
             } else {
-                xp.reserve(rows * width);
+                grow(&mut xp, rows * width);
                 let spare = &mut xp.spare_capacity_mut()[..rows * width];
                 match &layer.wi_q {
                     Some(w) => quant::matmul(&input, layer.input, w, width, spare, threads),
@@ -504,6 +505,7 @@ impl Rnn {
             // Both directions write their own columns of one buffer, which is
             // the next layer's input as it stands.
             out = vec![0f32; rows * dirs * u];
+            super::pages::prefer_huge(&mut out);
             let targets = fused::Outputs::split(&mut out, u, dirs);
             let run = |d: usize, h: &mut [f32], c: &mut [f32], threads: usize| {
                 let dir = fused::Direction {
@@ -677,6 +679,14 @@ thread_local! {
 
 /// Kept buffers stop here (floats), so a thread holds at most 256 MiB.
 const PROJECTION_KEEP_MAX: usize = 64 << 20;
+
+/// Room for `n` values in an empty buffer, on huge pages if it grew.
+fn grow(v: &mut Vec<f32>, n: usize) {
+    if v.capacity() < n {
+        v.reserve(n);
+        super::pages::prefer_huge(v);
+    }
+}
 
 fn take_projection_buffer() -> Vec<f32> {
     PROJECTION.with(|b| std::mem::take(&mut *b.borrow_mut()))

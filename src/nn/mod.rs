@@ -10,6 +10,7 @@ mod layer;
 mod lstm;
 pub mod math;
 mod packed;
+mod pages;
 mod quant;
 mod schedule;
 mod simple_rnn;

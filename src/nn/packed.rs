@@ -63,6 +63,7 @@ impl Packed {
         packed.panels = units.div_ceil(packed.panel_units());
         let width = vectors * LANES;
         let mut data = vec![0f32; packed.panels * units * width];
+        super::pages::prefer_huge(&mut data);
         for p in 0..packed.panels {
             for k in 0..units {
                 let dst = &mut data[(p * units + k) * width..][..width];
