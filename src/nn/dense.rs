@@ -12,7 +12,7 @@ use super::packed;
 pub struct PackedLinear {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    data: super::aligned::Aligned,
     bias: Vec<f32>,
 }
 
@@ -84,7 +84,7 @@ impl PackedLinear {
             // its own panels' columns.
             unsafe {
                 packed::dense(
-                    &self.data,
+                    self.data.as_slice(),
                     (m, self.k, self.n),
                     x,
                     &self.bias,

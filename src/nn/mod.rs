@@ -1,6 +1,7 @@
 //! Recurrent layers (SimpleRNN, LSTM, GRU) that load PyTorch or Keras
 //! weights and reproduce their outputs.
 
+mod aligned;
 pub mod config;
 mod dense;
 pub mod error;

@@ -11,6 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::aligned::Aligned;
 use super::config::CellKind;
 use super::fused::{Direction, Outputs, Projected};
 use super::quant::{self, Int8Panels, QuantOps};
@@ -34,7 +35,7 @@ pub(crate) struct Packed {
     vectors: usize,
     panels: usize,
     /// f32 panels, or empty when `int8` holds the weights.
-    data: Vec<f32>,
+    data: Aligned,
     int8: Option<Int8Panels>,
 }
 
@@ -57,16 +58,16 @@ impl Packed {
             units,
             vectors,
             panels: 0,
-            data: Vec::new(),
+            data: Aligned::default(),
             int8: None,
         };
         packed.panels = units.div_ceil(packed.panel_units());
         let width = vectors * LANES;
-        let mut data = vec![0f32; packed.panels * units * width];
-        super::pages::prefer_huge(&mut data);
+        let mut data = Aligned::zeroed(packed.panels * units * width);
+        let slots = data.as_mut_slice();
         for p in 0..packed.panels {
             for k in 0..units {
-                let dst = &mut data[(p * units + k) * width..][..width];
+                let dst = &mut slots[(p * units + k) * width..][..width];
                 for (i, slot) in dst.iter_mut().enumerate() {
                     if let Some(col) = packed.column(p, i / LANES, i % LANES) {
                         *slot = wh_t[k * gu + col];
@@ -90,9 +91,9 @@ impl Packed {
                 self.panels,
                 self.units,
                 width,
-                &self.data,
+                self.data.as_slice(),
             )),
-            data: Vec::new(),
+            data: Aligned::default(),
             ..self.clone()
         }
     }
@@ -130,7 +131,7 @@ impl Packed {
 
     fn panel(&self, p: usize) -> &[f32] {
         let width = self.vectors * LANES;
-        &self.data[p * self.units * width..][..self.units * width]
+        &self.data.as_slice()[p * self.units * width..][..self.units * width]
     }
 }
 
@@ -859,10 +860,11 @@ pub(super) const DENSE_WIDTH: usize = 4 * LANES;
 
 /// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
 /// rows deep, zero-padded: the layout [`dense`] reads.
-pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Vec<f32> {
+pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned {
     assert_eq!(w.len(), k * n, "dense weight shape");
     let panels = n.div_ceil(DENSE_WIDTH);
-    let mut data = vec![0f32; panels * k * DENSE_WIDTH];
+    let mut packed = Aligned::zeroed(panels * k * DENSE_WIDTH);
+    let data = packed.as_mut_slice();
     for p in 0..panels {
         let cols = (n - p * DENSE_WIDTH).min(DENSE_WIDTH);
         for kk in 0..k {
@@ -870,7 +872,7 @@ pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Vec<f32> {
             data[(p * k + kk) * DENSE_WIDTH..][..cols].copy_from_slice(src);
         }
     }
-    data
+    packed
 }
 
 /// `out[r, cols of p] = x[r, :] @ panel p + bias` for every row `r < m`
@@ -1339,7 +1341,7 @@ pub(crate) mod tests {
                 // Two calls over halves of the panels, as two threads do.
                 for range in [0..1, 1..panels] {
                     let args = (
-                        &data[..],
+                        data.as_slice(),
                         (m, k, n),
                         &x[..],
                         &bias[..],
@@ -1482,7 +1484,7 @@ pub(crate) mod tests {
             let wh_t = noise(u * gu, 11);
             let packed = Packed::new(cell, true, u, &wh_t).unwrap();
             let int8 = packed.to_int8();
-            assert!(int8.is_int8() && int8.data.is_empty());
+            assert!(int8.is_int8() && int8.data.as_slice().is_empty());
             let xp_data = noise(batch * steps * gu, 12);
             let bhn = noise(u, 13);
             let cfg = RnnConfig::new(cell, 1, u).keras();
