@@ -12,7 +12,7 @@ use super::packed;
 pub struct PackedLinear {
     k: usize,
     n: usize,
-    data: super::aligned::Aligned,
+    data: super::aligned::Aligned<f32>,
     bias: Vec<f32>,
 }
 

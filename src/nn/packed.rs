@@ -35,7 +35,7 @@ pub(crate) struct Packed {
     vectors: usize,
     panels: usize,
     /// f32 panels, or empty when `int8` holds the weights.
-    data: Aligned,
+    data: Aligned<f32>,
     int8: Option<Int8Panels>,
 }
 
@@ -860,7 +860,7 @@ pub(super) const DENSE_WIDTH: usize = 4 * LANES;
 
 /// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
 /// rows deep, zero-padded: the layout [`dense`] reads.
-pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned {
+pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
     assert_eq!(w.len(), k * n, "dense weight shape");
     let panels = n.div_ceil(DENSE_WIDTH);
     let mut packed = Aligned::zeroed(panels * k * DENSE_WIDTH);

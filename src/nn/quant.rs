@@ -16,7 +16,7 @@ use super::packed::{LANES, MAX_ROWS, MAX_WIDTH};
 pub(crate) struct Int8Panels {
     pub groups: usize,
     width: usize,
-    data: Vec<i8>,
+    data: super::aligned::Aligned<i8>,
     /// Per panel lane: the column's scale, and `128 * sum_k q[k]`.
     scale: Vec<f32>,
     offset: Vec<i32>,
@@ -31,7 +31,8 @@ impl Int8Panels {
     /// From f32 panels laid out as `data[(p * units + k) * width + i]`.
     pub fn quantize(panels: usize, units: usize, width: usize, f32_panels: &[f32]) -> Self {
         let groups = units.div_ceil(4);
-        let mut data = vec![0i8; panels * groups * width * 4];
+        let mut packed = super::aligned::Aligned::zeroed(panels * groups * width * 4);
+        let data = packed.as_mut_slice();
         let mut scale = vec![1f32; panels * width];
         let mut offset = vec![0i32; panels * width];
         for p in 0..panels {
@@ -52,7 +53,7 @@ impl Int8Panels {
         Self {
             groups,
             width,
-            data,
+            data: packed,
             scale,
             offset,
         }
@@ -77,7 +78,7 @@ impl Int8Panels {
 
     fn panel(&self, p: usize) -> (*const i8, *const f32, *const i32) {
         (
-            self.data[p * self.groups * self.width * 4..].as_ptr(),
+            self.data.as_slice()[p * self.groups * self.width * 4..].as_ptr(),
             self.scale[p * self.width..].as_ptr(),
             self.offset[p * self.width..].as_ptr(),
         )
