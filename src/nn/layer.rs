@@ -2,10 +2,12 @@
 //! loaded from PyTorch or Keras weights, run on any device.
 
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use candle_core::{DType, Device, Module, Storage, Tensor};
 use candle_nn::VarBuilder;
 
+use super::aligned::Aligned;
 use super::config::{CellKind, Framework, MergeMode, RnnConfig};
 use super::error::{Result, RnnError};
 use super::fused::{self, Projected};
@@ -463,16 +465,14 @@ impl Rnn {
             // reads them preloaded.
             let width = dirs * gu;
             let preload = layer.wh_packed.iter().any(|p| p.is_none()) || layer.input == 0;
-            let mut xp = take_projection_buffer();
-            xp.clear();
-            let xp = if preload {
-                grow(&mut xp, rows * width);
-                xp.resize(rows * width, 0.0);
+            let mut buf = projection_buffer(rows * width);
+            let xp = &mut buf.as_mut_slice()[..rows * width];
+            if preload {
                 for row in xp.chunks_exact_mut(width) {
                     row.copy_from_slice(&layer.bx);
                 }
                 fused::matmul(
-                    &mut xp,
+                    xp,
                     width,
                     &input,
                     layer.input,
@@ -482,10 +482,9 @@ impl Rnn {
                     true,
                     threads,
                 );
-                xp
             } else {
-                grow(&mut xp, rows * width);
-                let spare = &mut xp.spare_capacity_mut()[..rows * width];
+                // SAFETY: the gemm only writes these (initialised) floats.
+                let spare = unsafe { &mut *(xp as *mut [f32] as *mut [MaybeUninit<f32>]) };
                 match &layer.wi_q {
                     Some(w) => quant::matmul(&input, layer.input, w, width, spare, threads),
                     None => fused::matmul_uninit(
@@ -498,10 +497,8 @@ impl Rnn {
                         threads,
                     ),
                 }
-                // SAFETY: the gemm wrote all `rows * width` values.
-                unsafe { xp.set_len(rows * width) };
-                xp
-            };
+            }
+            let xp = &buf.as_slice()[..rows * width];
             // Both directions write their own columns of one buffer, which is
             // the next layer's input as it stands.
             out = vec![0f32; rows * dirs * u];
@@ -521,7 +518,7 @@ impl Rnn {
                     schedule: Schedule::for_direction(cfg, d),
                 };
                 let xp = Projected {
-                    data: &xp,
+                    data: xp,
                     stride: width,
                     offset: d * gu,
                 };
@@ -543,7 +540,7 @@ impl Rnn {
                 run(0, &mut hl[0], &mut cl[0], threads);
             }
             drop(targets);
-            keep_projection_buffer(xp);
+            keep_projection_buffer(buf);
             if l + 1 < self.layers.len() {
                 input = Cow::Owned(std::mem::take(&mut out));
             }
@@ -674,26 +671,25 @@ thread_local! {
     /// The input-projection buffer of the last forward on this thread. At
     /// 64x128 steps of 2048 gates (67 MB) a fresh one is fresh pages from the
     /// kernel, and faulting them in cost 15% of the forward.
-    static PROJECTION: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Cache-line aligned: the step loads 64-byte vectors of it.
+    static PROJECTION: std::cell::RefCell<Aligned<f32>> = std::cell::RefCell::new(Aligned::default());
 }
 
 /// Kept buffers stop here (floats), so a thread holds at most 256 MiB.
 const PROJECTION_KEEP_MAX: usize = 64 << 20;
 
-/// Room for `n` values in an empty buffer, on huge pages if it grew.
-fn grow(v: &mut Vec<f32>, n: usize) {
-    if v.capacity() < n {
-        v.reserve(n);
-        super::pages::prefer_huge(v);
+/// This thread's kept buffer if it holds `n` floats, else a new one.
+fn projection_buffer(n: usize) -> Aligned<f32> {
+    let kept = PROJECTION.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    if kept.len() >= n {
+        kept
+    } else {
+        Aligned::zeroed(n)
     }
 }
 
-fn take_projection_buffer() -> Vec<f32> {
-    PROJECTION.with(|b| std::mem::take(&mut *b.borrow_mut()))
-}
-
-fn keep_projection_buffer(buf: Vec<f32>) {
-    if buf.capacity() <= PROJECTION_KEEP_MAX {
+fn keep_projection_buffer(buf: Aligned<f32>) {
+    if buf.len() <= PROJECTION_KEEP_MAX {
         PROJECTION.with(|b| *b.borrow_mut() = buf);
     }
 }
