@@ -100,35 +100,6 @@ fn matmul_raw(
     }
 }
 
-/// `dst[m, n] = lhs[m, k] @ rhs[k, n]` into memory not yet written (the
-/// gemm writes every element and reads none): no zero-fill pass first.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul_uninit(
-    dst: &mut [std::mem::MaybeUninit<f32>],
-    lhs: &[f32],
-    lhs_rs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    (m, n, k): (usize, usize, usize),
-    threads: usize,
-) {
-    assert!(k > 0, "an empty product would leave dst unwritten");
-    // f32 and MaybeUninit<f32> share a layout; with `accumulate` false the
-    // gemm only writes `dst`.
-    matmul_raw(
-        dst.as_mut_ptr() as *mut f32,
-        dst.len(),
-        n,
-        lhs,
-        lhs_rs,
-        rhs,
-        rhs_rs,
-        (m, n, k),
-        false,
-        threads,
-    )
-}
-
 /// What one direction needs besides its inputs.
 #[derive(Clone)]
 pub(crate) struct Direction<'a> {

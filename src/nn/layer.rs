@@ -2,7 +2,6 @@
 //! loaded from PyTorch or Keras weights, run on any device.
 
 use std::borrow::Cow;
-use std::mem::MaybeUninit;
 
 use candle_core::{DType, Device, Module, Storage, Tensor};
 use candle_nn::VarBuilder;
@@ -471,32 +470,21 @@ impl Rnn {
                 for row in xp.chunks_exact_mut(width) {
                     row.copy_from_slice(&layer.bx);
                 }
-                fused::matmul(
+            }
+            let mnk = (rows, width, layer.input);
+            match &layer.wi_q {
+                Some(w) if !preload => quant::matmul(&input, layer.input, w, width, xp, threads),
+                _ => fused::matmul(
                     xp,
                     width,
                     &input,
                     layer.input,
                     &layer.wi_t,
                     width,
-                    (rows, width, layer.input),
-                    true,
+                    mnk,
+                    preload,
                     threads,
-                );
-            } else {
-                // SAFETY: the gemm only writes these (initialised) floats.
-                let spare = unsafe { &mut *(xp as *mut [f32] as *mut [MaybeUninit<f32>]) };
-                match &layer.wi_q {
-                    Some(w) => quant::matmul(&input, layer.input, w, width, spare, threads),
-                    None => fused::matmul_uninit(
-                        spare,
-                        &input,
-                        layer.input,
-                        &layer.wi_t,
-                        width,
-                        (rows, width, layer.input),
-                        threads,
-                    ),
-                }
+                ),
             }
             let xp = &buf.as_slice()[..rows * width];
             // Both directions write their own columns of one buffer, which is

@@ -93,7 +93,7 @@ pub(crate) fn matmul(
     k: usize,
     w: &Int8Panels,
     n: usize,
-    out: &mut [std::mem::MaybeUninit<f32>],
+    out: &mut [f32],
     threads: usize,
 ) {
     use rayon::prelude::*;
@@ -103,7 +103,7 @@ pub(crate) fn matmul(
     // Blocks of 6 rows fill VNNI's registers (24 accumulators).
     const MR: usize = 6;
     let per = rows.div_ceil(threads.max(1)).div_ceil(MR) * MR;
-    let job = |(c, out): (usize, &mut [std::mem::MaybeUninit<f32>])| {
+    let job = |(c, out): (usize, &mut [f32])| {
         let r0 = c * per;
         let n_rows = out.len() / n;
         let xs = &x[r0 * k..(r0 + n_rows) * k];
@@ -137,24 +137,12 @@ fn vnni() -> bool {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn matmul_vnni(
-    x: &[f32],
-    k: usize,
-    w: &Int8Panels,
-    n: usize,
-    out: &mut [std::mem::MaybeUninit<f32>],
-) {
+unsafe fn matmul_vnni(x: &[f32], k: usize, w: &Int8Panels, n: usize, out: &mut [f32]) {
     matmul_part::<x86::Vnni>(x, k, w, n, out)
 }
 
 #[inline(always)]
-unsafe fn matmul_part<Q: QuantOps>(
-    x: &[f32],
-    k: usize,
-    w: &Int8Panels,
-    n: usize,
-    out: &mut [std::mem::MaybeUninit<f32>],
-) {
+unsafe fn matmul_part<Q: QuantOps>(x: &[f32], k: usize, w: &Int8Panels, n: usize, out: &mut [f32]) {
     let rows = x.len() / k;
     let mut q = Rows::new(rows, w.groups);
     Q::quantize(x.as_ptr(), k, &mut q, 0..rows);
@@ -168,9 +156,7 @@ unsafe fn matmul_part<Q: QuantOps>(
             let cols = (p * width)..((p + 1) * width).min(n);
             for (r, t) in tile.iter().enumerate().take(mr) {
                 let dst = &mut out[(r0 + r) * n + cols.start..(r0 + r) * n + cols.end];
-                for (d, v) in dst.iter_mut().zip(t) {
-                    d.write(*v);
-                }
+                dst.copy_from_slice(&t[..dst.len()]);
             }
         }
         r0 += mr;
@@ -371,18 +357,12 @@ mod tests {
         let (x, w) = (noise(rows * k, 1), noise(k * n, 2));
         let q = Int8Panels::from_columns(k, n, &w);
         let run = |threads: usize| {
-            let mut out = vec![std::mem::MaybeUninit::new(f32::NAN); rows * n];
+            let mut out = vec![f32::NAN; rows * n];
             matmul(&x, k, &q, n, &mut out, threads);
-            out.into_iter()
-                .map(|v| unsafe { v.assume_init() })
-                .collect::<Vec<_>>()
+            out
         };
-        let mut portable = vec![std::mem::MaybeUninit::new(f32::NAN); rows * n];
+        let mut portable = vec![f32::NAN; rows * n];
         unsafe { matmul_part::<Portable>(&x, k, &q, n, &mut portable) };
-        let portable: Vec<f32> = portable
-            .into_iter()
-            .map(|v| unsafe { v.assume_init() })
-            .collect();
         for threads in [1, 2, 3] {
             assert_eq!(run(threads), portable, "{threads} threads");
         }
