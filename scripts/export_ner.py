@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import ner_tokenizer  # noqa: E402
+import seen_words  # noqa: E402
 from ner_tokenizer import normalize, read_conll  # noqa: E402
 from train_ner import (CASE2ID, CASE_CLASSES, CASINGS, TAGS, TYPES, Encoder, NerTagger,  # noqa: E402
                        casing_class, encode_split, evaluate)
@@ -163,6 +164,11 @@ def main():
         f.write("\n")
     shutil.copyfile(os.path.join(args.run, "tokenizer.json"), os.path.join(mdir, "tokenizer.json"))
     shutil.copyfile(os.path.join(args.run, "chars.json"), os.path.join(mdir, "chars.json"))
+    # The words it read in training: CoNLL train, plus WNUT-17's where the run used it.
+    conll = [os.path.join(args.data, "train.txt")]
+    if targs.get("wnut"):
+        conll.append(os.path.join(targs["wnut"], "train.conll"))
+    n_seen = seen_words.write(mdir, conll=conll)
     link = os.path.join(mdir, "model.safetensors")
     if os.path.lexists(link):
         os.remove(link)
@@ -189,7 +195,7 @@ def main():
     # --- model card --------------------------------------------------------------------------
     retok = retokenisation(enc, args.data)
     write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, args.run, retok,
-               ev_case)
+               ev_case, n_seen)
 
     print(json.dumps({"name": NAME, "valid_f1": ev["f1"], "valid_p": ev["precision"], "valid_r": ev["recall"],
                       "valid_f1_by_case": {c: e["f1"] for c, e in ev_case.items()},
@@ -241,7 +247,7 @@ def retokenisation(enc, data):
 
 
 def write_card(mdir, config, ev, ck, targs, sd, names, n_params, file_size, emb_dtype, cases, run, retok,
-               ev_case):
+               ev_case, n_seen):
     pt = ev["per_type"]
     rows = "\n".join(f"| {t} | {pt[t]['precision'] * 100:.2f} | {pt[t]['recall'] * 100:.2f} | "
                      f"{pt[t]['f1'] * 100:.2f} | {pt[t]['support']} |" for t in TYPES)
@@ -394,6 +400,11 @@ OMP_NUM_THREADS=1 python scripts/export_ner.py --run {targs['out']}{export_epoch
   latter as a fine-tune of this model (93.91); each cost CoNLL F1, so this model stays.
 * Sentence-level: each line is tagged on its own, with no document context; a line longer than
   {config['max_words']} words is tagged in pieces cut at sentence ends.
+* Input outside its training text: `seen_words.txt` lists the {n_seen:,} words of its
+  training sentences. A line whose lower-case words (every word, in all-lower or all-upper text)
+  are mostly not among them (another language, say: "Das ist ein Haus und ich bin hier." has 5
+  of 6, which the vocabulary check misses, as GloVe knows German words) is left untagged in text
+  output, with a note on stderr; `--json` gives the entities anyway, with `unseen`, that fraction.
 
 ## Licence and data
 

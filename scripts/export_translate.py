@@ -40,6 +40,7 @@ sys.path.insert(0, HERE)
 from eval_translate import (Ensemble, beam_search, encode_source, eval_beam, eval_greedy,  # noqa: E402
                             greedy, load_ckpt, load_model_dir, stored_f16, val_data)
 from train_translate import EOS, decode_text  # noqa: E402
+import seen_words  # noqa: E402
 
 LANGS = {  # target language -> (name, where that side of Multi30k comes from)
     "de": ("German", "whose German side was written for Multi30k (Elliott et al., 2016)"),
@@ -198,8 +199,13 @@ them to non-commercial research use.  Treat this model the same way.
 - Small data (29k pairs) and a small model: rare words are often mistranslated or
   dropped, and the model can hallucinate or repeat phrases.  It does not copy
   unknown names or numbers reliably.
-- Sentences only: one sentence in, one out; input longer than {max_src} subword tokens is
-  truncated.
+- Sentences only: the model reads up to {max_src} subword tokens at once; a longer input is
+  cut at sentence ends (else every {max_src} tokens) and translated piece by piece.
+- Input outside its training text: `seen_words.txt` lists the {n_seen:,} words of the
+  English it was trained on.  A line whose lower-case words are mostly not among them
+  (another language, say: "Das ist ein Haus und ich bin hier." has 5 of 6) is not
+  translated in text output (an empty line, a note on stderr); `--json` gives the
+  translation anyway, with `unseen`, that fraction.
 - Gender and other biases of the image captions are reproduced.
 """
 
@@ -397,7 +403,13 @@ def main():
     if all(cpu):
         hours_text += "; process CPU time " + " + ".join(f"{x / 3600:.1f} h" for x in cpu)
     files = " and ".join(f"`{l}`" for l in links)
+    # The English it read: Multi30k's, plus Tatoeba's where the run used it.
+    train_texts = [os.path.join(args.get("data", "/work/shared/data/multi30k"), "train.en")]
+    if args.get("tatoeba"):
+        train_texts.append(os.path.join(args["tatoeba"], f"train.en-{tgt}.en"))
+    n_seen = seen_words.write(mdir, texts=train_texts)
     card = CARD.format(
+        n_seen=n_seen,
         name=NAME, tgt=tgt, lang=LANGS[tgt][0], side=LANGS[tgt][1],
         what=("a GRU encoder–decoder with additive (Bahdanau) attention" if n == 1 else
               f"an ensemble of {n} GRU encoder–decoders with additive (Bahdanau) attention, "

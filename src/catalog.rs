@@ -137,6 +137,11 @@ pub fn unknown_model(spec: &str) -> anyhow::Error {
     ))
 }
 
+/// Files a model folder may have: its card, and the words it read in
+/// training (see `tasks::seen`).
+#[cfg(feature = "hub")]
+const OPTIONAL_FILES: [&str; 2] = ["README.md", crate::tasks::seen::FILE];
+
 /// Files a model folder needs besides `config.json`.
 pub fn task_files(dir: &ModelDir) -> Vec<String> {
     let mut v: Vec<String> = dir
@@ -186,7 +191,7 @@ pub fn fetch(id: &crate::hub::HubId, progress: bool) -> Result<ModelDir> {
     let dir = ModelDir::open(&folder)?;
     let files = task_files(&dir);
     let files: Vec<&str> = files.iter().map(|s| s.as_str()).collect();
-    crate::hub::fetch(id, &files, &["README.md"], progress)?;
+    crate::hub::fetch(id, &files, &OPTIONAL_FILES, progress)?;
     Ok(dir)
 }
 
@@ -203,8 +208,10 @@ pub fn pull(name: &str, progress: bool) -> Result<PathBuf> {
     std::fs::create_dir_all(&tmp)?;
     let mut files = vec!["config.json".to_string()];
     files.extend(task_files(&src));
-    if src.path.join("README.md").exists() {
-        files.push("README.md".into());
+    for f in OPTIONAL_FILES {
+        if src.path.join(f).exists() {
+            files.push(f.into());
+        }
     }
     for f in &files {
         // Hub snapshots are links into the blob store: copy the contents.

@@ -225,6 +225,18 @@ pub fn round4(x: f32) -> f64 {
 }
 
 /// `#[serde(serialize_with = "...")]` helper for `round4`.
+/// A [`Novelty`](crate::tasks::seen::Novelty)'s fraction of new words,
+/// rounded; `null` when the model has no word list.
+pub fn ser_novelty<S: serde::Serializer>(
+    n: &Option<crate::tasks::seen::Novelty>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => ser_round4(&n.fraction(), s),
+        None => s.serialize_none(),
+    }
+}
+
 pub fn ser_round4<S: serde::Serializer>(x: &f32, s: S) -> std::result::Result<S::Ok, S::Error> {
     if x.is_finite() {
         s.serialize_f64(round4(*x))

@@ -571,3 +571,34 @@ fn text_in_another_language_is_flagged_not_labelled() {
     );
     assert!(json_lines(&o)[0]["oov"].as_f64().unwrap() > 0.5);
 }
+
+#[test]
+fn german_text_is_left_untagged_and_untranslated_with_a_note() {
+    // GloVe and the joint BPE know these words (oov 0), but the English
+    // training text never held most of them.
+    let german = "Das ist ein Haus und ich bin hier.";
+    let english = "The man is here and the house is blue.";
+    for task in ["ner", "translate"] {
+        let o = zoo(&["run", task, german, english], b"");
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        let flagged = if task == "ner" { german } else { "" };
+        assert_eq!(lines[0], flagged, "{task}: {out}");
+        assert!(
+            !lines[1].is_empty() && lines[1] != english || task == "ner",
+            "{out}"
+        );
+        let err = stderr(&o);
+        assert!(
+            err.contains("line 1: 5 of its 6 words never appeared") && !err.contains("line 2"),
+            "{task}: {err}"
+        );
+        let o = zoo(&["run", task, "--json", german, english], b"");
+        let recs = json_lines(&o);
+        assert!(recs[0]["unseen"].as_f64().unwrap() > 0.8, "{task}");
+        assert_eq!(recs[0]["oov"].as_f64().unwrap(), 0.0, "{task}");
+        assert!(recs[1]["unseen"].as_f64().unwrap() < 0.2, "{task}");
+    }
+}

@@ -77,6 +77,26 @@ impl Inputs {
 /// language, say). `--json` keeps the label and gives `oov`.
 pub(crate) const MOSTLY_UNKNOWN: f64 = 0.5;
 
+/// Whether a text's output should give way to a note: most of its words
+/// are new to the model (see `zoo::tasks::seen`). The note goes to stderr,
+/// by line number; `--json` keeps the output and gives `unseen`.
+pub(crate) fn mostly_new(
+    line: usize,
+    novelty: Option<&zoo::tasks::seen::Novelty>,
+    instead: &str,
+) -> bool {
+    match novelty {
+        Some(n) if n.mostly_new() => {
+            eprintln!(
+                "note: line {line}: {} of its {} words never appeared in this model's training text (another language?); {instead} (--json gives it anyway)",
+                n.new, n.counted
+            );
+            true
+        }
+        _ => false,
+    }
+}
+
 pub(crate) type Render<'a, O> = dyn Fn(&mut dyn Write, &Record<'_, O>) -> std::io::Result<()> + 'a;
 
 /// Runs `task` over the inputs with the shared streaming driver: one result

@@ -395,6 +395,14 @@ pub fn info(spec: &str) -> Result<ExitCode> {
     if let Some(seed) = cfg.get("seed") {
         writeln!(out, "seed:    {seed}")?;
     }
+    if let Some(words) = zoo::tasks::seen::SeenWords::load(&d.path)? {
+        writeln!(
+            out,
+            "read in training: {} distinct words ({}; text mostly outside them is flagged, not labelled)",
+            words.len(),
+            zoo::tasks::seen::FILE
+        )?;
+    }
     if let Ok(card) = std::fs::read_to_string(d.path.join("README.md")) {
         let (summary, sections) = card_summary(&card);
         if !summary.is_empty() {

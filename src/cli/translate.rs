@@ -100,6 +100,12 @@ pub fn run_translate(
     // One output line per input line; empty or failed inputs give an
     // empty line so that lines stay aligned.
     let render = |out: &mut dyn Write, r: &Record<'_, Translation>| match &r.outcome {
+        // A text mostly new to the model gets a made-up translation.
+        Outcome::Done(t)
+            if super::mostly_new(r.line, t.novelty.as_ref(), "its output line is empty") =>
+        {
+            writeln!(out)
+        }
         Outcome::Done(t) => writeln!(out, "{}", t.text),
         _ => writeln!(out),
     };

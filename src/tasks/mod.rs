@@ -3,6 +3,7 @@
 pub mod crf;
 pub mod ner;
 pub mod ptb;
+pub mod seen;
 pub mod sentiment;
 pub mod text_graph;
 pub mod translate;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::crf::Crf;
 use crate::model::ModelDir;
 use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig};
+use crate::tasks::seen::{Novelty, SeenWords};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct NerConfig {
@@ -71,7 +72,8 @@ pub struct Entity {
     pub score: f32,
 }
 
-/// One line's result. As JSON: its entities and the `oov` fraction.
+/// One line's result. As JSON: its entities, the `oov` fraction and the
+/// `unseen` one (see [`crate::tasks::seen`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Tagged {
     #[serde(skip)]
@@ -82,6 +84,10 @@ pub struct Tagged {
     /// Fraction of the words the model's vocabulary does not know.
     #[serde(serialize_with = "crate::driver::ser_round4")]
     pub oov: f32,
+    /// How many of the line's words the model never read in training
+    /// (`None` for a model folder without `seen_words.txt`).
+    #[serde(rename = "unseen", serialize_with = "crate::driver::ser_novelty")]
+    pub novelty: Option<Novelty>,
 }
 
 /// A line split into words, ready to tag.
@@ -99,6 +105,7 @@ pub struct NerModel {
     char_embedding: Embedding,
     char_rnn: Rnn,
     case_embedding: Embedding,
+    seen: Option<SeenWords>,
     rnn: Rnn,
     emission: Linear,
     crf: Crf,
@@ -155,7 +162,14 @@ impl NerModel {
             })
             .collect();
         let vb = dir.var_builder(dtype, device)?;
-        Self::from_parts(config, tokenizer, chars, vb, device)
+        let mut model = Self::from_parts(config, tokenizer, chars, vb, device)?;
+        model.seen = SeenWords::load(&dir.path)?;
+        Ok(model)
+    }
+
+    /// The words the model read in training, if its folder lists them.
+    pub fn seen_words(&self) -> Option<&SeenWords> {
+        self.seen.as_ref()
     }
 
     fn from_parts(
@@ -216,6 +230,7 @@ impl NerModel {
             char_embedding,
             char_rnn,
             case_embedding,
+            seen: None,
             rnn,
             emission,
             crf,
@@ -511,6 +526,7 @@ impl NerModel {
                 let unknown = w.iter().filter(|x| x.id == self.config.unk_id).count();
                 Ok(Tagged {
                     oov: unknown as f32 / w.len().max(1) as f32,
+                    novelty: None,
                     words: w,
                     tags,
                     entities,
@@ -543,6 +559,7 @@ impl crate::driver::Task for NerModel {
             .map(|(t, s)| {
                 let mut t = t?;
                 fill_text(&s.line, &mut t.entities);
+                t.novelty = self.seen.as_ref().map(|w| w.novelty(&s.line));
                 Ok(t)
             })
             .collect()

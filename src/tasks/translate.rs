@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ModelDir;
 use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig, RnnState};
+use crate::tasks::seen::{Novelty, SeenWords};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TranslateConfig {
@@ -37,8 +38,9 @@ pub struct TranslateConfig {
     pub metrics: serde_json::Value,
 }
 
-/// One translation. As JSON: `translation`, `score` (null for greedy)
-/// and the `oov` fraction of the source.
+/// One translation. As JSON: `translation`, `score` (null for greedy),
+/// the `oov` fraction of the source and its `unseen` one (see
+/// [`crate::tasks::seen`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct Translation {
     #[serde(rename = "translation")]
@@ -54,6 +56,10 @@ pub struct Translation {
     /// Fraction of source tokens the vocabulary does not know.
     #[serde(serialize_with = "crate::driver::ser_round4")]
     pub oov: f32,
+    /// How many of the source's words the model never read in training
+    /// (`None` for a model folder without `seen_words.txt`).
+    #[serde(rename = "unseen", serialize_with = "crate::driver::ser_novelty")]
+    pub novelty: Option<Novelty>,
 }
 
 impl Translation {
@@ -64,6 +70,7 @@ impl Translation {
             log_prob: 0.0,
             score: 0.0,
             oov: 0.0,
+            novelty: None,
         }
     }
 }
@@ -74,6 +81,7 @@ impl Translation {
 pub struct SourceText {
     pub pieces: Vec<Vec<u32>>,
     pub oov: f32,
+    pub novelty: Option<Novelty>,
 }
 
 /// One member's encoder results that its decoder steps need.
@@ -298,6 +306,7 @@ pub struct Translator {
     tokenizer: tokenizers::Tokenizer,
     members: Vec<Member>,
     device: Device,
+    seen: Option<SeenWords>,
     /// `--max-len`: an absolute cap on output tokens.
     max_output: Option<usize>,
 }
@@ -337,9 +346,15 @@ impl Translator {
             tokenizer,
             members,
             device: device.clone(),
+            seen: SeenWords::load(&dir.path)?,
             max_output: None,
             config,
         })
+    }
+
+    /// The words the model read in training, if its folder lists them.
+    pub fn seen_words(&self) -> Option<&SeenWords> {
+        self.seen.as_ref()
     }
 
     /// The first member's encoder (what `zoo inspect` records).
@@ -651,6 +666,7 @@ impl Translator {
                     log_prob,
                     score,
                     oov: 0.0,
+                    novelty: None,
                 })
             })
             .collect()
@@ -784,6 +800,7 @@ impl Translator {
         let unknown = ids.iter().filter(|&&i| i == self.config.unk_id).count();
         Ok(SourceText {
             oov: unknown as f32 / ids.len().max(1) as f32,
+            novelty: self.seen.as_ref().map(|w| w.novelty(text)),
             pieces: self.pieces(&ids),
         })
     }
@@ -848,6 +865,7 @@ impl Translator {
             .map(|s| {
                 let mut out = Translation::empty();
                 out.oov = s.oov;
+                out.novelty = s.novelty;
                 let mut texts = Vec::new();
                 for _ in s.pieces.iter().filter(|p| !p.is_empty()) {
                     let (ids, log_prob, score) = decoded.next().expect("one output per piece");
