@@ -13,7 +13,7 @@ Commands:
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt RUN1/best.pt RUN2/best.pt
   options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX
 
-BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score, hyps = detokenised output
+BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score and chrF = sacrebleu.corpus_chrf(hyps, [refs]).score, hyps = detokenised output
 (`tokenizer.decode(ids, skip_special_tokens=True)`), refs = raw val.de (val.fr) lines.
 
 Decoding (what the Rust side mirrors; source = tokenizer.encode(text).ids, no
@@ -59,6 +59,7 @@ from train_translate import (BOS, DATA, EOS, Translator, bleu, decode_text, gree
                              max_target_len, read_lines)
 
 from tokenizers import Tokenizer  # noqa: E402
+import sacrebleu  # noqa: E402
 
 def stored_f16(tensor):
     """The export stores every matrix (2-D weight) as f16 and the biases as f32."""
@@ -262,13 +263,16 @@ def main():
     src, refs = val_data(a.max_val, tgt=tgt)
     t0 = time.time()
     g, gh = eval_greedy(model, tok, src, refs)
-    print(f"val BLEU greedy {g:.2f}  ({time.time() - t0:.0f}s)", flush=True)
-    res = {"greedy": g}
+    gc = sacrebleu.corpus_chrf(gh, [refs]).score
+    print(f"val BLEU greedy {g:.2f} chrF {gc:.2f}  ({time.time() - t0:.0f}s)", flush=True)
+    res = {"greedy": g, "chrf_greedy": gc}
     if not a.no_beam:
         t0 = time.time()
         b, bh = eval_beam(model, tok, src, refs, a.beam, a.alpha)
-        print(f"val BLEU beam{a.beam} alpha={a.alpha} {b:.2f}  ({time.time() - t0:.0f}s)", flush=True)
+        bc = sacrebleu.corpus_chrf(bh, [refs]).score
+        print(f"val BLEU beam{a.beam} alpha={a.alpha} {b:.2f} chrF {bc:.2f}  ({time.time() - t0:.0f}s)", flush=True)
         res[f"beam{a.beam}"] = b
+        res[f"chrf_beam{a.beam}"] = bc
     if a.hyps_out:
         with open(a.hyps_out + f".greedy.{tgt}", "w") as f:
             f.write("\n".join(gh) + "\n")

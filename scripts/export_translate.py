@@ -131,12 +131,13 @@ weights in {files}, joint subword tokenizer in `tokenizer.json`.{ensemble_note}
 
 ## Results (Multi30k val, 1,014 sentences)
 
-| decoding | sacreBLEU |
-| --- | --- |
-| greedy | {greedy:.2f} |
-| beam search, beam 5, length penalty α = {alpha} | {beam:.2f} |
+| decoding | sacreBLEU | chrF |
+| --- | --- | --- |
+| greedy | {greedy:.2f} | {greedy_chrf:.2f} |
+| beam search, beam 5, length penalty α = {alpha} | {beam:.2f} | {beam_chrf:.2f} |
 {member_rows}
-sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased),
+sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased)
+and `corpus_chrf(hyps, [refs])` (character 6-grams, beta 2; `zoo eval translate` gives both),
 hypotheses = detokenised model output, references = the raw `val.{tgt}` lines.
 Computed from the exported weights (f16 matrices, f32 arithmetic).{best_line}
 
@@ -352,21 +353,28 @@ def main():
     model, tok, _ = load_model_dir(mdir)
     src, refs = val_data(a.max_val, tgt=tgt)
 
+    import sacrebleu
+
     def score(m, label):
+        """(BLEU greedy, BLEU beam, chrF greedy, chrF beam)."""
         t0 = time.time()
-        g, _ = eval_greedy(m, tok, src, refs, MAX_SOURCE_TOKENS)
-        print(f"{label}: val BLEU greedy {g:.2f} ({time.time() - t0:.0f}s)", flush=True)
-        b = 0.0
+        g, hyps = eval_greedy(m, tok, src, refs, MAX_SOURCE_TOKENS)
+        gc = sacrebleu.corpus_chrf(hyps, [refs]).score
+        print(f"{label}: val BLEU greedy {g:.2f} chrF {gc:.2f} ({time.time() - t0:.0f}s)", flush=True)
+        b = bc = 0.0
         if not a.no_beam:
             t0 = time.time()
-            b, _ = eval_beam(m, tok, src, refs, BEAM, ALPHA, MAX_SOURCE_TOKENS)
-            print(f"{label}: val BLEU beam{BEAM} alpha={ALPHA} {b:.2f} ({time.time() - t0:.0f}s)", flush=True)
-        return g, b
+            b, hyps = eval_beam(m, tok, src, refs, BEAM, ALPHA, MAX_SOURCE_TOKENS)
+            bc = sacrebleu.corpus_chrf(hyps, [refs]).score
+            print(f"{label}: val BLEU beam{BEAM} alpha={ALPHA} {b:.2f} chrF {bc:.2f} ({time.time() - t0:.0f}s)",
+                  flush=True)
+        return g, b, gc, bc
 
-    g, b = score(model, NAME)
-    member_scores = ([score(m, f"member seed {s}") for m, s in zip(model.members, seeds)]
+    g, b, gc, bc = score(model, NAME)
+    member_scores = ([score(m, f"member seed {s}")[:2] for m, s in zip(model.members, seeds)]
                      if isinstance(model, Ensemble) else [])
-    cfg["metrics"] = {"multi30k_val_bleu_greedy": round(g, 2), "multi30k_val_bleu_beam5": round(b, 2)}
+    cfg["metrics"] = {"multi30k_val_bleu_greedy": round(g, 2), "multi30k_val_bleu_beam5": round(b, 2),
+                      "multi30k_val_chrf_greedy": round(gc, 2), "multi30k_val_chrf_beam5": round(bc, 2)}
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
@@ -379,7 +387,6 @@ def main():
     for c in fx["cases"]:
         print(f"  {c['text']}\n    greedy: {c['greedy_text']}\n    beam:   {c['beam_text']}")
 
-    import sacrebleu
     args = ck["args"]
     nparams = sum(p.numel() for p in loaded[0][0].parameters())
     E, H, D, A = mk["embedding_dim"], mk["encoder_units"], mk["decoder_units"], mk["attention_dim"]
@@ -422,9 +429,9 @@ def main():
                        "member file is a complete model: a folder whose `config.json` names one of them "
                        "is a single translator."),
         member_rows=("" if n == 1 else "".join(
-            f"| seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} |\n"
+            f"| seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} | |\n"
             for s, (mg, mb) in zip(seeds, member_scores))),
-        greedy=g, beam=b, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
+        greedy=g, beam=b, greedy_chrf=gc, beam_chrf=bc, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
         best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),
         V=V, E=E, H=H, H2=2 * H, D=D, A=A, DA=D + 2 * H, EC=E + 2 * H, DO=D + 2 * H + E,
         nparams=(f"{nparams:,}" if n == 1 else f"{nparams:,} per member, {n * nparams:,} in all"),

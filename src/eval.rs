@@ -1,6 +1,7 @@
 //! The metrics the model cards report, computed here so `zoo eval` needs
-//! no Python: corpus BLEU as sacreBLEU computes it (13a tokenisation,
-//! exponential smoothing) and CoNLL entity precision/recall/F1.
+//! no Python: corpus BLEU and chrF as sacreBLEU computes them (13a
+//! tokenisation, exponential smoothing; chrF's defaults: character 6-grams,
+//! no word n-grams, beta 2) and CoNLL entity precision/recall/F1.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
@@ -112,6 +113,57 @@ pub fn corpus_bleu(hyps: &[String], refs: &[String]) -> Bleu {
     }
 }
 
+fn char_ngrams(chars: &[char], n: usize) -> HashMap<&[char], usize> {
+    let mut m = HashMap::new();
+    for g in chars.windows(n) {
+        *m.entry(g).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Corpus chrF (sacreBLEU's `CHRF()`, 0-100): character n-grams of orders
+/// 1-6 with whitespace removed, statistics summed over the corpus, then the
+/// F-beta (beta 2) of the precision and recall averaged over the orders
+/// that occur on both sides.
+pub fn corpus_chrf(hyps: &[String], refs: &[String]) -> f64 {
+    const ORDER: usize = 6;
+    const BETA2: f64 = 4.0;
+    // Per order: hypothesis n-grams, reference n-grams, matches.
+    let mut stats = [[0usize; 3]; ORDER];
+    for (h, r) in hyps.iter().zip(refs) {
+        let h: Vec<char> = h.chars().filter(|c| !c.is_whitespace()).collect();
+        let r: Vec<char> = r.chars().filter(|c| !c.is_whitespace()).collect();
+        for (n, st) in stats.iter_mut().enumerate().map(|(i, st)| (i + 1, st)) {
+            let (hg, rg) = (char_ngrams(&h, n), char_ngrams(&r, n));
+            let hyp_count: usize = hg.values().sum();
+            let matches: usize = hg
+                .iter()
+                .map(|(g, c)| rg.get(g).map_or(0, |rc| (*c).min(*rc)))
+                .sum();
+            // A hypothesis n-gram counts only where the reference has some.
+            st[0] += if rg.is_empty() { 0 } else { hyp_count };
+            st[1] += rg.values().sum::<usize>();
+            st[2] += matches;
+        }
+    }
+    let (mut prec, mut rec, mut orders) = (0.0, 0.0, 0);
+    for [n_hyp, n_ref, n_match] in stats {
+        if n_hyp > 0 && n_ref > 0 {
+            prec += n_match as f64 / n_hyp as f64;
+            rec += n_match as f64 / n_ref as f64;
+            orders += 1;
+        }
+    }
+    if orders == 0 {
+        return 0.0;
+    }
+    let (prec, rec) = (prec / orders as f64, rec / orders as f64);
+    if prec + rec == 0.0 {
+        return 0.0;
+    }
+    100.0 * (1.0 + BETA2) * prec * rec / (BETA2 * prec + rec)
+}
+
 /// A labelled span: (sentence, first word, last word + 1, type).
 pub type Span = (usize, usize, usize, String);
 
@@ -219,6 +271,32 @@ mod tests {
         let b = corpus_bleu(&hyps, &refs);
         assert!((b.score - 30.56719130542277).abs() < 1e-9, "{}", b.score);
         assert_eq!((b.sys_len, b.ref_len), (30, 27));
+    }
+
+    #[test]
+    fn chrf_matches_sacrebleu() {
+        let hyps = [
+            "Ein Mann fährt mit dem Fahrrad die Straße hinunter.",
+            "Zwei Hunde spielen im Schnee.",
+            "Eine Frau, die ein rotes Kleid trägt, steht vor 3,5 Gebäuden!",
+        ]
+        .map(String::from);
+        let refs = [
+            "Ein Mann fährt auf einem Fahrrad die Straße entlang.",
+            "Zwei Hunde spielen im Schnee.",
+            "Eine Frau in einem roten Kleid steht vor einem Gebäude.",
+        ]
+        .map(String::from);
+        // sacrebleu 2.6.0: corpus_chrf(hyps, [refs]).score
+        let c = corpus_chrf(&hyps, &refs);
+        assert!((c - 64.33202443807411).abs() < 1e-9, "{c}");
+        // Short and empty lines: orders a side lacks do not count.
+        let c = corpus_chrf(
+            &["ab", "", " x y "].map(String::from),
+            &["abc", "a", "xy"].map(String::from),
+        );
+        assert!((c - 71.42857142857142).abs() < 1e-9, "{c}");
+        assert_eq!(corpus_chrf(&[String::new()], &["abc".to_string()]), 0.0);
     }
 
     #[test]

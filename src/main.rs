@@ -167,7 +167,7 @@ enum EvalTask {
         #[arg(long, value_enum, default_value = "as-written")]
         casing: cli::Casing,
     },
-    /// BLEU (sacreBLEU 13a) of greedy and beam decoding, and sentences/s.
+    /// BLEU (sacreBLEU 13a) and chrF of greedy and beam decoding, and sentences/s.
     Translate {
         /// Source sentences [default: multi30k/val.en in the data folder].
         #[arg(long)]

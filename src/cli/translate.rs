@@ -121,8 +121,8 @@ pub fn run_translate(
     )
 }
 
-/// `zoo eval translate`: corpus BLEU (sacreBLEU's 13a) of greedy and beam
-/// decoding on aligned source/reference files, and sentences per second.
+/// `zoo eval translate`: corpus BLEU (sacreBLEU's 13a) and chrF of greedy
+/// and beam decoding on aligned source/reference files, and sentences per second.
 pub fn eval_translate(
     src: Option<std::path::PathBuf>,
     reference: Option<&std::path::Path>,
@@ -201,6 +201,8 @@ pub fn eval_translate(
             "sentences": srcs.len(),
             "bleu_greedy": g.score,
             "bleu_beam": b.score,
+            "chrf_greedy": zoo::eval::corpus_chrf(&greedy, &refs),
+            "chrf_beam": zoo::eval::corpus_chrf(&beamed, &refs),
             "beam": beam,
             "length_penalty": model.config.length_penalty,
             "greedy_sentences_per_second": srcs.len() as f64 / greedy_secs,
