@@ -253,8 +253,8 @@ pub fn entity_f1(gold: &[Span], pred: &[Span]) -> (Prf, BTreeMap<String, Prf>) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn bleu_matches_sacrebleu_on_a_small_corpus() {
+    /// Three hypotheses and their references.
+    fn german_sample() -> ([String; 3], [String; 3]) {
         let hyps = [
             "Ein Mann fährt mit dem Fahrrad die Straße hinunter.",
             "Zwei Hunde spielen im Schnee.",
@@ -267,6 +267,12 @@ mod tests {
             "Eine Frau in einem roten Kleid steht vor einem Gebäude.",
         ]
         .map(String::from);
+        (hyps, refs)
+    }
+
+    #[test]
+    fn bleu_matches_sacrebleu_on_a_small_corpus() {
+        let (hyps, refs) = german_sample();
         // sacrebleu 2.6.0: corpus_bleu(hyps, [refs]).score
         let b = corpus_bleu(&hyps, &refs);
         assert!((b.score - 30.56719130542277).abs() < 1e-9, "{}", b.score);
@@ -275,18 +281,7 @@ mod tests {
 
     #[test]
     fn chrf_matches_sacrebleu() {
-        let hyps = [
-            "Ein Mann fährt mit dem Fahrrad die Straße hinunter.",
-            "Zwei Hunde spielen im Schnee.",
-            "Eine Frau, die ein rotes Kleid trägt, steht vor 3,5 Gebäuden!",
-        ]
-        .map(String::from);
-        let refs = [
-            "Ein Mann fährt auf einem Fahrrad die Straße entlang.",
-            "Zwei Hunde spielen im Schnee.",
-            "Eine Frau in einem roten Kleid steht vor einem Gebäude.",
-        ]
-        .map(String::from);
+        let (hyps, refs) = german_sample();
         // sacrebleu 2.6.0: corpus_chrf(hyps, [refs]).score
         let c = corpus_chrf(&hyps, &refs);
         assert!((c - 64.33202443807411).abs() < 1e-9, "{c}");
