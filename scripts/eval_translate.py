@@ -11,7 +11,7 @@ Commands:
       --average /work/runs/translate/main/epochs/ep1{0,1,2}.pt --no-beam
   # an ensemble (members share the tokenizer; see Ensemble below):
   OMP_NUM_THREADS=1 python scripts/eval_translate.py --ckpt RUN1/best.pt RUN2/best.pt
-  options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX
+  options: --beam 5 --alpha 1.0 --no-beam --max-val N --hyps-out PREFIX --src FILE --ref FILE (another val set, e.g. Tatoeba)
 
 BLEU = sacrebleu.corpus_bleu(hyps, [refs]).score and chrF = sacrebleu.corpus_chrf(hyps, [refs]).score, hyps = detokenised output
 (`tokenizer.decode(ids, skip_special_tokens=True)`), refs = raw val.de (val.fr) lines.
@@ -252,7 +252,10 @@ def main():
     ap.add_argument("--no-beam", action="store_true")
     ap.add_argument("--max-val", type=int)
     ap.add_argument("--hyps-out")
+    ap.add_argument("--src", help="source sentences (default: Multi30k val.en), as `zoo eval translate --src`")
+    ap.add_argument("--ref", help="references (default: Multi30k val.LANG)")
     a = ap.parse_args()
+    assert bool(a.src) == bool(a.ref), "--src and --ref go together"
     torch.set_num_threads(1)
     loaded = [load_any(p, a.average) for p in (a.model or a.ckpt)]
     model, tok, cfg = loaded[0]
@@ -260,7 +263,10 @@ def main():
     if len(loaded) > 1:
         assert all(x[1].to_str() == tok.to_str() for x in loaded), "ensemble members need one tokenizer"
         model = Ensemble([x[0] for x in loaded]).eval()
-    src, refs = val_data(a.max_val, tgt=tgt)
+    if a.src:
+        src, refs = read_lines(a.src, a.max_val), read_lines(a.ref, a.max_val)
+    else:
+        src, refs = val_data(a.max_val, tgt=tgt)
     t0 = time.time()
     g, gh = eval_greedy(model, tok, src, refs)
     gc = sacrebleu.corpus_chrf(gh, [refs]).score

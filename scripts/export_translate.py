@@ -39,7 +39,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 from eval_translate import (Ensemble, beam_search, encode_source, eval_beam, eval_greedy,  # noqa: E402
                             greedy, load_ckpt, load_model_dir, stored_f16, val_data)
-from train_translate import EOS, decode_text  # noqa: E402
+from train_translate import EOS, decode_text, read_lines  # noqa: E402
 import seen_words  # noqa: E402
 
 LANGS = {  # target language -> (name, where that side of Multi30k comes from)
@@ -126,19 +126,18 @@ def make_fixture(model, tok, name):
 CARD = """# {name}
 
 English → {lang} translation: {what},
-trained from scratch on Multi30k (image descriptions).  Part of the `zoo` model zoo;
+{trained_on}.  Part of the `zoo` model zoo;
 weights in {files}, joint subword tokenizer in `tokenizer.json`.{ensemble_note}
 
-## Results (Multi30k val, 1,014 sentences)
+## Results (validation)
 
-| decoding | sacreBLEU | chrF |
-| --- | --- | --- |
-| greedy | {greedy:.2f} | {greedy_chrf:.2f} |
-| beam search, beam 5, length penalty α = {alpha} | {beam:.2f} | {beam_chrf:.2f} |
-{member_rows}
+| set | decoding | sacreBLEU | chrF |
+| --- | --- | --- | --- |
+{result_rows}{member_rows}
 sacreBLEU {sacrebleu_version} `corpus_bleu(hyps, [refs])` (default 13a tokenisation, cased)
 and `corpus_chrf(hyps, [refs])` (character 6-grams, beta 2; `zoo eval translate` gives both),
-hypotheses = detokenised model output, references = the raw `val.{tgt}` lines.
+hypotheses = detokenised model output, references = the raw validation lines; beam search
+with beam 5 and length penalty α = {alpha}.
 Computed from the exported weights (f16 matrices, f32 arithmetic).{best_line}
 
 Beam search: hypotheses scored by the sum of log-softmax probabilities; each step
@@ -171,10 +170,7 @@ floor({a} × source tokens + {b}) tokens.
 
 ## Training
 
-Data: Multi30k task 1 (Elliott et al., "Multi30K: Multilingual English-German Image
-Descriptions", Proceedings of the 5th Workshop on Vision and Language, 2016), 29,000
-English–{lang} training pairs; val (1,014) for model selection and the numbers above.
-The test splits were not used.
+{data_text}
 
 ```
 {commands}
@@ -192,12 +188,9 @@ run was paused): {hours}.
 The weights are derived from Multi30k, whose English side comes from Flickr30k image
 captions (Young et al., 2014) and {side}; the data
 are distributed by their authors for research, and the Flickr30k captions' terms limit
-them to non-commercial research use.  Treat this model the same way.
+them to non-commercial research use.  Treat this model the same way.{tatoeba_licence}
 
-- Domain: short, literal descriptions of photographs ("A man in a blue shirt is …").
-  Anything else (news, dialogue, questions, long or technical text) is translated
-  poorly, often as a fluent but unrelated image description.
-- Small data (29k pairs) and a small model: rare words are often mistranslated or
+{domain_bullets}- Small data ({pairs} pairs) and a small model: rare words are often mistranslated or
   dropped, and the model can hallucinate or repeat phrases.  It does not copy
   unknown names or numbers reliably.
 - Sentences only: the model reads up to {max_src} subword tokens at once; a longer input is
@@ -207,8 +200,36 @@ them to non-commercial research use.  Treat this model the same way.
   (another language, say: "Das ist ein Haus und ich bin hier." has 5 of 6) is not
   translated in text output (an empty line, a note on stderr); `--json` gives the
   translation anyway, with `unseen`, that fraction.
-- Gender and other biases of the image captions are reproduced.
+- Gender and other biases of the training sentences are reproduced.
 """
+
+MULTI30K_DATA = """Multi30k task 1 (Elliott et al., "Multi30K: Multilingual English-German Image
+Descriptions", Proceedings of the 5th Workshop on Vision and Language, 2016), 29,000
+English–{lang} training pairs"""
+
+# (trained_on, data_text, tatoeba_licence, domain_bullets) for caption-only runs ...
+CAPTIONS = (
+    "trained from scratch on Multi30k (image descriptions)",
+    "Data: " + MULTI30K_DATA + "; val (1,014) for model selection and the numbers above.\n"
+    "The test splits were not used.",
+    "",
+    """- Domain: short, literal descriptions of photographs ("A man in a blue shirt is …").
+  Anything else (news, dialogue, questions, long or technical text) is translated
+  poorly, often as a fluent but unrelated image description.
+""")
+# ... and for runs on Multi30k and Tatoeba together.
+GENERAL = (
+    "trained on Multi30k (image descriptions) and Tatoeba (everyday sentences) together",
+    "Data: " + MULTI30K_DATA + " (each seen {repeat} times an epoch), and Tatoeba: {tatoeba_pairs:,}\n"
+    "everyday English–{lang} sentence pairs by the Tatoeba Project contributors (tatoeba.org),\n"
+    "as packaged by ManyThings.org.  Model selection on the two val sets together (1,014 +\n"
+    "2,000 pairs), which give the numbers above.  The test splits were not used.",
+    "\n\nTatoeba's sentences and translations are by the Tatoeba Project contributors\n"
+    "(tatoeba.org), CC-BY 2.0 France, as packaged by ManyThings.org.",
+    """- Domain: short everyday sentences (Tatoeba: questions, dialogue, statements) and
+  photo captions (Multi30k).  Long, technical or news text is outside its training
+  data and is translated worse.
+""")
 
 
 def epochs_run(ck, run_dir):
@@ -266,8 +287,11 @@ def init_note(args, manual=()):
                    for m in manual)
     if not getattr(a, "init_from", None):
         return note
+    before = (f"themselves {a.init_epochs} epochs of the same recipe from random weights, seed 1, lr 0.001"
+              if a.init_epochs else
+              "its first member: the caption model trained on Multi30k alone, whose card gives its recipe")
     return note + (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
-            f"(themselves {a.init_epochs} epochs of the same recipe from random weights, seed 1, lr 0.001), "
+            f"({before}), "
             f"with a fresh Adam optimiser and a {a.warmup_steps}-step linear LR warm-up; "
             f"the tokenizer is the one in that folder. Epoch numbers below count from the restart.\n")
 
@@ -351,11 +375,19 @@ def main():
 
     # Everything below runs on the model as reloaded from the written files.
     model, tok, _ = load_model_dir(mdir)
-    src, refs = val_data(a.max_val, tgt=tgt)
+    run_args = ck["args"]
+    general = bool(run_args.get("tatoeba"))
+    # (card name, metric key, sources, references) per validation set.
+    sets = [("Multi30k val (1,014)", "multi30k", *val_data(a.max_val, tgt=tgt))]
+    if general:
+        tdir = run_args["tatoeba"]
+        sets.append(("Tatoeba val (2,000)", "tatoeba",
+                     read_lines(os.path.join(tdir, f"val.en-{tgt}.en"), a.max_val),
+                     read_lines(os.path.join(tdir, f"val.en-{tgt}.{tgt}"), a.max_val)))
 
     import sacrebleu
 
-    def score(m, label):
+    def score(m, label, src, refs):
         """(BLEU greedy, BLEU beam, chrF greedy, chrF beam)."""
         t0 = time.time()
         g, hyps = eval_greedy(m, tok, src, refs, MAX_SOURCE_TOKENS)
@@ -370,11 +402,14 @@ def main():
                   flush=True)
         return g, b, gc, bc
 
-    g, b, gc, bc = score(model, NAME)
-    member_scores = ([score(m, f"member seed {s}")[:2] for m, s in zip(model.members, seeds)]
+    scores = {key: score(model, f"{NAME} {key}", src, refs) for _, key, src, refs in sets}
+    # Members alone: caption BLEU only (what the ensemble is judged against).
+    member_scores = ([score(m, f"member seed {s}", *sets[0][2:])[:2] for m, s in zip(model.members, seeds)]
                      if isinstance(model, Ensemble) else [])
-    cfg["metrics"] = {"multi30k_val_bleu_greedy": round(g, 2), "multi30k_val_bleu_beam5": round(b, 2),
-                      "multi30k_val_chrf_greedy": round(gc, 2), "multi30k_val_chrf_beam5": round(bc, 2)}
+    cfg["metrics"] = {}
+    for key, (g, b, gc, bc) in scores.items():
+        cfg["metrics"].update({f"{key}_val_bleu_greedy": round(g, 2), f"{key}_val_bleu_beam5": round(b, 2),
+                               f"{key}_val_chrf_greedy": round(gc, 2), f"{key}_val_chrf_beam5": round(bc, 2)})
     with open(cfg_path, "w") as f:
         json.dump(cfg, f, indent=2)
         f.write("\n")
@@ -415,6 +450,8 @@ def main():
     if args.get("tatoeba"):
         train_texts.append(os.path.join(args["tatoeba"], f"train.en-{tgt}.en"))
     n_seen = seen_words.write(mdir, texts=train_texts)
+    kind = GENERAL if general else CAPTIONS
+    n_tatoeba = len(read_lines(train_texts[1])) if general else 0
     card = CARD.format(
         n_seen=n_seen,
         name=NAME, tgt=tgt, lang=LANGS[tgt][0], side=LANGS[tgt][1],
@@ -428,10 +465,20 @@ def main():
                        "mean of theirs (`log_softmax` of the mean of their log-probabilities).  Each "
                        "member file is a complete model: a folder whose `config.json` names one of them "
                        "is a single translator."),
+        result_rows="".join(
+            f"| {label} | greedy | {scores[key][0]:.2f} | {scores[key][2]:.2f} |\n"
+            f"| {label} | beam 5 | {scores[key][1]:.2f} | {scores[key][3]:.2f} |\n"
+            for label, key, _, _ in sets),
         member_rows=("" if n == 1 else "".join(
-            f"| seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} | |\n"
+            f"| {sets[0][0]} | seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} | |\n"
             for s, (mg, mb) in zip(seeds, member_scores))),
-        greedy=g, beam=b, greedy_chrf=gc, beam_chrf=bc, alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
+        trained_on=kind[0],
+        data_text=kind[1].format(lang=LANGS[tgt][0], repeat=run_args.get("multi30k_repeat", 1),
+                                 tatoeba_pairs=n_tatoeba),
+        tatoeba_licence=kind[2],
+        domain_bullets=kind[3],
+        pairs=f"29k + {n_tatoeba / 1000:.0f}k" if general else "29k",
+        alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
         best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),
         V=V, E=E, H=H, H2=2 * H, D=D, A=A, DA=D + 2 * H, EC=E + 2 * H, DO=D + 2 * H + E,
         nparams=(f"{nparams:,}" if n == 1 else f"{nparams:,} per member, {n * nparams:,} in all"),
