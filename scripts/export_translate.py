@@ -242,13 +242,14 @@ def epochs_run(ck, run_dir):
 
 
 def manual_lrs(run_dir, last_epoch):
-    """LR changes made by hand (train_translate.py --resume --set-lr) up to the exported
-    epoch (0-based), from the run's ckpt.pt."""
+    """Changes made by hand on --resume up to the exported epoch (0-based), from the run's
+    ckpt.pt, in order: LRs (--set-lr: {"lr"}) and name swaps (--name-swap: {"name_swap"})."""
     path = os.path.join(run_dir, "ckpt.pt")
     if not os.path.exists(path):
         return []
-    manual = torch.load(path, map_location="cpu", weights_only=False).get("manual_lr") or []
-    return [m for m in manual if m["epoch"] <= last_epoch]
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    manual = (ck.get("manual_lr") or []) + (ck.get("recipe_changes") or [])
+    return sorted((m for m in manual if m["epoch"] <= last_epoch), key=lambda m: (m["epoch"], m["batch"]))
 
 
 def train_commands(args, run_dir, manual=(), tokenizer_step=True):
@@ -269,8 +270,13 @@ def train_commands(args, run_dir, manual=(), tokenizer_step=True):
         flags += f" --warmup-steps {a.warmup_steps}"
     lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
     for m in manual:
-        lines.append(f"# at the start of epoch {m['epoch'] + 1} (1-based): stop the run, then")
-        lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume --set-lr {m['lr']}")
+        if "lr" in m:
+            lines.append(f"# at the start of epoch {m['epoch'] + 1} (1-based): stop the run, then")
+            lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume --set-lr {m['lr']}")
+        else:
+            lines.append(f"# at epoch {m['epoch'] + 1} (1-based), batch {m['batch']}: stop the run, then")
+            lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume "
+                         f"--name-swap {m['name_swap']}")
     return lines
 
 
@@ -284,6 +290,11 @@ def init_note(args, manual=()):
     a = argparse.Namespace(**args)
     note = "".join(f"\nThe LR was set by hand to {m['lr']} at the start of epoch {m['epoch'] + 1} (1-based), "
                    f"to reach a lower LR sooner than the val-loss rule would have in the time left.\n"
+                   if "lr" in m else
+                   f"\nFrom epoch {m['epoch'] + 1} (1-based), batch {m['batch']} on, a pair whose two sides share "
+                   f"a capitalised word had it replaced on both sides by a CoNLL-2003 or WNUT-17 name with "
+                   f"probability {m['name_swap']}, drawn afresh each epoch (`scripts/name_swap.py`), so that "
+                   f"the model copies names it never saw (Tatoeba's are mostly Tom and Mary).\n"
                    for m in manual)
     if not getattr(a, "init_from", None):
         return note

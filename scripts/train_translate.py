@@ -344,6 +344,12 @@ def main():
                                         "--tokenizer, its vocabulary rows are remapped to that tokenizer's")
     ap.add_argument("--init-epochs", type=int, default=0,
                     help="epochs the --init-from weights had already been trained (for the model card)")
+    ap.add_argument("--name-swap", type=float, default=None,
+                    help="probability that a pair whose sides share a capitalised word gets it replaced on both "
+                         "sides by a CoNLL/WNUT name, drawn afresh each epoch (scripts/name_swap.py); settable "
+                         "with --resume (recorded in the checkpoint's recipe_changes)")
+    ap.add_argument("--name-data", default="/work/shared/data",
+                    help="folder holding conll2003/ and wnut17/ (the names for --name-swap)")
     ap.add_argument("--warmup-steps", type=int, default=0,
                     help="linear LR warm-up (useful with --init-from: a fresh Adam otherwise jolts the weights)")
     args = ap.parse_args()
@@ -356,6 +362,9 @@ def main():
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         keep = {"out": args.out, "resume": True, "time_limit": args.time_limit, "threads": args.threads,
                 "set_lr": args.set_lr}
+        if args.name_swap is not None:
+            keep["name_swap"] = args.name_swap
+            keep["name_data"] = args.name_data
         a = argparse.Namespace(**ck["args"])
         for k, v in keep.items():
             setattr(a, k, v)
@@ -389,8 +398,31 @@ def main():
         tr_en += read_lines(os.path.join(tatoeba, f"train.en-{tgt}.en"), args.max_train)
         tr_tgt += read_lines(os.path.join(tatoeba, f"train.en-{tgt}.{tgt}"), args.max_train)
     src_tr, tgt_tr = encode_all(tok, tr_en), encode_all(tok, tr_tgt)
-    pairs = [(s[:args.max_src_tokens], t[:args.max_src_tokens]) for s, t in zip(src_tr, tgt_tr)
-             if len(s) > 0 and len(t) > 0]
+    kept = [i for i, (s, t) in enumerate(zip(src_tr, tgt_tr)) if len(s) > 0 and len(t) > 0]
+    pairs = [(src_tr[i][:args.max_src_tokens], tgt_tr[i][:args.max_src_tokens]) for i in kept]
+    name_swap = getattr(args, "name_swap", None) or 0.0
+    if name_swap > 0:
+        import name_swap as ns
+        pool = ns.name_pool(os.path.join(args.name_data, "conll2003"), os.path.join(args.name_data, "wnut17"))
+        common = ns.common_words(tr_en)
+        texts = [(tr_en[i], tr_tgt[i]) for i in kept]
+        swappable = [ns.shared_names(e, t, common) for e, t in texts]
+
+    def with_swaps(idx, ep, bi):
+        """The batch's pairs, some with a shared name swapped (deterministic per seed, epoch, batch)."""
+        batch = [pairs[i] for i in idx]
+        if name_swap <= 0:
+            return batch
+        rng = random.Random((args.seed * 1000003 + ep) * 1000003 + bi)
+        picks = [(k, i) for k, i in enumerate(idx) if swappable[i] and rng.random() < name_swap]
+        if not picks:
+            return batch
+        new = [ns.swap_pair(*texts[i], rng.choice(swappable[i]), rng.choice(pool)) for _, i in picks]
+        src_ids = encode_all(tok, [e for e, _ in new])
+        tgt_ids = encode_all(tok, [t for _, t in new])
+        for (k, _), s_ids, t_ids in zip(picks, src_ids, tgt_ids):
+            batch[k] = (s_ids[:args.max_src_tokens], t_ids[:args.max_src_tokens])
+        return batch
     # Validation sets by name: Multi30k always, Tatoeba with --tatoeba.
     val_sets = {"multi30k": (va_en, va_tgt)}
     if tatoeba:
@@ -408,7 +440,7 @@ def main():
 
     state = dict(epoch=0, batch_in_epoch=0, step=0, best_bleu=-1.0, best_epoch=-1,
                  best_val_loss=float("inf"), bad_epochs=0, decays=0, lr=args.lr,
-                 history=[], manual_lr=[], train_seconds=0.0, cpu_seconds=0.0, best_state=None)
+                 history=[], manual_lr=[], recipe_changes=[], train_seconds=0.0, cpu_seconds=0.0, best_state=None)
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -433,6 +465,11 @@ def main():
         state["lr"] = args.set_lr
         log(args.out, f"LR set by hand to {args.set_lr:.2e} at epoch {state['epoch']} batch {state['batch_in_epoch']}")
         state["manual_lr"].append(dict(epoch=state["epoch"], batch=state["batch_in_epoch"], lr=args.set_lr))
+    if ck is not None and ck["args"].get("name_swap") != getattr(args, "name_swap", None):
+        log(args.out, f"name swap set to {args.name_swap} at epoch {state['epoch']} batch {state['batch_in_epoch']}"
+                      f" ({len(pool) if name_swap > 0 else 0} names)")
+        state["recipe_changes"].append(dict(epoch=state["epoch"], batch=state["batch_in_epoch"],
+                                            name_swap=args.name_swap))
     for g in opt.param_groups:
         g["lr"] = state["lr"]
 
@@ -460,7 +497,7 @@ def main():
         model.train()
         tot_loss, tot_tok, t0 = 0.0, 0, time.time()
         for bi in range(state["batch_in_epoch"], len(batches)):
-            src, src_len, tgt_in, tgt_out = make_batch([pairs[i] for i in batches[bi]])
+            src, src_len, tgt_in, tgt_out = make_batch(with_swaps(batches[bi], ep, bi))
             feats = model(src, src_len, tgt_in)
             m = tgt_out != PAD
             logits = model.out(model.out_drop(feats[m]))
