@@ -499,7 +499,7 @@ fn inspect_on_an_imported_model_traces_the_state_its_head_reads() {
         .collect();
     let rows = v["values"]["hidden h"].as_array().unwrap();
     let last = rows.last().unwrap().as_array().unwrap();
-    let mut h = vec![0f32; 6];
+    let mut h = [0f32; 6];
     for (k, &u) in units.iter().enumerate() {
         h[u] = last[k].as_f64().unwrap() as f32;
     }

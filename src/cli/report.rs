@@ -111,7 +111,7 @@ fn heatmap(ins: &Inspection, q: &str, units: &[usize], labels: &[String]) -> Str
             LEFT - 4,
             y + ROW - 4
         );
-        for t in 0..steps {
+        for (t, label) in labels.iter().enumerate().take(steps) {
             let v = value(ins, q, t, u);
             let _ = write!(
                 s,
@@ -121,7 +121,7 @@ fn heatmap(ins: &Inspection, q: &str, units: &[usize], labels: &[String]) -> Str
                 ROW - 1,
                 colour(v, lo, hi),
                 esc(q),
-                esc(&labels[t])
+                esc(label)
             );
         }
     }

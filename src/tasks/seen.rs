@@ -67,7 +67,7 @@ pub fn counted_words(text: &str) -> Vec<String> {
     let has_upper = words.iter().any(|w| w.chars().any(char::is_uppercase));
     words
         .into_iter()
-        .filter(|w| !(has_lower && has_upper) || !w.chars().any(char::is_uppercase))
+        .filter(|w| !(has_lower && has_upper && w.chars().any(char::is_uppercase)))
         .map(str::to_lowercase)
         .collect()
 }
