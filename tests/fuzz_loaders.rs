@@ -1,5 +1,5 @@
 //! A bounded, seeded fuzz of the loading path: every shipped model folder's
-//! config.json, tokenizer and safetensors file, mutated thousands of ways
+//! config.json, tokenizer, word list and safetensors file, mutated thousands of ways
 //! (bit flips, truncation, splices, random bytes), must load or fail with an
 //! error, never panic. Longer runs: ZOO_FUZZ_ROUNDS=N multiplies the rounds.
 
@@ -91,12 +91,17 @@ fn mutated_model_files_never_panic_the_loaders() {
         ));
         // Every weights file config.json lists (two for an ensemble).
         let weights = ModelDir::open(&src).unwrap().header.weights_files();
-        let files: Vec<String> = ["config.json", "tokenizer.json", "chars.json"]
-            .iter()
-            .map(|f| f.to_string())
-            .chain(weights.iter().cloned())
-            .filter(|f| src.join(f).exists())
-            .collect();
+        let files: Vec<String> = [
+            "config.json",
+            "tokenizer.json",
+            "chars.json",
+            "seen_words.txt",
+        ]
+        .iter()
+        .map(|f| f.to_string())
+        .chain(weights.iter().cloned())
+        .filter(|f| src.join(f).exists())
+        .collect();
         let originals: Vec<Vec<u8>> = files
             .iter()
             .map(|f| std::fs::read(src.join(f)).unwrap())
@@ -115,6 +120,7 @@ fn mutated_model_files_never_panic_the_loaders() {
             ("config.json", 60),
             ("tokenizer.json", 30),
             ("chars.json", 20),
+            ("seen_words.txt", 10),
         ];
         for (k, w) in weights.iter().enumerate() {
             rounds.push((w.as_str(), if k == 0 { 80 } else { 20 }));

@@ -80,7 +80,12 @@ impl SeenWords {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {} (one word per line)", path.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot read {} (UTF-8, one word per line; delete it to run without the unseen-word check)",
+                    path.display()
+                )
+            })?;
         Ok(Some(Self::from_lines(&text)))
     }
 
