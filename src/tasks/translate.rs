@@ -225,8 +225,9 @@ impl Member {
     /// where each of the `b` encoded sources (and rows of `mask` `[b, src]`)
     /// is read by `group` consecutive rows, `n = b · group` (the hypotheses
     /// of a beam read their source through a broadcast view, not a copy).
-    /// Returns log-probs `[n, V]`, the new states, the attention weights
-    /// `[n, src]` and the decoder GRU's input `[n, 1, E+2H]`.
+    /// Returns log-probs `[n, V]` (the logits when `log_probs` is false),
+    /// the new states, the attention weights `[n, src]` and the decoder
+    /// GRU's input `[n, 1, E+2H]`.
     fn step(
         &self,
         enc: &Encoded,
@@ -234,6 +235,7 @@ impl Member {
         group: usize,
         prev: &Tensor,
         s: &Tensor,
+        log_probs: bool,
     ) -> Result<(Tensor, Tensor, Tensor, Tensor)> {
         let (keys, out) = (&enc.keys, &enc.out);
         let (b, src, a) = keys.dims3()?;
@@ -265,13 +267,22 @@ impl Member {
             .remove(0);
         let x = Tensor::cat(&[&s_new, &context, &emb], 1)?;
         let logits = self.out.forward(&x)?;
-        Ok((
-            candle_nn::ops::log_softmax(&logits, D::Minus1)?,
-            s_new,
-            att,
-            input,
-        ))
+        let scores = if log_probs {
+            candle_nn::ops::log_softmax(&logits, D::Minus1)?
+        } else {
+            logits
+        };
+        Ok((scores, s_new, att, input))
     }
+}
+
+/// What a decoder step's scores must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scores {
+    /// Log-probabilities (beam search adds them up).
+    LogProbs,
+    /// Anything with their ranking (greedy takes the best).
+    Ranked,
 }
 
 /// The encoded source batch: each member's results and the shared mask.
@@ -437,20 +448,26 @@ impl Translator {
     /// `[n, D]`, `group` rows per encoded source (see `Member::step`). Returns log-probs
     /// `[n, V]` (an ensemble's: the renormalised mean of its members'), the
     /// new states, and the first member's attention weights `[n, src]` and
-    /// decoder input (for `inspect`).
+    /// decoder input (for `inspect`). With `Scores::Ranked` a single
+    /// network's scores are its logits: the same ranking, without the
+    /// log-softmax over the vocabulary at every step.
     fn step(
         &self,
         src: &Source,
         group: usize,
         prev: &[u32],
         s: &[Tensor],
+        scores: Scores,
     ) -> Result<(Tensor, Vec<Tensor>, (Tensor, Tensor))> {
+        let log_probs = scores == Scores::LogProbs || self.members.len() > 1;
         let prev = Tensor::from_vec(prev.to_vec(), prev.len(), &self.device)?;
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
         let mut first = None;
         let steps = self
-            .per_member(|i| self.members[i].step(&src.members[i], &src.mask, group, &prev, &s[i]));
+            .per_member(|i| {
+                self.members[i].step(&src.members[i], &src.mask, group, &prev, &s[i], log_probs)
+            });
         for r in steps {
             let (logp, s_new, att, input) = r?;
             logps.push(logp);
@@ -506,28 +523,43 @@ impl Translator {
     }
 
     /// Greedy decoding of a batch; each result's ids end with `</s>` when
-    /// the model produced it before the length limit.
+    /// the model produced it before the length limit. Finished rows leave
+    /// the batch, so the longest output no longer costs every row a step.
     pub fn greedy(&self, srcs: &[&[u32]]) -> Result<Vec<Vec<u32>>> {
-        let (source, mut s) = self.encode(srcs)?;
+        let (mut source, mut s) = self.encode(srcs)?;
         let limit: Vec<usize> = srcs.iter().map(|x| self.max_len(x.len())).collect();
         let mut outs: Vec<Vec<u32>> = vec![Vec::new(); srcs.len()];
-        let mut done = vec![false; srcs.len()];
+        // The sources still decoding, in batch row order.
+        let mut live: Vec<usize> = (0..srcs.len()).collect();
         let mut prev = vec![self.config.bos_id; srcs.len()];
         for t in 0..*limit.iter().max().unwrap_or(&0) {
-            let (logp, s_new, _) = self.step(&source, 1, &prev, &s)?;
+            let (scores, s_new, _) = self.step(&source, 1, &prev, &s, Scores::Ranked)?;
             s = s_new;
-            let best = logp.argmax(D::Minus1)?.to_vec1::<u32>()?;
-            for (b, &tok) in best.iter().enumerate() {
-                if done[b] {
-                    continue;
-                }
+            let best = scores.argmax(D::Minus1)?.to_vec1::<u32>()?;
+            let mut keep = Vec::with_capacity(live.len());
+            for (row, (&b, &tok)) in live.iter().zip(&best).enumerate() {
                 outs[b].push(tok);
-                prev[b] = tok;
-                done[b] = tok == self.config.eos_id || t + 1 >= limit[b];
+                if tok != self.config.eos_id && t + 1 < limit[b] {
+                    keep.push(row);
+                }
             }
-            if done.iter().all(|&d| d) {
+            if keep.is_empty() {
                 break;
             }
+            if keep.len() < live.len() {
+                let rows = Tensor::from_vec(
+                    keep.iter().map(|&r| r as u32).collect::<Vec<_>>(),
+                    keep.len(),
+                    &self.device,
+                )?;
+                source = source.select(&rows)?;
+                s = s
+                    .iter()
+                    .map(|m| m.index_select(&rows, 0))
+                    .collect::<candle_core::Result<_>>()?;
+                live = keep.iter().map(|&r| live[r]).collect();
+            }
+            prev = live.iter().map(|&b| *outs[b].last().expect("a token")).collect();
         }
         Ok(outs)
     }
@@ -585,7 +617,7 @@ impl Translator {
                     })
                 })
                 .collect();
-            let (logp, s_new, _) = self.step(&source, beam, &prev, &s)?;
+            let (logp, s_new, _) = self.step(&source, beam, &prev, &s, Scores::LogProbs)?;
             let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             let (mut keep, mut still) = (Vec::new(), Vec::new());
             for (j, &sj) in active.iter().enumerate() {
@@ -709,7 +741,7 @@ impl Translator {
         let (mut s, mut prev) = (s0.clone(), self.config.bos_id);
         let (mut inputs, mut rows, mut out) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.max_len(src.len()) {
-            let (logp, s_new, (att, input)) = self.step(&source, 1, &[prev], &s)?;
+            let (logp, s_new, (att, input)) = self.step(&source, 1, &[prev], &s, Scores::Ranked)?;
             s = s_new;
             prev = logp.argmax(D::Minus1)?.to_vec1::<u32>()?[0];
             inputs.push(input);
