@@ -547,11 +547,7 @@ impl Translator {
                 break;
             }
             if keep.len() < live.len() {
-                let rows = Tensor::from_vec(
-                    keep.iter().map(|&r| r as u32).collect::<Vec<_>>(),
-                    keep.len(),
-                    &self.device,
-                )?;
+                let rows = self.index(keep.iter().map(|&r| r as u32))?;
                 source = source.select(&rows)?;
                 s = s
                     .iter()
