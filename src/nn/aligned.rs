@@ -14,6 +14,7 @@ struct Line([u8; 64]);
 pub(crate) trait Plain: Copy {}
 impl Plain for f32 {}
 impl Plain for i8 {}
+impl Plain for u16 {}
 
 #[derive(Clone)]
 pub(crate) struct Aligned<T: Plain> {

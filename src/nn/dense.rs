@@ -12,7 +12,7 @@ use super::packed;
 pub struct PackedLinear {
     k: usize,
     n: usize,
-    data: super::aligned::Aligned<f32>,
+    data: packed::DensePanels,
     bias: Vec<f32>,
 }
 
@@ -26,7 +26,7 @@ impl PackedLinear {
         Self {
             k,
             n,
-            data: packed::pack_columns(w, k, n),
+            data: packed::pack_dense(w, k, n),
             bias,
         }
     }
@@ -84,7 +84,7 @@ impl PackedLinear {
             // its own panels' columns.
             unsafe {
                 packed::dense(
-                    self.data.as_slice(),
+                    &self.data,
                     (m, self.k, self.n),
                     x,
                     &self.bias,

@@ -375,6 +375,28 @@ impl SpinBarrier {
     }
 }
 
+/// What a weight panel holds: f32, or f16 bits that widen to f32 as they
+/// load (exactly: every f16 is an f32), for half the memory traffic.
+trait Elem: Copy {
+    /// # Safety
+    /// `p` points at 16 readable elements; `S`'s features are enabled.
+    unsafe fn load<S: Simd>(p: *const Self) -> S::V;
+}
+
+impl Elem for f32 {
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const f32) -> S::V {
+        S::load(p)
+    }
+}
+
+impl Elem for u16 {
+    #[inline(always)]
+    unsafe fn load<S: Simd>(p: *const u16) -> S::V {
+        S::load_f16(p)
+    }
+}
+
 /// One vector of 16 lanes in the instruction set at hand.
 trait Simd {
     type V: Copy;
@@ -384,6 +406,8 @@ trait Simd {
     type Madd: super::math::MulAdd;
     unsafe fn zero() -> Self::V;
     unsafe fn load(p: *const f32) -> Self::V;
+    /// 16 f16 values (their bits), widened to f32.
+    unsafe fn load_f16(p: *const u16) -> Self::V;
     unsafe fn splat(x: f32) -> Self::V;
     /// `acc + a * b`
     unsafe fn fma(acc: Self::V, a: Self::V, b: Self::V) -> Self::V;
@@ -409,6 +433,11 @@ mod x86 {
         #[target_feature(enable = "avx512f")]
         unsafe fn load(p: *const f32) -> __m512 {
             _mm512_loadu_ps(p)
+        }
+        #[inline]
+        #[target_feature(enable = "avx512f")]
+        unsafe fn load_f16(p: *const u16) -> __m512 {
+            _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i))
         }
         #[inline]
         #[target_feature(enable = "avx512f")]
@@ -447,6 +476,14 @@ mod x86 {
         #[target_feature(enable = "avx2,fma")]
         unsafe fn load(p: *const f32) -> Self::V {
             (_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+        }
+        #[inline]
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn load_f16(p: *const u16) -> Self::V {
+            (
+                _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)),
+                _mm256_cvtph_ps(_mm_loadu_si128(p.add(8) as *const __m128i)),
+            )
         }
         #[inline]
         #[target_feature(enable = "avx2,fma")]
@@ -493,6 +530,10 @@ impl Simd for Portable {
     #[inline(always)]
     unsafe fn load(p: *const f32) -> Self::V {
         std::ptr::read_unaligned(p as *const [f32; LANES])
+    }
+    #[inline(always)]
+    unsafe fn load_f16(p: *const u16) -> Self::V {
+        std::ptr::read_unaligned(p as *const [u16; LANES]).map(|b| half::f16::from_bits(b).to_f32())
     }
     #[inline(always)]
     unsafe fn splat(x: f32) -> Self::V {
@@ -543,7 +584,10 @@ impl Isa {
             if is_x86_feature_detected!("avx512f") {
                 all.push(Isa::Avx512);
             }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 all.push(Isa::Avx2);
             }
         }
@@ -566,7 +610,10 @@ impl Isa {
                 }
                 return Isa::Avx512;
             }
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 return Isa::Avx2;
             }
         }
@@ -676,8 +723,8 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                             Pre::Packed(panel, h_rows)
                         } else {
                             match v {
-                                4 => block_rows::<S, 4>(panel, h_rows, u, rows, &mut tile),
-                                3 => block_rows::<S, 3>(panel, h_rows, u, rows, &mut tile),
+                                4 => block_rows::<S, 4, _>(panel, h_rows, u, rows, &mut tile),
+                                3 => block_rows::<S, 3, _>(panel, h_rows, u, rows, &mut tile),
                                 _ => unreachable!("panels have 3 or 4 vectors"),
                             }
                             Pre::Tile
@@ -751,33 +798,33 @@ pub(super) unsafe fn quant_rows<Q: QuantOps, const V: usize>(
 /// `tile[r] = h[r, :] @ panel` for `rows` rows, with the row count fixed
 /// at compile time so that the accumulators live in registers.
 #[inline(always)]
-unsafe fn block_rows<S: Simd, const V: usize>(
-    panel: *const f32,
+unsafe fn block_rows<S: Simd, const V: usize, E: Elem>(
+    panel: *const E,
     h: *const f32,
     u: usize,
     rows: usize,
     tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
     match rows {
-        1 => block::<S, V, 1>(panel, h, u, tile),
-        2 => block::<S, V, 2>(panel, h, u, tile),
-        3 => block::<S, V, 3>(panel, h, u, tile),
-        4 => block::<S, V, 4>(panel, h, u, tile),
-        5 => block::<S, V, 5>(panel, h, u, tile),
-        6 => block::<S, V, 6>(panel, h, u, tile),
-        7 => block::<S, V, 7>(panel, h, u, tile),
-        _ => block::<S, V, 8>(panel, h, u, tile),
+        1 => block::<S, V, 1, _>(panel, h, u, tile),
+        2 => block::<S, V, 2, _>(panel, h, u, tile),
+        3 => block::<S, V, 3, _>(panel, h, u, tile),
+        4 => block::<S, V, 4, _>(panel, h, u, tile),
+        5 => block::<S, V, 5, _>(panel, h, u, tile),
+        6 => block::<S, V, 6, _>(panel, h, u, tile),
+        7 => block::<S, V, 7, _>(panel, h, u, tile),
+        _ => block::<S, V, 8, _>(panel, h, u, tile),
     }
 }
 
 #[inline(always)]
-unsafe fn block<S: Simd, const V: usize, const MR: usize>(
-    panel: *const f32,
+unsafe fn block<S: Simd, const V: usize, const MR: usize, E: Elem>(
+    panel: *const E,
     h: *const f32,
     u: usize,
     tile: &mut [[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
-    let acc = block_acc::<S, V, MR>(panel, h, u);
+    let acc = block_acc::<S, V, MR, _>(panel, h, u);
     for (acc_r, tile_r) in acc.iter().zip(tile.iter_mut()) {
         for (i, a) in acc_r.iter().enumerate() {
             S::store(tile_r.as_mut_ptr().add(i * LANES), *a);
@@ -787,8 +834,8 @@ unsafe fn block<S: Simd, const V: usize, const MR: usize>(
 
 /// `h[r, :] @ panel` for `MR` rows, in registers.
 #[inline(always)]
-unsafe fn block_acc<S: Simd, const V: usize, const MR: usize>(
-    panel: *const f32,
+unsafe fn block_acc<S: Simd, const V: usize, const MR: usize, E: Elem>(
+    panel: *const E,
     h: *const f32,
     u: usize,
 ) -> [[S::V; V]; MR] {
@@ -797,17 +844,17 @@ unsafe fn block_acc<S: Simd, const V: usize, const MR: usize>(
     // `ks`-th `k` into its own set, where the registers allow.
     let room = S::REGISTERS.saturating_sub(V + 1) / (MR * V);
     match (16 / (MR * V)).min(room).clamp(1, 4) {
-        1 => block_acc_split::<S, V, MR, 1>(panel, h, u),
-        2 => block_acc_split::<S, V, MR, 2>(panel, h, u),
-        3 => block_acc_split::<S, V, MR, 3>(panel, h, u),
-        _ => block_acc_split::<S, V, MR, 4>(panel, h, u),
+        1 => block_acc_split::<S, V, MR, 1, _>(panel, h, u),
+        2 => block_acc_split::<S, V, MR, 2, _>(panel, h, u),
+        3 => block_acc_split::<S, V, MR, 3, _>(panel, h, u),
+        _ => block_acc_split::<S, V, MR, 4, _>(panel, h, u),
     }
 }
 
 /// [`block_acc`] with `KS` interleaved sets of accumulators over `k`.
 #[inline(always)]
-unsafe fn block_acc_split<S: Simd, const V: usize, const MR: usize, const KS: usize>(
-    panel: *const f32,
+unsafe fn block_acc_split<S: Simd, const V: usize, const MR: usize, const KS: usize, E: Elem>(
+    panel: *const E,
     h: *const f32,
     u: usize,
 ) -> [[S::V; V]; MR] {
@@ -815,11 +862,11 @@ unsafe fn block_acc_split<S: Simd, const V: usize, const MR: usize, const KS: us
     let full = u / KS * KS;
     for k0 in (0..full).step_by(KS) {
         for (s, acc_s) in acc.iter_mut().enumerate() {
-            fma_k::<S, V, MR>(acc_s, panel, h, u, k0 + s);
+            fma_k::<S, V, MR, _>(acc_s, panel, h, u, k0 + s);
         }
     }
     for k in full..u {
-        fma_k::<S, V, MR>(&mut acc[0], panel, h, u, k);
+        fma_k::<S, V, MR, _>(&mut acc[0], panel, h, u, k);
     }
     let mut sum = acc[0];
     for other in &acc[1..] {
@@ -835,9 +882,9 @@ unsafe fn block_acc_split<S: Simd, const V: usize, const MR: usize, const KS: us
 /// `acc[r] += h[r, k] * panel[k]` (a function, not a closure: a closure
 /// left out of line lacks the caller's target features).
 #[inline(always)]
-unsafe fn fma_k<S: Simd, const V: usize, const MR: usize>(
+unsafe fn fma_k<S: Simd, const V: usize, const MR: usize, E: Elem>(
     acc: &mut [[S::V; V]; MR],
-    panel: *const f32,
+    panel: *const E,
     h: *const f32,
     u: usize,
     k: usize,
@@ -845,7 +892,7 @@ unsafe fn fma_k<S: Simd, const V: usize, const MR: usize>(
     let w_row = panel.add(k * V * LANES);
     let mut w = [S::zero(); V];
     for (i, wv) in w.iter_mut().enumerate() {
-        *wv = S::load(w_row.add(i * LANES));
+        *wv = E::load::<S>(w_row.add(i * LANES));
     }
     for (r, acc_r) in acc.iter_mut().enumerate() {
         let x = S::splat(*h.add(r * u + k));
@@ -858,9 +905,37 @@ unsafe fn fma_k<S: Simd, const V: usize, const MR: usize>(
 /// Columns of a dense layer's weight per panel (four vectors, as LSTM's).
 pub(super) const DENSE_WIDTH: usize = 4 * LANES;
 
+/// A dense layer's packed weight: f16 where every value is one (weights
+/// stored in f16 and widened at load), else f32.
+#[derive(Debug, Clone)]
+pub(crate) enum DensePanels {
+    F32(Aligned<f32>),
+    /// f16 bits. Widening is exact, so the products are the f32 ones, for
+    /// half the memory traffic: a decoder step with a few rows streams the
+    /// whole 1152 x 6000 output layer, 27.6 MB as f32, and waits on it.
+    F16(Aligned<u16>),
+}
+
 /// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
-/// rows deep, zero-padded: the layout [`dense`] reads.
-pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
+/// rows deep, zero-padded: the layout [`dense`] reads; f16 if lossless.
+pub(super) fn pack_dense(w: &[f32], k: usize, n: usize) -> DensePanels {
+    let packed = pack_columns(w, k, n);
+    let f16 = |v: f32| half::f16::from_f32(v);
+    if !packed
+        .as_slice()
+        .iter()
+        .all(|&v| f16(v).to_f32().to_bits() == v.to_bits())
+    {
+        return DensePanels::F32(packed);
+    }
+    let mut bits = Aligned::zeroed(packed.len());
+    for (b, &v) in bits.as_mut_slice().iter_mut().zip(packed.as_slice()) {
+        *b = f16(v).to_bits();
+    }
+    DensePanels::F16(bits)
+}
+
+fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
     assert_eq!(w.len(), k * n, "dense weight shape");
     let panels = n.div_ceil(DENSE_WIDTH);
     let mut packed = Aligned::zeroed(panels * k * DENSE_WIDTH);
@@ -880,11 +955,11 @@ pub(super) fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
 /// bias epilogue. `out` has `n` columns.
 ///
 /// # Safety
-/// `data` holds [`pack_columns`] panels of depth `k`, `x` has `m * k`
+/// `data` holds [`pack_dense`] panels of depth `k`, `x` has `m * k`
 /// floats, `out` has room for `m * n` and no other thread writes the
 /// columns of `panels`.
 pub(super) unsafe fn dense(
-    data: &[f32],
+    data: &DensePanels,
     (m, k, n): (usize, usize, usize),
     x: &[f32],
     bias: &[f32],
@@ -905,7 +980,7 @@ unsafe fn dense_with(isa: Isa, args: DenseArgs) {
 }
 
 type DenseArgs<'a> = (
-    &'a [f32],
+    &'a DensePanels,
     (usize, usize, usize),
     &'a [f32],
     &'a [f32],
@@ -920,13 +995,32 @@ unsafe fn dense_avx512(args: DenseArgs) {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dense_avx2(args: DenseArgs) {
     dense_generic::<x86::Avx2>(args)
 }
 
 #[inline(always)]
-unsafe fn dense_generic<S: Simd>((data, (m, k, n), x, bias, out, panels): DenseArgs) {
+unsafe fn dense_generic<S: Simd>((data, mkn, x, bias, out, panels): DenseArgs) {
+    // f16 panels are read directly, widened in registers: with few rows
+    // memory is the bound (1 row: 0.54 -> 0.29 ms at 1152 x 6000); with 64
+    // rows the widening takes FMA slots (2.7 -> 2.9 ms; widening each panel
+    // into an f32 copy first was no better).
+    match data {
+        DensePanels::F32(d) => dense_panels::<S, f32>(d.as_slice(), mkn, x, bias, out, panels),
+        DensePanels::F16(d) => dense_panels::<S, u16>(d.as_slice(), mkn, x, bias, out, panels),
+    }
+}
+
+#[inline(always)]
+unsafe fn dense_panels<S: Simd, E: Elem>(
+    data: &[E],
+    (m, k, n): (usize, usize, usize),
+    x: &[f32],
+    bias: &[f32],
+    out: *mut f32,
+    panels: std::ops::Range<usize>,
+) {
     const V: usize = DENSE_WIDTH / LANES;
     let rows_per_block = ((S::REGISTERS - V - 1) / V).clamp(1, MAX_ROWS);
     let mut tile = [[0f32; MAX_WIDTH]; MAX_ROWS];
@@ -937,7 +1031,7 @@ unsafe fn dense_generic<S: Simd>((data, (m, k, n), x, bias, out, panels): DenseA
         let mut r0 = 0;
         while r0 < m {
             let rows = rows_per_block.min(m - r0);
-            block_rows::<S, V>(panel, x[r0 * k..].as_ptr(), k, rows, &mut tile);
+            block_rows::<S, V, _>(panel, x[r0 * k..].as_ptr(), k, rows, &mut tile);
             for (r, t) in tile.iter().enumerate().take(rows) {
                 let dst = std::slice::from_raw_parts_mut(out.add((r0 + r) * n + j0), cols);
                 for ((d, t), b) in dst.iter_mut().zip(t).zip(b) {
@@ -1037,7 +1131,7 @@ unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
     let mut h = [0f32; N];
     let mut acc = [[S::zero(); 4]; MR];
     match pre {
-        Pre::Packed(panel, h_rows) => acc = block_acc::<S, 4, MR>(panel, h_rows, u),
+        Pre::Packed(panel, h_rows) => acc = block_acc::<S, 4, MR, _>(panel, h_rows, u),
         Pre::Tile => {
             for (acc_r, tile_r) in acc.iter_mut().zip(tile) {
                 for (g, a) in acc_r.iter_mut().enumerate() {
@@ -1326,32 +1420,31 @@ pub(crate) mod tests {
         let (k, n) = (37, 70);
         let w = noise(k * n, 3);
         let bias = noise(n, 4);
-        let data = pack_columns(&w, k, n);
+        // f32 panels, and f16 ones for weights that are f16 values.
+        let w16: Vec<f32> = w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
+        let packings = [(pack_dense(&w, k, n), &w), (pack_dense(&w16, k, n), &w16)];
+        assert!(matches!(packings[0].0, DensePanels::F32(_)));
+        assert!(matches!(packings[1].0, DensePanels::F16(_)));
         let panels = n.div_ceil(DENSE_WIDTH);
-        for m in [1, 5, 6, 7, 13] {
-            let x = noise(m * k, 5 + m as u32);
-            let want: Vec<f32> = (0..m * n)
-                .map(|i| {
-                    let (r, j) = (i / n, i % n);
-                    bias[j] + (0..k).map(|kk| x[r * k + kk] * w[kk * n + j]).sum::<f32>()
-                })
-                .collect();
-            for isa in Isa::available() {
-                let mut out = vec![f32::NAN; m * n];
-                // Two calls over halves of the panels, as two threads do.
-                for range in [0..1, 1..panels] {
-                    let args = (
-                        data.as_slice(),
-                        (m, k, n),
-                        &x[..],
-                        &bias[..],
-                        out.as_mut_ptr(),
-                        range,
-                    );
-                    unsafe { dense_with(isa, args) };
-                }
-                for (i, (o, e)) in out.iter().zip(&want).enumerate() {
-                    assert!((o - e).abs() < 1e-5, "{isa:?} m={m} [{i}]: {o} vs {e}");
+        for (data, w) in &packings {
+            for m in [1, 5, 6, 7, 13] {
+                let x = noise(m * k, 5 + m as u32);
+                let want: Vec<f32> = (0..m * n)
+                    .map(|i| {
+                        let (r, j) = (i / n, i % n);
+                        bias[j] + (0..k).map(|kk| x[r * k + kk] * w[kk * n + j]).sum::<f32>()
+                    })
+                    .collect();
+                for isa in Isa::available() {
+                    let mut out = vec![f32::NAN; m * n];
+                    // Two calls over halves of the panels, as two threads do.
+                    for range in [0..1, 1..panels] {
+                        let args = (data, (m, k, n), &x[..], &bias[..], out.as_mut_ptr(), range);
+                        unsafe { dense_with(isa, args) };
+                    }
+                    for (i, (o, e)) in out.iter().zip(&want).enumerate() {
+                        assert!((o - e).abs() < 1e-5, "{isa:?} m={m} [{i}]: {o} vs {e}");
+                    }
                 }
             }
         }

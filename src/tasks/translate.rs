@@ -464,10 +464,9 @@ impl Translator {
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
         let mut first = None;
-        let steps = self
-            .per_member(|i| {
-                self.members[i].step(&src.members[i], &src.mask, group, &prev, &s[i], log_probs)
-            });
+        let steps = self.per_member(|i| {
+            self.members[i].step(&src.members[i], &src.mask, group, &prev, &s[i], log_probs)
+        });
         for r in steps {
             let (logp, s_new, att, input) = r?;
             logps.push(logp);
@@ -555,7 +554,10 @@ impl Translator {
                     .collect::<candle_core::Result<_>>()?;
                 live = keep.iter().map(|&r| live[r]).collect();
             }
-            prev = live.iter().map(|&b| *outs[b].last().expect("a token")).collect();
+            prev = live
+                .iter()
+                .map(|&b| *outs[b].last().expect("a token"))
+                .collect();
         }
         Ok(outs)
     }
