@@ -152,7 +152,7 @@ The full description is at the top of `scripts/eval_translate.py`.
 
 | part | shape |
 | --- | --- |
-| tokenizer | joint BPE over train.en + train.{tgt}, {V} entries, case kept; NFC + whitespace normalisation, Metaspace + punctuation pre-tokeniser, Metaspace decoder; `<pad>`=0 `<unk>`=1 `<s>`=2 `</s>`=3 |
+| tokenizer | joint BPE over {tok_data}, {V} entries, case kept; NFC + whitespace normalisation, Metaspace + punctuation pre-tokeniser, Metaspace decoder; `<pad>`=0 `<unk>`=1 `<s>`=2 `</s>`=3 |
 | `src_embedding` | Embedding({V}, {E}) |
 | `encoder` | bidirectional GRU({E} → {H} per direction), PyTorch gate layout (r, z, n), `reset_after` form |
 | `bridge` | Linear({H2} → {D}); s₀ = tanh(bridge([h_fwd; h_bwd])) |
@@ -256,8 +256,16 @@ def train_commands(args, run_dir, manual=(), tokenizer_step=True):
     """The commands that train one run of this export, from the run's own arguments."""
     a = argparse.Namespace(**args)
     lines = []
+    tatoeba = getattr(a, "tatoeba", None)
     if getattr(a, "init_from", None):
         src = "--init-from {} --init-epochs {}".format(a.init_from, a.init_epochs)
+        if getattr(a, "tokenizer", None):
+            # A new tokenizer: the warm start's rows are remapped to it.
+            tgt = getattr(a, "tgt", "de")
+            if tokenizer_step:
+                extra = f" --tatoeba {tatoeba}" if tatoeba else ""
+                lines.append(f"python scripts/translate_tokenizer.py --tgt {tgt}{extra} --out {a.tokenizer}")
+            src = f"--tgt {tgt} --tokenizer {a.tokenizer} " + src
     else:
         tgt = getattr(a, "tgt", "de")
         tj = "/work/runs/translate/tokenizer.json" if tgt == "de" else f"/work/runs/translate/tokenizer-{tgt}.json"
@@ -268,6 +276,8 @@ def train_commands(args, run_dir, manual=(), tokenizer_step=True):
              f"--decoder-units {a.decoder_units} --attention-dim {a.attention_dim} --lr {a.lr}")
     if getattr(a, "warmup_steps", 0):
         flags += f" --warmup-steps {a.warmup_steps}"
+    if tatoeba:
+        flags += f" --tatoeba {tatoeba} --multi30k-repeat {a.multi30k_repeat}"
     lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
     for m in manual:
         if "lr" in m:
@@ -304,7 +314,10 @@ def init_note(args, manual=()):
     return note + (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
             f"({before}), "
             f"with a fresh Adam optimiser and a {a.warmup_steps}-step linear LR warm-up; "
-            f"the tokenizer is the one in that folder. Epoch numbers below count from the restart.\n")
+            + (f"the embedding and output rows were remapped to the new tokenizer (rows of subwords both "
+               f"vocabularies spell the same way kept, the others fresh). "
+               if getattr(a, "tokenizer", None) else "the tokenizer is the one in that folder. ")
+            + "Epoch numbers below count from the restart.\n")
 
 
 def weights_desc(ck, ckpt):
@@ -484,6 +497,8 @@ def main():
             f"| {sets[0][0]} | seed {s} alone, greedy / beam 5 | {mg:.2f} / {mb:.2f} | |\n"
             for s, (mg, mb) in zip(seeds, member_scores))),
         trained_on=kind[0],
+        tok_data=(f"Multi30k and Tatoeba train (English + {LANGS[tgt][0]})"
+                  if general and run_args.get("tokenizer") else f"train.en + train.{tgt}"),
         data_text=kind[1].format(lang=LANGS[tgt][0], repeat=run_args.get("multi30k_repeat", 1),
                                  tatoeba_pairs=n_tatoeba),
         tatoeba_licence=kind[2],
