@@ -11,7 +11,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::aligned::Aligned;
+use super::aligned::{Aligned, Plain};
 use super::config::CellKind;
 use super::fused::{Direction, Outputs, Projected};
 use super::quant::{self, Int8Panels, QuantOps};
@@ -919,23 +919,15 @@ pub(crate) enum DensePanels {
 /// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
 /// rows deep, zero-padded: the layout [`dense`] reads; f16 if lossless.
 pub(super) fn pack_dense(w: &[f32], k: usize, n: usize) -> DensePanels {
-    let packed = pack_columns(w, k, n);
-    let f16 = |v: f32| half::f16::from_f32(v);
-    if !packed
-        .as_slice()
-        .iter()
-        .all(|&v| f16(v).to_f32().to_bits() == v.to_bits())
-    {
-        return DensePanels::F32(packed);
+    let f16 = half::f16::from_f32;
+    if w.iter().all(|&v| f16(v).to_f32().to_bits() == v.to_bits()) {
+        DensePanels::F16(pack_columns(w, k, n, |v| f16(v).to_bits()))
+    } else {
+        DensePanels::F32(pack_columns(w, k, n, |v| v))
     }
-    let mut bits = Aligned::zeroed(packed.len());
-    for (b, &v) in bits.as_mut_slice().iter_mut().zip(packed.as_slice()) {
-        *b = f16(v).to_bits();
-    }
-    DensePanels::F16(bits)
 }
 
-fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
+fn pack_columns<T: Plain>(w: &[f32], k: usize, n: usize, cast: impl Fn(f32) -> T) -> Aligned<T> {
     assert_eq!(w.len(), k * n, "dense weight shape");
     let panels = n.div_ceil(DENSE_WIDTH);
     let mut packed = Aligned::zeroed(panels * k * DENSE_WIDTH);
@@ -944,7 +936,10 @@ fn pack_columns(w: &[f32], k: usize, n: usize) -> Aligned<f32> {
         let cols = (n - p * DENSE_WIDTH).min(DENSE_WIDTH);
         for kk in 0..k {
             let src = &w[kk * n + p * DENSE_WIDTH..][..cols];
-            data[(p * k + kk) * DENSE_WIDTH..][..cols].copy_from_slice(src);
+            let dst = &mut data[(p * k + kk) * DENSE_WIDTH..][..cols];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = cast(v);
+            }
         }
     }
     packed
