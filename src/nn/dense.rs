@@ -26,7 +26,7 @@ impl PackedLinear {
         Self {
             k,
             n,
-            data: packed::pack_dense(w, k, n),
+            data: packed::pack_dense(w, k, n, false),
             bias,
         }
     }
@@ -43,6 +43,29 @@ impl PackedLinear {
         let (k, n) = w.dims2()?;
         let w = w.flatten_all()?.to_vec1::<f32>()?;
         Ok(Some(Self::new(&w, k, n, b.to_vec1::<f32>()?)))
+    }
+
+    /// From a `Linear` layer's `[n, k]` weight (PyTorch's layout) and `[n]`
+    /// bias, packed without a transposed copy; `None` as in `from_tensors`.
+    pub fn from_linear(w: &Tensor, b: &Tensor) -> candle_core::Result<Option<Self>> {
+        if [w, b]
+            .iter()
+            .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32)
+        {
+            return Ok(None);
+        }
+        let (n, k) = w.dims2()?;
+        let bias = b.to_vec1::<f32>()?;
+        if bias.len() != n {
+            candle_core::bail!("dense bias has {} values for {n} outputs", bias.len());
+        }
+        let w = w.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Some(Self {
+            k,
+            n,
+            data: packed::pack_dense(&w, k, n, true),
+            bias,
+        }))
     }
 
     pub fn param_count(&self) -> usize {

@@ -918,27 +918,45 @@ pub(crate) enum DensePanels {
 
 /// `w [k, n]` (row-major) in panels of [`DENSE_WIDTH`] columns, each `k`
 /// rows deep, zero-padded: the layout [`dense`] reads; f16 if lossless.
-pub(super) fn pack_dense(w: &[f32], k: usize, n: usize) -> DensePanels {
+/// With `rows_are_outputs`, `w` is `[n, k]` instead (PyTorch's and candle's
+/// `Linear` layout), packed as it stands: no transposed copy first.
+pub(super) fn pack_dense(w: &[f32], k: usize, n: usize, rows_are_outputs: bool) -> DensePanels {
     let f16 = half::f16::from_f32;
     if w.iter().all(|&v| f16(v).to_f32().to_bits() == v.to_bits()) {
-        DensePanels::F16(pack_columns(w, k, n, |v| f16(v).to_bits()))
+        DensePanels::F16(pack_columns(w, (k, n, rows_are_outputs), |v| {
+            f16(v).to_bits()
+        }))
     } else {
-        DensePanels::F32(pack_columns(w, k, n, |v| v))
+        DensePanels::F32(pack_columns(w, (k, n, rows_are_outputs), |v| v))
     }
 }
 
-fn pack_columns<T: Plain>(w: &[f32], k: usize, n: usize, cast: impl Fn(f32) -> T) -> Aligned<T> {
+fn pack_columns<T: Plain>(
+    w: &[f32],
+    (k, n, rows_are_outputs): (usize, usize, bool),
+    cast: impl Fn(f32) -> T,
+) -> Aligned<T> {
     assert_eq!(w.len(), k * n, "dense weight shape");
     let panels = n.div_ceil(DENSE_WIDTH);
     let mut packed = Aligned::zeroed(panels * k * DENSE_WIDTH);
     let data = packed.as_mut_slice();
     for p in 0..panels {
         let cols = (n - p * DENSE_WIDTH).min(DENSE_WIDTH);
-        for kk in 0..k {
-            let src = &w[kk * n + p * DENSE_WIDTH..][..cols];
-            let dst = &mut data[(p * k + kk) * DENSE_WIDTH..][..cols];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = cast(v);
+        let panel = &mut data[p * k * DENSE_WIDTH..][..k * DENSE_WIDTH];
+        if rows_are_outputs {
+            // Column j of the panel is row p*64+j of `w`: read it in order.
+            for j in 0..cols {
+                let src = &w[(p * DENSE_WIDTH + j) * k..][..k];
+                for (kk, &v) in src.iter().enumerate() {
+                    panel[kk * DENSE_WIDTH + j] = cast(v);
+                }
+            }
+        } else {
+            for kk in 0..k {
+                let src = &w[kk * n + p * DENSE_WIDTH..][..cols];
+                for (d, &v) in panel[kk * DENSE_WIDTH..][..cols].iter_mut().zip(src) {
+                    *d = cast(v);
+                }
             }
         }
     }
@@ -1417,9 +1435,17 @@ pub(crate) mod tests {
         let bias = noise(n, 4);
         // f32 panels, and f16 ones for weights that are f16 values.
         let w16: Vec<f32> = w.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect();
-        let packings = [(pack_dense(&w, k, n), &w), (pack_dense(&w16, k, n), &w16)];
+        // ... and the same from the transposed `[n, k]` layout.
+        let t = |w: &[f32]| -> Vec<f32> { (0..n * k).map(|i| w[(i % k) * n + i / k]).collect() };
+        let packings = [
+            (pack_dense(&w, k, n, false), &w),
+            (pack_dense(&w16, k, n, false), &w16),
+            (pack_dense(&t(&w), k, n, true), &w),
+            (pack_dense(&t(&w16), k, n, true), &w16),
+        ];
         assert!(matches!(packings[0].0, DensePanels::F32(_)));
         assert!(matches!(packings[1].0, DensePanels::F16(_)));
+        assert!(matches!(packings[3].0, DensePanels::F16(_)));
         let panels = n.div_ceil(DENSE_WIDTH);
         for (data, w) in &packings {
             for m in [1, 5, 6, 7, 13] {

@@ -165,14 +165,13 @@ impl Member {
             vb.pp("decoder"),
         )?;
         let out = candle_nn::linear(d + 2 * h + e, v, vb.pp("out"))?;
-        let out_w = out.weight().t()?.contiguous()?;
         let out_b = out
             .bias()
             .cloned()
             .ok_or_else(|| anyhow!("weight `out.bias` is missing"))?;
-        let out = match crate::nn::PackedLinear::from_tensors(&out_w, &out_b)? {
+        let out = match crate::nn::PackedLinear::from_linear(out.weight(), &out_b)? {
             Some(p) => OutputLayer::Packed(p),
-            None => OutputLayer::Tensors(out_w, out_b),
+            None => OutputLayer::Tensors(out.weight().t()?.contiguous()?, out_b),
         };
         Ok(Self {
             src_embedding,
