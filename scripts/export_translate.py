@@ -281,7 +281,7 @@ def train_commands(args, run_dir, manual=(), tokenizer_step=True):
     lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py {src} \\\n    --out {run_dir} {flags}")
     for m in manual:
         if "lr" in m:
-            lines.append(f"# at the start of epoch {m['epoch'] + 1} (1-based): stop the run, then")
+            lines.append(f"# at epoch {m['epoch'] + 1} (1-based), batch {m['batch']}: stop the run, then")
             lines.append(f"OMP_NUM_THREADS=1 python scripts/train_translate.py --out {run_dir} --resume --set-lr {m['lr']}")
         else:
             lines.append(f"# at epoch {m['epoch'] + 1} (1-based), batch {m['batch']}: stop the run, then")
@@ -298,7 +298,7 @@ def export_commands(run_dirs, tgt, average):
 
 def init_note(args, manual=()):
     a = argparse.Namespace(**args)
-    note = "".join(f"\nThe LR was set by hand to {m['lr']} at the start of epoch {m['epoch'] + 1} (1-based), "
+    note = "".join(f"\nThe LR was set by hand to {m['lr']} at epoch {m['epoch'] + 1} (1-based), batch {m['batch']}, "
                    f"to reach a lower LR sooner than the val-loss rule would have in the time left.\n"
                    if "lr" in m else
                    f"\nFrom epoch {m['epoch'] + 1} (1-based), batch {m['batch']} on, a pair whose two sides share "
