@@ -99,6 +99,36 @@ fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
     }
 }
 
+#[test]
+fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
+    // Finished sources leave the greedy batch (its rows are compacted); the
+    // ones still decoding must not notice.
+    for name in ["translate-en-de", "translate-en-fr"] {
+        let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
+        let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+        let texts = [
+            "Dogs.",
+            "Two young children in blue jerseys are playing soccer on a green field while their parents watch from the side.",
+            "A woman sings.",
+            "A man is riding a bicycle down the street.",
+            "Hi",
+        ];
+        let srcs: Vec<Vec<u32>> = texts
+            .iter()
+            .map(|t| model.encode_text(t).unwrap())
+            .collect();
+        let refs: Vec<&[u32]> = srcs.iter().map(|s| s.as_slice()).collect();
+        let batched = model.greedy(&refs).unwrap();
+        assert_eq!(batched.len(), texts.len());
+        let lengths: std::collections::BTreeSet<usize> = batched.iter().map(Vec::len).collect();
+        assert!(lengths.len() > 2, "{name}: outputs of one length test nothing");
+        for ((src, b), text) in refs.iter().zip(&batched).zip(texts) {
+            let alone = model.greedy(&[src]).unwrap().remove(0);
+            assert_eq!(b, &alone, "{name}: {text:?}");
+        }
+    }
+}
+
 /// The same tokens, and the same score up to float rounding.
 fn assert_same_translation(a: &Translation, b: &Translation, what: &str) {
     assert_eq!(a.ids, b.ids, "{what}");
