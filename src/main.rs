@@ -123,6 +123,10 @@ enum RunTask {
     /// Label every token with an imported graph model (many-to-many).
     Tag(TextRun),
     /// Translate English to German (or French, `--to fr`): one line in, one line out.
+    ///
+    /// A line mostly of words the model never read in training (another
+    /// language, say) gets an empty output line and a note on stderr;
+    /// `--json` gives the translation anyway, with `oov` and `unseen`.
     Translate {
         #[command(flatten)]
         inputs: cli::Inputs,

@@ -15,9 +15,11 @@ use crate::Common;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NerFormat {
-    /// The line with entities marked: [Angela Merkel](PER) met ...
+    /// The line with entities marked: [Angela Merkel](PER) met ... (a line
+    /// mostly of words the model never read, another language say, is left
+    /// unmarked, with a note on stderr)
     Text,
-    /// JSON Lines: text, entities (text, label, start, end, score).
+    /// JSON Lines: text, entities (text, label, start, end, score), oov, unseen.
     Json,
     /// CoNLL: word<TAB>BIO tag per line, a blank line between inputs.
     Conll,
