@@ -121,7 +121,10 @@ fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
         let batched = model.greedy(&refs).unwrap();
         assert_eq!(batched.len(), texts.len());
         let lengths: std::collections::BTreeSet<usize> = batched.iter().map(Vec::len).collect();
-        assert!(lengths.len() > 2, "{name}: outputs of one length test nothing");
+        assert!(
+            lengths.len() > 2,
+            "{name}: outputs of one length test nothing"
+        );
         for ((src, b), text) in refs.iter().zip(&batched).zip(texts) {
             let alone = model.greedy(&[src]).unwrap().remove(0);
             assert_eq!(b, &alone, "{name}: {text:?}");

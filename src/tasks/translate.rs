@@ -275,6 +275,43 @@ impl Member {
     }
 }
 
+/// A step's scores from each member's logits `[n, V]` (CPU): a single
+/// network's logits when only the ranking counts, else log-softmax per
+/// member, and for an ensemble the log-softmax of their mean, as the
+/// candle ops on other devices compute them.
+fn host_scores(logits: &[Tensor], scores: Scores) -> Result<Tensor> {
+    let (n, v) = logits[0].dims2()?;
+    if logits.len() == 1 && scores == Scores::Ranked {
+        return Ok(logits[0].clone());
+    }
+    let host = |t: &Tensor| -> Result<Vec<f32>> {
+        Ok(t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?)
+    };
+    let mut sum = host(&logits[0])?;
+    log_softmax_rows(&mut sum, v);
+    if logits.len() > 1 {
+        for t in &logits[1..] {
+            let mut x = host(t)?;
+            log_softmax_rows(&mut x, v);
+            sum.iter_mut().zip(&x).for_each(|(a, b)| *a += b);
+        }
+        let scale = (1.0 / logits.len() as f64) as f32;
+        sum.iter_mut().for_each(|a| *a *= scale);
+        log_softmax_rows(&mut sum, v);
+    }
+    Ok(Tensor::from_vec(sum, (n, v), logits[0].device())?)
+}
+
+/// In place, per row of `width`: `(x - max) - ln Σ exp(x - max)`.
+fn log_softmax_rows(x: &mut [f32], width: usize) {
+    for row in x.chunks_exact_mut(width.max(1)) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let sum: f32 = row.iter().map(|&x| (x - max).exp()).sum();
+        let ln = sum.ln();
+        row.iter_mut().for_each(|x| *x = (*x - max) - ln);
+    }
+}
+
 /// What a decoder step's scores must be.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scores {
@@ -458,7 +495,12 @@ impl Translator {
         s: &[Tensor],
         scores: Scores,
     ) -> Result<(Tensor, Vec<Tensor>, (Tensor, Tensor))> {
-        let log_probs = scores == Scores::LogProbs || self.members.len() > 1;
+        // On the CPU the scores are made here from each member's logits,
+        // as plain loops: candle's ops on [n, 6000] tensors, run from two
+        // member threads at once, spent a sixth of an ensemble's time
+        // waiting on candle's own thread pool.
+        let host = self.device.is_cpu();
+        let log_probs = !host && (scores == Scores::LogProbs || self.members.len() > 1);
         let prev = Tensor::from_vec(prev.to_vec(), prev.len(), &self.device)?;
         let mut logps = Vec::with_capacity(self.members.len());
         let mut states = Vec::with_capacity(self.members.len());
@@ -472,7 +514,9 @@ impl Translator {
             states.push(s_new);
             first.get_or_insert((att, input));
         }
-        let logp = if logps.len() == 1 {
+        let logp = if host {
+            host_scores(&logps, scores)?
+        } else if logps.len() == 1 {
             logps.remove(0)
         } else {
             let mean = (Tensor::stack(&logps, 0)?.sum(0)? / logps.len() as f64)?;
