@@ -84,10 +84,7 @@ fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
         "A woman sings.",
         "The meeting has been moved to Thursday afternoon.",
     ];
-    let srcs: Vec<Vec<u32>> = texts
-        .iter()
-        .map(|t| model.encode_text(t).unwrap())
-        .collect();
+    let srcs = encoded(&model, &texts);
     let refs: Vec<&[u32]> = srcs.iter().map(|s| s.as_slice()).collect();
     for beam in [1, 3, 5] {
         let batched = model.beam_batch(&refs, beam).unwrap();
@@ -113,10 +110,7 @@ fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
             "A man is riding a bicycle down the street.",
             "Hi",
         ];
-        let srcs: Vec<Vec<u32>> = texts
-            .iter()
-            .map(|t| model.encode_text(t).unwrap())
-            .collect();
+        let srcs = encoded(&model, &texts);
         let refs: Vec<&[u32]> = srcs.iter().map(|s| s.as_slice()).collect();
         let batched = model.greedy(&refs).unwrap();
         assert_eq!(batched.len(), texts.len());
@@ -130,6 +124,14 @@ fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
             assert_eq!(b, &alone, "{name}: {text:?}");
         }
     }
+}
+
+/// Each text's source ids.
+fn encoded(model: &Translator, texts: &[&str]) -> Vec<Vec<u32>> {
+    texts
+        .iter()
+        .map(|t| model.encode_text(t).unwrap())
+        .collect()
 }
 
 /// The same tokens, and the same score up to float rounding.

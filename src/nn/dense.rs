@@ -34,27 +34,32 @@ impl PackedLinear {
     /// From a `[k, n]` weight and `[n]` bias tensor; `None` unless both are
     /// f32 on the CPU (the caller then keeps candle's ops).
     pub fn from_tensors(w: &Tensor, b: &Tensor) -> candle_core::Result<Option<Self>> {
-        if [w, b]
-            .iter()
-            .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32)
-        {
-            return Ok(None);
-        }
-        let (k, n) = w.dims2()?;
-        let w = w.flatten_all()?.to_vec1::<f32>()?;
-        Ok(Some(Self::new(&w, k, n, b.to_vec1::<f32>()?)))
+        Self::from_weight(w, b, false)
     }
 
     /// From a `Linear` layer's `[n, k]` weight (PyTorch's layout) and `[n]`
     /// bias, packed without a transposed copy; `None` as in `from_tensors`.
     pub fn from_linear(w: &Tensor, b: &Tensor) -> candle_core::Result<Option<Self>> {
+        Self::from_weight(w, b, true)
+    }
+
+    fn from_weight(
+        w: &Tensor,
+        b: &Tensor,
+        rows_are_outputs: bool,
+    ) -> candle_core::Result<Option<Self>> {
         if [w, b]
             .iter()
             .any(|t| !t.device().is_cpu() || t.dtype() != DType::F32)
         {
             return Ok(None);
         }
-        let (n, k) = w.dims2()?;
+        let (rows, cols) = w.dims2()?;
+        let (k, n) = if rows_are_outputs {
+            (cols, rows)
+        } else {
+            (rows, cols)
+        };
         let bias = b.to_vec1::<f32>()?;
         if bias.len() != n {
             candle_core::bail!("dense bias has {} values for {n} outputs", bias.len());
@@ -63,7 +68,7 @@ impl PackedLinear {
         Ok(Some(Self {
             k,
             n,
-            data: packed::pack_dense(&w, k, n, true),
+            data: packed::pack_dense(&w, k, n, rows_are_outputs),
             bias,
         }))
     }
