@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Greedy and beam-search BLEU of translate-en-de (or -fr) on Multi30k val (sacreBLEU).
+"""Greedy and beam-search BLEU (and chrF) of a translator on Multi30k val, or on --src/--ref (sacreBLEU).
 
 Commands:
   # the exported model (weights as stored: f16 matrices, f32 biases):

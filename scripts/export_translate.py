@@ -9,9 +9,11 @@ i.e. the weights with the best val greedy BLEU):
   options: --ckpt PATH ... (other checkpoints instead of RUN/best.pt),
            --root DIR (write elsewhere than the repo, for tests),
            --average RUN/epochs/epNN.pt ... (one run: export the average of those epochs' weights),
-           --no-beam (skip the beam BLEU; keeps the beam metric at 0.0)
+           --no-beam (skip the beam BLEU; keeps the beam metric at 0.0),
+           --name NAME (the catalogue name to write)
 
-Writes, relative to the repository root (NAME = translate-en-de or translate-en-fr):
+Writes, relative to the repository root (NAME = --name; by default translate-en-LANG for a run
+that read Tatoeba (the general translators), translate-en-LANG-multi30k for a caption model):
   weights/NAME.safetensors              state_dict (names below); every matrix (2-D weight)
                                         in f16, the biases in f32
   weights/NAME-seedS.safetensors        the same for each further ensemble member (seed S)
@@ -74,6 +76,14 @@ FIXTURE_TEXTS = [
     "A young girl with brown hair smiles at the camera.",
     "The café's chef prepares a colorful dish (with fresh vegetables) in the kitchen.",
 ]
+# ... and everyday text, for the models trained on it (a question, names, a contraction, a number).
+EVERYDAY_TEXTS = [
+    "Where is the nearest train station?",
+    "Elon Musk visited Berlin on Tuesday.",
+    "I don't think Tom will come tomorrow.",
+    "The meeting has been moved to Thursday afternoon.",
+    "Could you send me the 3 files by email, please?",
+]
 
 
 def export_weights(model, path, name):
@@ -103,9 +113,9 @@ def compact_json(obj):
     return text
 
 
-def make_fixture(model, tok, name):
+def make_fixture(model, tok, name, general):
     cases = []
-    for text in FIXTURE_TEXTS:
+    for text in FIXTURE_TEXTS + (EVERYDAY_TEXTS if general else []):
         src = encode_source(tok, text, MAX_SOURCE_TOKENS)
         ids, first = greedy(model, src, MAX_LEN_A, MAX_LEN_B)
         top = torch.topk(first, 5)
@@ -128,6 +138,10 @@ CARD = """# {name}
 English → {lang} translation: {what},
 {trained_on}.  Part of the `zoo` model zoo;
 weights in {files}, joint subword tokenizer in `tokenizer.json`.{ensemble_note}
+
+## Intended use
+
+{intended}
 
 ## Results (validation)
 
@@ -207,7 +221,7 @@ MULTI30K_DATA = """Multi30k task 1 (Elliott et al., "Multi30K: Multilingual Engl
 Descriptions", Proceedings of the 5th Workshop on Vision and Language, 2016), 29,000
 English–{lang} training pairs"""
 
-# (trained_on, data_text, tatoeba_licence, domain_bullets) for caption-only runs ...
+# (trained_on, data_text, tatoeba_licence, domain_bullets, intended use) for caption-only runs ...
 CAPTIONS = (
     "trained from scratch on Multi30k (image descriptions)",
     "Data: " + MULTI30K_DATA + "; val (1,014) for model selection and the numbers above.\n"
@@ -215,8 +229,14 @@ CAPTIONS = (
     "",
     """- Domain: short, literal descriptions of photographs ("A man in a blue shirt is …").
   Anything else (news, dialogue, questions, long or technical text) is translated
-  poorly, often as a fluent but unrelated image description.
-""")
+  poorly, often as a fluent but unrelated image description.  The general translators,
+  `translate-en-de` and `translate-en-fr`, were trained for everyday text.
+""",
+    """English → {lang} translation of short, literal descriptions of scenes and photographs
+(the Multi30k image captions it was trained on), for demos, teaching and research.
+It is not a general-purpose translator: everyday sentences, questions, dialogue, news
+or technical text come out poorly, often as a fluent but unrelated image description.
+For those, use the general translators `translate-en-de` and `translate-en-fr`.""")
 # ... and for runs on Multi30k and Tatoeba together.
 GENERAL = (
     "trained on Multi30k (image descriptions) and Tatoeba (everyday sentences) together",
@@ -229,7 +249,12 @@ GENERAL = (
     """- Domain: short everyday sentences (Tatoeba: questions, dialogue, statements) and
   photo captions (Multi30k).  Long, technical or news text is outside its training
   data and is translated worse.
-""")
+""",
+    """English → {lang} translation of short everyday sentences (questions, requests,
+statements, dialogue) and of photo captions, for demos, teaching, research and offline
+use.  It is a small model trained on about 190k sentence pairs: good on simple
+sentences, not a substitute for a large translation system on long, technical or news
+text.  Names it never saw in training are often misspelt or dropped.""")
 
 
 def epochs_run(ck, run_dir):
@@ -252,13 +277,26 @@ def manual_lrs(run_dir, last_epoch):
     return sorted((m for m in manual if m["epoch"] <= last_epoch), key=lambda m: (m["epoch"], m["batch"]))
 
 
+def default_name(tgt, general):
+    return f"translate-en-{tgt}" if general else f"translate-en-{tgt}-multi30k"
+
+
+def init_folder(a):
+    """The folder that holds the warm start now: the general runs started from the caption
+    models, which were published as translate-en-LANG and renamed translate-en-LANG-multi30k
+    when the general models took that name."""
+    tgt = getattr(a, "tgt", "de")
+    old = os.path.normpath(a.init_from)
+    return f"models/{default_name(tgt, False)}" if old == f"models/translate-en-{tgt}" else a.init_from
+
+
 def train_commands(args, run_dir, manual=(), tokenizer_step=True):
     """The commands that train one run of this export, from the run's own arguments."""
     a = argparse.Namespace(**args)
     lines = []
     tatoeba = getattr(a, "tatoeba", None)
     if getattr(a, "init_from", None):
-        src = "--init-from {} --init-epochs {}".format(a.init_from, a.init_epochs)
+        src = "--init-from {} --init-epochs {}".format(init_folder(a), a.init_epochs)
         if getattr(a, "tokenizer", None):
             # A new tokenizer: the warm start's rows are remapped to it.
             tgt = getattr(a, "tgt", "de")
@@ -290,10 +328,10 @@ def train_commands(args, run_dir, manual=(), tokenizer_step=True):
     return lines
 
 
-def export_commands(run_dirs, tgt, average):
+def export_commands(run_dirs, name, average):
     avg = (" --average " + " ".join(os.path.join(run_dirs[0], "epochs", x) for x in average)) if average else ""
     return [f"OMP_NUM_THREADS=1 python scripts/export_translate.py --run {' '.join(run_dirs)}{avg}",
-            f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/translate-en-{tgt}"]
+            f"OMP_NUM_THREADS=1 python scripts/eval_translate.py --model models/{name}"]
 
 
 def init_note(args, manual=()):
@@ -311,7 +349,7 @@ def init_note(args, manual=()):
     before = (f"themselves {a.init_epochs} epochs of the same recipe from random weights, seed 1, lr 0.001"
               if a.init_epochs else
               "its first member: the caption model trained on Multi30k alone, whose card gives its recipe")
-    return note + (f"\nThis run continued training from the weights in `{a.init_from}` as committed before it "
+    return note + (f"\nThis run continued training from the weights in `{init_folder(a)}` "
             f"({before}), "
             f"with a fresh Adam optimiser and a {a.warmup_steps}-step linear LR warm-up; "
             + (f"the embedding and output rows were remapped to the new tokenizer (rows of subwords both "
@@ -345,6 +383,7 @@ def main():
     ap.add_argument("--root", default=ROOT)
     ap.add_argument("--average", nargs="+", help="export the average of these RUN/epochs/epNN.pt weights")
     ap.add_argument("--no-beam", action="store_true")
+    ap.add_argument("--name", help="catalogue name (default: translate-en-LANG, or -multi30k for caption runs)")
     ap.add_argument("--max-val", type=int, help="(pipeline tests only) evaluate on the first N val lines")
     a = ap.parse_args()
     torch.set_num_threads(1)
@@ -362,7 +401,7 @@ def main():
     assert len(set(seeds)) == len(seeds), f"ensemble members need distinct seeds: {seeds}"
 
     tgt = ck["args"].get("tgt", "de")
-    NAME = f"translate-en-{tgt}"
+    NAME = a.name or default_name(tgt, bool(ck["args"].get("tatoeba")))
     mdir = os.path.join(a.root, "models", NAME)
     os.makedirs(mdir, exist_ok=True)
     for old in os.listdir(mdir):  # links of an earlier export
@@ -431,6 +470,8 @@ def main():
     member_scores = ([score(m, f"member seed {s}", *sets[0][2:])[:2] for m, s in zip(model.members, seeds)]
                      if isinstance(model, Ensemble) else [])
     cfg["metrics"] = {}
+    if general:  # what `zoo list` shows: the everyday-text score
+        cfg["headline_metric"] = "tatoeba_val_bleu_beam5" if not a.no_beam else "tatoeba_val_bleu_greedy"
     for key, (g, b, gc, bc) in scores.items():
         cfg["metrics"].update({f"{key}_val_bleu_greedy": round(g, 2), f"{key}_val_bleu_beam5": round(b, 2),
                                f"{key}_val_chrf_greedy": round(gc, 2), f"{key}_val_chrf_beam5": round(bc, 2)})
@@ -438,7 +479,7 @@ def main():
         json.dump(cfg, f, indent=2)
         f.write("\n")
 
-    fx = make_fixture(model, tok, NAME)
+    fx = make_fixture(model, tok, NAME, general)
     fpath = os.path.join(a.root, "tests", "fixtures", "translate", f"{NAME}.json")
     os.makedirs(os.path.dirname(fpath), exist_ok=True)
     with open(fpath, "w", encoding="utf-8") as f:
@@ -462,7 +503,7 @@ def main():
         commands += train_commands(c["args"], run_dir, manual, tokenizer_step=(i == 0))
         desc = weights_desc(c, ckpt)
         descs.append(desc[0].upper() + desc[1:] + "." if n == 1 else f"Seed {seeds[i]}: {desc}.")
-    commands += export_commands(run_dirs, tgt, ck.get("averaged"))
+    commands += export_commands(run_dirs, NAME, ck.get("averaged"))
     hours = [c.get("train_seconds", 0.0) / 3600 for _, _, c in loaded]
     cpu = [c.get("cpu_seconds") for _, _, c in loaded]
     hours_text = " + ".join(f"{h:.1f} h" for h in hours)
@@ -503,6 +544,7 @@ def main():
                                  tatoeba_pairs=n_tatoeba),
         tatoeba_licence=kind[2],
         domain_bullets=kind[3],
+        intended=kind[4].format(lang=LANGS[tgt][0]),
         pairs=f"29k + {n_tatoeba / 1000:.0f}k" if general else "29k",
         alpha=ALPHA, sacrebleu_version=sacrebleu.__version__,
         best_line=("" if not a.no_beam else "\n(Beam BLEU was not computed for this export.)"),

@@ -5,7 +5,7 @@ zoo compares a text's words with this list to flag input that is mostly new
 to the model (another language, say), which a vocabulary check can't: GloVe
 and subword vocabularies cover German and French too (src/tasks/seen.rs).
 
-  python scripts/seen_words.py --out models/translate-en-de --text /work/shared/data/multi30k/train.en
+  python scripts/seen_words.py --out models/translate-en-de-multi30k --text /work/shared/data/multi30k/train.en
   python scripts/seen_words.py --out models/ner-bilstm-crf --conll /work/shared/data/conll2003/train.txt
 
 A word is a maximal run of letters, lower-cased, as in src/tasks/seen.rs;

@@ -13,7 +13,7 @@ Commands (CPU, one thread; the run directory holds everything):
   # recurrent weights, and the embedding/output rows of the tokens both vocabularies share:
   python scripts/translate_tokenizer.py --tgt de --tatoeba /work/shared/data/tatoeba --out /work/runs/tr-de/tokenizer.json
   OMP_NUM_THREADS=1 nohup python scripts/train_translate.py --tokenizer /work/runs/tr-de/tokenizer.json \
-      --init-from models/translate-en-de --out /work/runs/tr-de/main --tatoeba /work/shared/data/tatoeba \
+      --init-from models/translate-en-de-multi30k --out /work/runs/tr-de/main --tatoeba /work/shared/data/tatoeba \
       --multi30k-repeat 2 --embedding-dim 192 --encoder-units 320 --decoder-units 320 --attention-dim 320 \
       --warmup-steps 300 --seed 1 >> /work/runs/tr-de/main.out 2>&1 &
   # 2-minute smoke test:
@@ -340,7 +340,7 @@ def main():
     ap.add_argument("--set-lr", type=float,
                     help="with --resume: set the LR by hand from here on (recorded in the checkpoint's manual_lr)")
     ap.add_argument("--init-from", help="start from an exported model folder's weights and tokenizer "
-                                        "(e.g. models/translate-en-de) instead of random weights; with "
+                                        "(e.g. models/translate-en-de-multi30k) instead of random weights; with "
                                         "--tokenizer, its vocabulary rows are remapped to that tokenizer's")
     ap.add_argument("--init-epochs", type=int, default=0,
                     help="epochs the --init-from weights had already been trained (for the model card)")

@@ -18,6 +18,14 @@ pub const CATALOGUE: &[(&str, &str)] = &[
     ("ner-bilstm-crf", "rnn-zoo/ner-bilstm-crf"),
     ("translate-en-de", "rnn-zoo/translate-en-de"),
     ("translate-en-fr", "rnn-zoo/translate-en-fr"),
+    (
+        "translate-en-de-multi30k",
+        "rnn-zoo/translate-en-de-multi30k",
+    ),
+    (
+        "translate-en-fr-multi30k",
+        "rnn-zoo/translate-en-fr-multi30k",
+    ),
 ];
 
 /// The Hub repo a catalogue name is published in.

@@ -13,7 +13,7 @@ fn root() -> &'static Path {
 
 #[test]
 fn greedy_and_beam_decoding_match_pytorch_token_for_token() {
-    // One fixture per shipped translator (en-de, and en-fr where present).
+    // One fixture per shipped translator: the general ones and the caption models.
     let mut names = Vec::new();
     for e in std::fs::read_dir(root().join("tests/fixtures/translate")).unwrap() {
         let path = e.unwrap().path();
@@ -23,7 +23,16 @@ fn greedy_and_beam_decoding_match_pytorch_token_for_token() {
         check_fixture(&name, &fixture);
         names.push(name);
     }
-    assert!(names.iter().any(|n| n == "translate-en-de"), "{names:?}");
+    for shipped in zoo::catalog::CATALOGUE
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| n.starts_with("translate-"))
+    {
+        assert!(
+            names.iter().any(|n| n == shipped),
+            "no fixture for {shipped}: {names:?}"
+        );
+    }
 }
 
 fn check_fixture(name: &str, fixture: &serde_json::Value) {
@@ -100,7 +109,11 @@ fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
 fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
     // Finished sources leave the greedy batch (its rows are compacted); the
     // ones still decoding must not notice.
-    for name in ["translate-en-de", "translate-en-fr"] {
+    for name in [
+        "translate-en-de",
+        "translate-en-fr",
+        "translate-en-de-multi30k",
+    ] {
         let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
         let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
         let texts = [
@@ -233,11 +246,54 @@ fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("Hund"));
 
     let o = zoo(
-        &["run", "translate", "--to", "fr", "--text", "A dog runs."],
+        &[
+            "run",
+            "translate",
+            "--to",
+            "fr",
+            "-v",
+            "--text",
+            "A dog runs.",
+        ],
         b"",
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("chien"));
+    // Two translators go into French: --to picks the general one, not the
+    // caption model.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("model translate-en-fr from"), "{err}");
+}
+
+#[test]
+fn to_prefers_the_general_translator_over_other_models_into_that_language() {
+    // A user's model into French whose name sorts first must not take
+    // `--to fr` away from translate-en-fr.
+    let extra = std::env::temp_dir().join(format!("zoo-to-{}", std::process::id()));
+    let dir = extra.join("a-captions-fr");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = ModelDir::open(&root().join("models/translate-en-fr-multi30k")).unwrap();
+    let mut cfg = src.raw_config().clone();
+    cfg["name"] = serde_json::json!("a-captions-fr");
+    std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+    let o = common::zoo_in(
+        root(),
+        &[("ZOO_MODELS", extra.to_str().unwrap())],
+        &[
+            "run",
+            "translate",
+            "--to",
+            "fr",
+            "-v",
+            "--text",
+            "A dog runs.",
+        ],
+        b"",
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("model translate-en-fr from"), "{err}");
+    std::fs::remove_dir_all(&extra).unwrap();
 }
 
 /// A folder whose config.json lists `files` (copies of translate-en-de's

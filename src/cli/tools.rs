@@ -259,11 +259,20 @@ fn cell_and_units(d: &zoo::model::ModelDir) -> (String, String) {
     }
 }
 
+/// The metric `zoo list` shows: config.json's `headline_metric` when it
+/// names one of `metrics` (a general translator's everyday-text BLEU, not
+/// its caption BLEU), else the first.
 fn headline_metric(cfg: &serde_json::Value) -> String {
     let Some(m) = cfg.get("metrics").and_then(|m| m.as_object()) else {
         return "-".into();
     };
-    m.iter()
+    let chosen = cfg
+        .get("headline_metric")
+        .and_then(|k| k.as_str())
+        .and_then(|k| m.get_key_value(k));
+    chosen
+        .into_iter()
+        .chain(m.iter())
         .find_map(|(k, v)| {
             v.as_f64().map(|x| {
                 format!(
@@ -295,9 +304,15 @@ pub fn list() -> Result<ExitCode> {
         out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
+    let name_width = models
+        .iter()
+        .map(|d| d.header.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(18);
     writeln!(
         out,
-        "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} where",
+        "{:<name_width$} {:<10} {:<11} {:<8} {:>9}  {:<36} where",
         "name", "task", "cell", "units", "size", "metric"
     )?;
     for d in models {
@@ -308,9 +323,9 @@ pub fn list() -> Result<ExitCode> {
         });
         writeln!(
             out,
-            "{:<18} {:<10} {:<11} {:<8} {:>9}  {:<36} {}",
+            "{:<name_width$} {:<10} {:<11} {:<8} {:>9}  {:<36} {}",
             d.header.name,
-            d.header.task,
+            d.header.task.as_str(),
             cell,
             units,
             size,
@@ -461,7 +476,18 @@ pub fn summary(spec: &str, batch: usize, steps: usize, json: bool) -> Result<Exi
 
 #[cfg(test)]
 mod tests {
-    use super::card_summary;
+    use super::{card_summary, headline_metric};
+
+    #[test]
+    fn list_shows_the_metric_the_config_names_else_the_first() {
+        let metrics = serde_json::json!({"a_bleu": 30.5, "b_bleu": 40.25});
+        let named = serde_json::json!({"metrics": metrics, "headline_metric": "b_bleu"});
+        assert_eq!(headline_metric(&named), "b_bleu=40.2");
+        let plain = serde_json::json!({"metrics": metrics});
+        assert_eq!(headline_metric(&plain), "a_bleu=30.5");
+        let missing = serde_json::json!({"metrics": metrics, "headline_metric": "c"});
+        assert_eq!(headline_metric(&missing), "a_bleu=30.5");
+    }
 
     #[test]
     fn info_shows_the_cards_use_data_and_limits() {

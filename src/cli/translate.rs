@@ -15,7 +15,8 @@ use super::{drive, resolve_model, select_device, select_dtype, usage, Inputs};
 use crate::Common;
 
 /// The translator for `--model` / `--to`: `--to LANG` alone picks the
-/// shipped `translate-en-LANG`; with `--model` it must match the model.
+/// shipped `translate-en-LANG` (the general one, not a caption model), else
+/// the first translator into LANG found; with `--model` it must match.
 fn resolve_translator(
     model: Option<&str>,
     to: Option<&str>,
@@ -34,9 +35,15 @@ fn resolve_translator(
                 .collect();
             langs.sort_unstable();
             langs.dedup();
-            named = dirs
+            let into: Vec<_> = dirs
                 .iter()
-                .find(|d| d.header.task == TaskKind::Translate && d.target_lang() == Some(lang))
+                .filter(|d| d.header.task == TaskKind::Translate && d.target_lang() == Some(lang))
+                .collect();
+            let preferred = format!("translate-en-{lang}");
+            named = into
+                .iter()
+                .find(|d| d.header.name == preferred)
+                .or(into.first())
                 .map(|d| d.header.name.clone())
                 .ok_or_else(|| {
                     usage(format!(
