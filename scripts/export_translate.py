@@ -401,7 +401,9 @@ def main():
     assert len(set(seeds)) == len(seeds), f"ensemble members need distinct seeds: {seeds}"
 
     tgt = ck["args"].get("tgt", "de")
-    NAME = a.name or default_name(tgt, bool(ck["args"].get("tatoeba")))
+    run_args = ck["args"]
+    general = bool(run_args.get("tatoeba"))  # a Multi30k+Tatoeba run, not a caption model
+    NAME = a.name or default_name(tgt, general)
     mdir = os.path.join(a.root, "models", NAME)
     os.makedirs(mdir, exist_ok=True)
     for old in os.listdir(mdir):  # links of an earlier export
@@ -438,8 +440,6 @@ def main():
 
     # Everything below runs on the model as reloaded from the written files.
     model, tok, _ = load_model_dir(mdir)
-    run_args = ck["args"]
-    general = bool(run_args.get("tatoeba"))
     # (card name, metric key, sources, references) per validation set.
     sets = [("Multi30k val (1,014)", "multi30k", *val_data(a.max_val, tgt=tgt))]
     if general:

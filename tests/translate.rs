@@ -35,9 +35,14 @@ fn greedy_and_beam_decoding_match_pytorch_token_for_token() {
     }
 }
 
-fn check_fixture(name: &str, fixture: &serde_json::Value) {
+/// A shipped translator from `models/`, in f32 on the CPU.
+fn shipped(name: &str) -> Translator {
     let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
-    let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    Translator::load(&dir, &Device::Cpu, DType::F32).unwrap()
+}
+
+fn check_fixture(name: &str, fixture: &serde_json::Value) {
+    let model = shipped(name);
     let cases = fixture["cases"].as_array().unwrap();
     assert!(cases.len() >= 5);
     let ids = |v: &serde_json::Value| -> Vec<u32> {
@@ -84,8 +89,7 @@ fn beam_search_over_a_batch_gives_each_source_its_own_beam_result() {
     // Sources of different lengths finish at different steps and leave the
     // batch; each must still get exactly what it gets alone (and PyTorch's,
     // which the fixture test pins for the one-at-a-time path).
-    let dir = ModelDir::open(&root().join("models/translate-en-de")).unwrap();
-    let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+    let model = shipped("translate-en-de");
     let texts = [
         "A man is riding a bicycle down the street.",
         "Dogs.",
@@ -114,8 +118,7 @@ fn greedy_decoding_of_a_batch_gives_each_source_what_it_gets_alone() {
         "translate-en-fr",
         "translate-en-de-multi30k",
     ] {
-        let dir = ModelDir::open(&root().join("models").join(name)).unwrap();
-        let model = Translator::load(&dir, &Device::Cpu, DType::F32).unwrap();
+        let model = shipped(name);
         let texts = [
             "Dogs.",
             "Two young children in blue jerseys are playing soccer on a green field while their parents watch from the side.",
