@@ -703,10 +703,14 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
             let mut r0 = part_rows.start;
             while r0 < part_rows.end {
                 let rows = rows_per_block.min(part_rows.end - r0);
-                // Every row of an LSTM block at a valid step: the gate math
-                // of the whole block at once (see `lstm_block`).
-                let lstm = packed.cell == CellKind::Lstm
-                    && read[r0..r0 + rows].iter().all(|&(_, valid)| valid);
+                // Every row of the block at a valid step: the gate math of
+                // the whole block at once (see `lstm_block`).
+                let whole = read[r0..r0 + rows].iter().all(|&(_, valid)| valid)
+                    && match packed.cell {
+                        CellKind::Lstm => true,
+                        CellKind::Gru => (p + 1) * LANES <= u,
+                        CellKind::SimpleRnn => false,
+                    };
                 let pre = match (&packed.int8, &h_q) {
                     (Some(w), Some(q)) => {
                         match v {
@@ -719,7 +723,7 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                     _ => {
                         let panel = packed.panel(p).as_ptr();
                         let h_rows = h_prev.add(r0 * u);
-                        if lstm {
+                        if whole {
                             Pre::Packed(panel, h_rows)
                         } else {
                             match v {
@@ -731,22 +735,19 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                         }
                     }
                 };
-                if lstm {
+                if whole {
                     for (b, r) in (r0..r0 + rows).zip(&read[r0..]) {
                         prefetch_next(d, packed, xp, steps, lengths, (k, b, p), r.0, &panels);
                     }
-                    lstm_block::<S>(
-                        d,
-                        packed,
-                        xp,
-                        steps,
-                        shared,
-                        (k, p),
-                        r0,
-                        &read[r0..r0 + rows],
-                        pre,
-                        &tile,
-                    );
+                    let args = (d, packed, xp, steps, shared, (k, p), r0);
+                    let block = &read[r0..r0 + rows];
+                    // Called directly, not through a pointer: out of line,
+                    // they would lose the caller's target features.
+                    if packed.cell == CellKind::Lstm {
+                        lstm_block::<S>(args, block, pre, &tile);
+                    } else {
+                        gru_block::<S>(args, block, pre, &tile);
+                    }
                     started[r0..r0 + rows].fill(true);
                     r0 += rows;
                     continue;
@@ -1083,15 +1084,8 @@ fn prefetch_next(
 /// valid step) at once: the polynomial chains of the rows overlap, where
 /// one row at a time left the vector units waiting on each chain's latency.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 unsafe fn lstm_block<S: Simd>(
-    d: &Direction,
-    packed: &Packed,
-    xp: &Projected,
-    steps: usize,
-    shared: &Shared,
-    kp: (usize, usize),
-    r0: usize,
+    (d, packed, xp, steps, shared, kp, r0): BlockAt,
     read: &[(usize, bool)],
     pre: Pre,
     tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
@@ -1118,6 +1112,18 @@ enum Pre {
     Packed(*const f32, *const f32),
 }
 
+/// Where a block sits: direction, weights, inputs, steps, state, (step,
+/// panel) and its first row.
+type BlockAt<'a> = (
+    &'a Direction<'a>,
+    &'a Packed,
+    &'a Projected<'a>,
+    usize,
+    &'a Shared<'a>,
+    (usize, usize),
+    usize,
+);
+
 type BlockArgs<'a> = (
     &'a Direction<'a>,
     &'a Packed,
@@ -1142,17 +1148,7 @@ unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
     let mut z = [[0f32; N]; 4];
     let mut cell = [0f32; N];
     let mut h = [0f32; N];
-    let mut acc = [[S::zero(); 4]; MR];
-    match pre {
-        Pre::Packed(panel, h_rows) => acc = block_acc::<S, 4, MR, _>(panel, h_rows, u),
-        Pre::Tile => {
-            for (acc_r, tile_r) in acc.iter_mut().zip(tile) {
-                for (g, a) in acc_r.iter_mut().enumerate() {
-                    *a = S::load(tile_r[g * LANES..].as_ptr());
-                }
-            }
-        }
-    }
+    let acc = block_pre::<S, 4, MR>(pre, tile, u);
     for (r, &(t, _)) in read.iter().enumerate() {
         let b = r0 + r;
         let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
@@ -1162,10 +1158,7 @@ unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
         // array copies to `memcpy` calls.
         if n == LANES {
             for g in 0..4 {
-                let mut zg = S::add(acc[r][g], S::load(gx[g * u + j0..][..LANES].as_ptr()));
-                if let Some(bx) = d.bx {
-                    zg = S::add(zg, S::load(bx[g * u + j0..][..LANES].as_ptr()));
-                }
+                let zg = S::add(acc[r][g], x_gate::<S>(d, gx, g * u + j0));
                 S::store(z[g][at..at + LANES].as_mut_ptr(), zg);
             }
             S::store(cell[at..at + LANES].as_mut_ptr(), S::load(c.as_ptr()));
@@ -1184,18 +1177,136 @@ unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
         }
     }
     lstm::cell::<N, S::Madd>(&mut z, &mut h, &mut cell, d.act, d.ract);
+    store_rows(d, shared, (k, j0, n), (r0, read, steps), &h, Some(&cell));
+}
+
+/// The GRU (reset_after) gate math of a whole block at once, as
+/// [`lstm_block`]; for full panels only (`p`'s 16 units all exist).
+#[inline(always)]
+unsafe fn gru_block<S: Simd>(
+    (d, packed, xp, steps, shared, kp, r0): BlockAt,
+    read: &[(usize, bool)],
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let args = (d, packed, xp, steps, shared, kp, r0, read);
+    match read.len() {
+        1 => gru_rows::<S, 1, LANES>(args, pre, tile),
+        2 => gru_rows::<S, 2, { 2 * LANES }>(args, pre, tile),
+        3 => gru_rows::<S, 3, { 3 * LANES }>(args, pre, tile),
+        4 => gru_rows::<S, 4, { 4 * LANES }>(args, pre, tile),
+        5 => gru_rows::<S, 5, { 5 * LANES }>(args, pre, tile),
+        6 => gru_rows::<S, 6, { 6 * LANES }>(args, pre, tile),
+        7 => gru_rows::<S, 7, { 7 * LANES }>(args, pre, tile),
+        _ => gru_rows::<S, 8, { 8 * LANES }>(args, pre, tile),
+    }
+}
+
+/// [`gru_block`] for `MR` rows (`N = MR * LANES` units).
+#[inline(always)]
+unsafe fn gru_rows<S: Simd, const MR: usize, const N: usize>(
+    (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let u = packed.units;
+    let j0 = p * LANES;
+    let acc = block_pre::<S, 3, MR>(pre, tile, u);
+    let mut hz = [[0f32; N]; 3];
+    let mut xz = [[0f32; N]; 3];
+    let (mut prev, mut bhn, mut h) = ([0f32; N], [0f32; N], [0f32; N]);
     for (r, &(t, _)) in read.iter().enumerate() {
         let b = r0 + r;
-        let state = b * u + j0;
+        let gx = &xp.data[(b * steps + t) * xp.stride + xp.offset..];
         let at = r * LANES;
-        copy(
-            std::slice::from_raw_parts_mut(shared.c.add(state), n),
-            &cell[at..at + n],
-        );
+        for g in 0..3 {
+            S::store(hz[g][at..at + LANES].as_mut_ptr(), acc[r][g]);
+            let x = x_gate::<S>(d, gx, g * u + j0);
+            S::store(xz[g][at..at + LANES].as_mut_ptr(), x);
+        }
+        let h_prev = shared.h[k % 2].add(b * u + j0);
+        S::store(prev[at..at + LANES].as_mut_ptr(), S::load(h_prev));
+        if let Some(bn) = d.bhn {
+            S::store(
+                bhn[at..at + LANES].as_mut_ptr(),
+                S::load(bn[j0..][..LANES].as_ptr()),
+            );
+        }
+    }
+    let [z0, z1, z2] = &mut hz;
+    gru::cell_reset_after::<N, S::Madd>(
+        [&xz[0], &xz[1], &xz[2]],
+        [z0, z1, z2],
+        &bhn,
+        &prev,
+        &mut h,
+        d.act,
+        d.ract,
+    );
+    store_rows(d, shared, (k, j0, LANES), (r0, read, steps), &h, None);
+}
+
+/// A block's `h @ W_hh` in registers: computed from an f32 panel, or
+/// loaded from the tile.
+#[inline(always)]
+unsafe fn block_pre<S: Simd, const V: usize, const MR: usize>(
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
+    u: usize,
+) -> [[S::V; V]; MR] {
+    match pre {
+        Pre::Packed(panel, h_rows) => block_acc::<S, V, MR, _>(panel, h_rows, u),
+        Pre::Tile => {
+            let mut acc = [[S::zero(); V]; MR];
+            for (acc_r, tile_r) in acc.iter_mut().zip(tile) {
+                for (g, a) in acc_r.iter_mut().enumerate() {
+                    *a = S::load(tile_r[g * LANES..].as_ptr());
+                }
+            }
+            acc
+        }
+    }
+}
+
+/// 16 units of a gate's input pre-activation from column `at`, plus their
+/// biases where the kernel adds them.
+#[inline(always)]
+unsafe fn x_gate<S: Simd>(d: &Direction, gx: &[f32], at: usize) -> S::V {
+    let x = S::load(gx[at..][..LANES].as_ptr());
+    match d.bx {
+        Some(bx) => S::add(x, S::load(bx[at..][..LANES].as_ptr())),
+        None => x,
+    }
+}
+
+/// Writes a block's new states (`h`, and the LSTM's `cell`) and outputs:
+/// `n` units from `j0` for each of its rows, laid out `LANES` apart.
+#[inline(always)]
+unsafe fn store_rows(
+    d: &Direction,
+    shared: &Shared,
+    (k, j0, n): (usize, usize, usize),
+    (r0, read, steps): (usize, &[(usize, bool)], usize),
+    h: &[f32],
+    cell: Option<&[f32]>,
+) {
+    let u = d.units;
+    for (r, &(t, _)) in read.iter().enumerate() {
+        let state = (r0 + r) * u + j0;
+        let at = r * LANES;
+        if let Some(cell) = cell {
+            copy(
+                std::slice::from_raw_parts_mut(shared.c.add(state), n),
+                &cell[at..at + n],
+            );
+        }
         let h_next = std::slice::from_raw_parts_mut(shared.h[(k + 1) % 2].add(state), n);
         copy(h_next, &h[at..at + n]);
         let pos = d.schedule.position(k, t, steps);
-        copy(shared.out.cols(b * steps + pos, j0, n), &h[at..at + n]);
+        copy(
+            shared.out.cols((r0 + r) * steps + pos, j0, n),
+            &h[at..at + n],
+        );
     }
 }
 
