@@ -709,7 +709,7 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                     && match packed.cell {
                         CellKind::Lstm => true,
                         CellKind::Gru => (p + 1) * LANES <= u,
-                        CellKind::SimpleRnn => false,
+                        CellKind::SimpleRnn => (p + 1) * MAX_WIDTH <= u,
                     };
                 let pre = match (&packed.int8, &h_q) {
                     (Some(w), Some(q)) => {
@@ -743,10 +743,10 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                     let block = &read[r0..r0 + rows];
                     // Called directly, not through a pointer: out of line,
                     // they would lose the caller's target features.
-                    if packed.cell == CellKind::Lstm {
-                        lstm_block::<S>(args, block, pre, &tile);
-                    } else {
-                        gru_block::<S>(args, block, pre, &tile);
+                    match packed.cell {
+                        CellKind::Lstm => lstm_block::<S>(args, block, pre, &tile),
+                        CellKind::Gru => gru_block::<S>(args, block, pre, &tile),
+                        CellKind::SimpleRnn => simple_block::<S>(args, block, pre, &tile),
                     }
                     started[r0..r0 + rows].fill(true);
                     r0 += rows;
@@ -1246,6 +1246,54 @@ unsafe fn gru_rows<S: Simd, const MR: usize, const N: usize>(
     store_rows(d, shared, (k, j0, LANES), (r0, read, steps), &h, None);
 }
 
+/// The SimpleRNN activation of a whole block at once, as [`lstm_block`];
+/// for full panels only (`p`'s 64 units all exist).
+#[inline(always)]
+unsafe fn simple_block<S: Simd>(
+    (d, packed, xp, steps, shared, kp, r0): BlockAt,
+    read: &[(usize, bool)],
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let args = (d, packed, xp, steps, shared, kp, r0, read);
+    match read.len() {
+        1 => simple_rows::<S, 1, MAX_WIDTH>(args, pre, tile),
+        2 => simple_rows::<S, 2, { 2 * MAX_WIDTH }>(args, pre, tile),
+        3 => simple_rows::<S, 3, { 3 * MAX_WIDTH }>(args, pre, tile),
+        4 => simple_rows::<S, 4, { 4 * MAX_WIDTH }>(args, pre, tile),
+        5 => simple_rows::<S, 5, { 5 * MAX_WIDTH }>(args, pre, tile),
+        6 => simple_rows::<S, 6, { 6 * MAX_WIDTH }>(args, pre, tile),
+        7 => simple_rows::<S, 7, { 7 * MAX_WIDTH }>(args, pre, tile),
+        _ => simple_rows::<S, 8, { 8 * MAX_WIDTH }>(args, pre, tile),
+    }
+}
+
+/// [`simple_block`] for `MR` rows (`N = MR * MAX_WIDTH` units).
+#[inline(always)]
+unsafe fn simple_rows<S: Simd, const MR: usize, const N: usize>(
+    (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
+    pre: Pre,
+    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
+) {
+    let u = packed.units;
+    let j0 = p * MAX_WIDTH;
+    let acc = block_pre::<S, 4, MR>(pre, tile, u);
+    let mut z = [0f32; N];
+    let mut x = [0f32; N];
+    let mut h = [0f32; N];
+    for (r, &(t, _)) in read.iter().enumerate() {
+        let gx = &xp.data[((r0 + r) * steps + t) * xp.stride + xp.offset..];
+        for (v, a) in acc[r].iter().enumerate() {
+            let at = r * MAX_WIDTH + v * LANES;
+            S::store(z[at..at + LANES].as_mut_ptr(), *a);
+            let xv = x_gate::<S>(d, gx, j0 + v * LANES);
+            S::store(x[at..at + LANES].as_mut_ptr(), xv);
+        }
+    }
+    simple_rnn::cell::<N, S::Madd>(&x, &z, &mut h, d.act);
+    store_rows(d, shared, (k, j0, MAX_WIDTH), (r0, read, steps), &h, None);
+}
+
 /// A block's `h @ W_hh` in registers: computed from an f32 panel, or
 /// loaded from the tile.
 #[inline(always)]
@@ -1280,7 +1328,8 @@ unsafe fn x_gate<S: Simd>(d: &Direction, gx: &[f32], at: usize) -> S::V {
 }
 
 /// Writes a block's new states (`h`, and the LSTM's `cell`) and outputs:
-/// `n` units from `j0` for each of its rows, laid out `LANES` apart.
+/// `n` units from `j0` for each of its rows, laid out `n` apart when
+/// `n` is a panel's width, else `LANES` apart.
 #[inline(always)]
 unsafe fn store_rows(
     d: &Direction,
@@ -1291,9 +1340,10 @@ unsafe fn store_rows(
     cell: Option<&[f32]>,
 ) {
     let u = d.units;
+    let stride = if n == MAX_WIDTH { MAX_WIDTH } else { LANES };
     for (r, &(t, _)) in read.iter().enumerate() {
         let state = (r0 + r) * u + j0;
-        let at = r * LANES;
+        let at = r * stride;
         if let Some(cell) = cell {
             copy(
                 std::slice::from_raw_parts_mut(shared.c.add(state), n),
