@@ -704,7 +704,7 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
             while r0 < part_rows.end {
                 let rows = rows_per_block.min(part_rows.end - r0);
                 // Every row of the block at a valid step: the gate math of
-                // the whole block at once (see `lstm_block`).
+                // the whole block at once (see `gate_block`).
                 let whole = read[r0..r0 + rows].iter().all(|&(_, valid)| valid)
                     && match packed.cell {
                         CellKind::Lstm => true,
@@ -741,13 +741,7 @@ unsafe fn steps_generic<S: Simd, Q: QuantOps>(
                     }
                     let args = (d, packed, xp, steps, shared, (k, p), r0);
                     let block = &read[r0..r0 + rows];
-                    // Called directly, not through a pointer: out of line,
-                    // they would lose the caller's target features.
-                    match packed.cell {
-                        CellKind::Lstm => lstm_block::<S>(args, block, pre, &tile),
-                        CellKind::Gru => gru_block::<S>(args, block, pre, &tile),
-                        CellKind::SimpleRnn => simple_block::<S>(args, block, pre, &tile),
-                    }
+                    gate_block::<S>(args, block, pre, &tile);
                     started[r0..r0 + rows].fill(true);
                     r0 += rows;
                     continue;
@@ -1080,26 +1074,37 @@ fn prefetch_next(
     }
 }
 
-/// The LSTM gate math of a whole block (`read.len()` rows, every one at a
+/// The gate math of a whole block (`read.len()` rows, every one at a
 /// valid step) at once: the polynomial chains of the rows overlap, where
 /// one row at a time left the vector units waiting on each chain's latency.
+/// GRU and SimpleRNN blocks must be of full panels (16 and 64 units).
 #[inline(always)]
-unsafe fn lstm_block<S: Simd>(
+unsafe fn gate_block<S: Simd>(
     (d, packed, xp, steps, shared, kp, r0): BlockAt,
     read: &[(usize, bool)],
     pre: Pre,
     tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
 ) {
     let args = (d, packed, xp, steps, shared, kp, r0, read);
-    match read.len() {
-        1 => lstm_rows::<S, 1, LANES>(args, pre, tile),
-        2 => lstm_rows::<S, 2, { 2 * LANES }>(args, pre, tile),
-        3 => lstm_rows::<S, 3, { 3 * LANES }>(args, pre, tile),
-        4 => lstm_rows::<S, 4, { 4 * LANES }>(args, pre, tile),
-        5 => lstm_rows::<S, 5, { 5 * LANES }>(args, pre, tile),
-        6 => lstm_rows::<S, 6, { 6 * LANES }>(args, pre, tile),
-        7 => lstm_rows::<S, 7, { 7 * LANES }>(args, pre, tile),
-        _ => lstm_rows::<S, 8, { 8 * LANES }>(args, pre, tile),
+    /// `$rows::<S, MR, { MR * $width }>` for the block's row count `MR`.
+    macro_rules! by_rows {
+        ($rows:ident, $width:expr) => {
+            match read.len() {
+                1 => $rows::<S, 1, { $width }>(args, pre, tile),
+                2 => $rows::<S, 2, { 2 * $width }>(args, pre, tile),
+                3 => $rows::<S, 3, { 3 * $width }>(args, pre, tile),
+                4 => $rows::<S, 4, { 4 * $width }>(args, pre, tile),
+                5 => $rows::<S, 5, { 5 * $width }>(args, pre, tile),
+                6 => $rows::<S, 6, { 6 * $width }>(args, pre, tile),
+                7 => $rows::<S, 7, { 7 * $width }>(args, pre, tile),
+                _ => $rows::<S, 8, { 8 * $width }>(args, pre, tile),
+            }
+        };
+    }
+    match packed.cell {
+        CellKind::Lstm => by_rows!(lstm_rows, LANES),
+        CellKind::Gru => by_rows!(gru_rows, LANES),
+        CellKind::SimpleRnn => by_rows!(simple_rows, MAX_WIDTH),
     }
 }
 
@@ -1135,7 +1140,7 @@ type BlockArgs<'a> = (
     &'a [(usize, bool)],
 );
 
-/// [`lstm_block`] for `MR` rows (`N = MR * LANES` units).
+/// [`gate_block`] for LSTM, `MR` rows (`N = MR * LANES` units).
 #[inline(always)]
 unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
     (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
@@ -1180,29 +1185,7 @@ unsafe fn lstm_rows<S: Simd, const MR: usize, const N: usize>(
     store_rows(d, shared, (k, j0, n), (r0, read, steps), &h, Some(&cell));
 }
 
-/// The GRU (reset_after) gate math of a whole block at once, as
-/// [`lstm_block`]; for full panels only (`p`'s 16 units all exist).
-#[inline(always)]
-unsafe fn gru_block<S: Simd>(
-    (d, packed, xp, steps, shared, kp, r0): BlockAt,
-    read: &[(usize, bool)],
-    pre: Pre,
-    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
-) {
-    let args = (d, packed, xp, steps, shared, kp, r0, read);
-    match read.len() {
-        1 => gru_rows::<S, 1, LANES>(args, pre, tile),
-        2 => gru_rows::<S, 2, { 2 * LANES }>(args, pre, tile),
-        3 => gru_rows::<S, 3, { 3 * LANES }>(args, pre, tile),
-        4 => gru_rows::<S, 4, { 4 * LANES }>(args, pre, tile),
-        5 => gru_rows::<S, 5, { 5 * LANES }>(args, pre, tile),
-        6 => gru_rows::<S, 6, { 6 * LANES }>(args, pre, tile),
-        7 => gru_rows::<S, 7, { 7 * LANES }>(args, pre, tile),
-        _ => gru_rows::<S, 8, { 8 * LANES }>(args, pre, tile),
-    }
-}
-
-/// [`gru_block`] for `MR` rows (`N = MR * LANES` units).
+/// [`gate_block`] for GRU (reset_after), `MR` rows (`N = MR * LANES` units).
 #[inline(always)]
 unsafe fn gru_rows<S: Simd, const MR: usize, const N: usize>(
     (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
@@ -1246,29 +1229,7 @@ unsafe fn gru_rows<S: Simd, const MR: usize, const N: usize>(
     store_rows(d, shared, (k, j0, LANES), (r0, read, steps), &h, None);
 }
 
-/// The SimpleRNN activation of a whole block at once, as [`lstm_block`];
-/// for full panels only (`p`'s 64 units all exist).
-#[inline(always)]
-unsafe fn simple_block<S: Simd>(
-    (d, packed, xp, steps, shared, kp, r0): BlockAt,
-    read: &[(usize, bool)],
-    pre: Pre,
-    tile: &[[f32; MAX_WIDTH]; MAX_ROWS],
-) {
-    let args = (d, packed, xp, steps, shared, kp, r0, read);
-    match read.len() {
-        1 => simple_rows::<S, 1, MAX_WIDTH>(args, pre, tile),
-        2 => simple_rows::<S, 2, { 2 * MAX_WIDTH }>(args, pre, tile),
-        3 => simple_rows::<S, 3, { 3 * MAX_WIDTH }>(args, pre, tile),
-        4 => simple_rows::<S, 4, { 4 * MAX_WIDTH }>(args, pre, tile),
-        5 => simple_rows::<S, 5, { 5 * MAX_WIDTH }>(args, pre, tile),
-        6 => simple_rows::<S, 6, { 6 * MAX_WIDTH }>(args, pre, tile),
-        7 => simple_rows::<S, 7, { 7 * MAX_WIDTH }>(args, pre, tile),
-        _ => simple_rows::<S, 8, { 8 * MAX_WIDTH }>(args, pre, tile),
-    }
-}
-
-/// [`simple_block`] for `MR` rows (`N = MR * MAX_WIDTH` units).
+/// [`gate_block`] for SimpleRNN, `MR` rows (`N = MR * MAX_WIDTH` units).
 #[inline(always)]
 unsafe fn simple_rows<S: Simd, const MR: usize, const N: usize>(
     (d, packed, xp, steps, shared, (k, p), r0, read): BlockArgs,
