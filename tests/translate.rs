@@ -11,6 +11,17 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `A dog runs.` into French, naming the chosen model on stderr.
+const TO_FR_VERBOSE: &[&str] = &[
+    "run",
+    "translate",
+    "--to",
+    "fr",
+    "-v",
+    "--text",
+    "A dog runs.",
+];
+
 #[test]
 fn greedy_and_beam_decoding_match_pytorch_token_for_token() {
     // One fixture per shipped translator: the general ones and the caption models.
@@ -248,18 +259,7 @@ fn to_picks_a_translator_by_language_and_refuses_a_mismatch() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("Hund"));
 
-    let o = zoo(
-        &[
-            "run",
-            "translate",
-            "--to",
-            "fr",
-            "-v",
-            "--text",
-            "A dog runs.",
-        ],
-        b"",
-    );
+    let o = zoo(TO_FR_VERBOSE, b"");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("chien"));
     // Two translators go into French: --to picks the general one, not the
@@ -282,15 +282,7 @@ fn to_prefers_the_general_translator_over_other_models_into_that_language() {
     let o = common::zoo_in(
         root(),
         &[("ZOO_MODELS", extra.to_str().unwrap())],
-        &[
-            "run",
-            "translate",
-            "--to",
-            "fr",
-            "-v",
-            "--text",
-            "A dog runs.",
-        ],
+        TO_FR_VERBOSE,
         b"",
     );
     let err = String::from_utf8_lossy(&o.stderr);

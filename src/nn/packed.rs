@@ -1289,8 +1289,8 @@ unsafe fn x_gate<S: Simd>(d: &Direction, gx: &[f32], at: usize) -> S::V {
 }
 
 /// Writes a block's new states (`h`, and the LSTM's `cell`) and outputs:
-/// `n` units from `j0` for each of its rows, laid out `n` apart when
-/// `n` is a panel's width, else `LANES` apart.
+/// `n` units from `j0` for each of its rows, which lie `h.len() / rows`
+/// apart in `h` and `cell`.
 #[inline(always)]
 unsafe fn store_rows(
     d: &Direction,
@@ -1301,7 +1301,7 @@ unsafe fn store_rows(
     cell: Option<&[f32]>,
 ) {
     let u = d.units;
-    let stride = if n == MAX_WIDTH { MAX_WIDTH } else { LANES };
+    let stride = h.len() / read.len();
     for (r, &(t, _)) in read.iter().enumerate() {
         let state = (r0 + r) * u + j0;
         let at = r * stride;
