@@ -55,7 +55,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from train_translate import (BOS, DATA, EOS, Translator, bleu, decode_text, greedy_batch,  # noqa: E402
+from train_translate import (BOS, DATA, EOS, Translator, banned_tokens, bleu, decode_text, greedy_batch,  # noqa: E402
                              max_target_len, read_lines)
 
 from tokenizers import Tokenizer  # noqa: E402
@@ -154,6 +154,9 @@ def encode_source(tok, text, max_source_tokens=128):
     return tok.encode(text).ids[:max_source_tokens]
 
 
+NO_REPEAT_NGRAM = 4  # as zoo's decoding (config no_repeat_ngram): no output repeats a 4-gram
+
+
 @torch.no_grad()
 def greedy(model, src_ids, max_len_a=1.5, max_len_b=10):
     """Plain one-sentence greedy decoding. Returns (ids, first-step logits)."""
@@ -164,7 +167,9 @@ def greedy(model, src_ids, max_len_a=1.5, max_len_b=10):
         logits, s, _ = model.step(torch.tensor([y]), s, enc_out, mask)
         if first is None:
             first = logits[0].clone()
-        y = int(logits[0].argmax())
+        row = logits[0].clone()
+        row[banned_tokens(out, NO_REPEAT_NGRAM)] = float("-inf")
+        y = int(row.argmax())
         out.append(y)
         if y == EOS:
             break
@@ -188,6 +193,8 @@ def beam_search(model, src_ids, beam_size=5, alpha=1.0, max_len_a=1.5, max_len_b
         y = torch.tensor([h[-1] if h else BOS for h in live_ids])
         logits, s_new, _ = model.step(y, live_states, enc_out.expand(k, -1, -1), mask.expand(k, -1))
         logp = F.log_softmax(logits, dim=-1)
+        for h, ids in enumerate(live_ids):
+            logp[h, banned_tokens(ids, NO_REPEAT_NGRAM)] = float("-inf")
         cand = (live_scores.unsqueeze(1) + logp).reshape(-1)
         top_sc, top_ix = torch.topk(cand, min(2 * beam_size, cand.numel()))
         new_ids, new_sc, new_from = [], [], []

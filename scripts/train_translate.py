@@ -181,7 +181,15 @@ def max_target_len(n_src, a=1.5, b=10):
 
 
 @torch.no_grad()
-def greedy_batch(model, srcs, max_len_a=1.5, max_len_b=10):
+def banned_tokens(toks, n):
+    """Tokens that would make `toks` repeat one of its own n-grams (as zoo's decoding)."""
+    if n == 0 or len(toks) + 1 < n:
+        return []
+    prefix = toks[len(toks) + 1 - n:]
+    return [toks[i + n - 1] for i in range(len(toks) - n + 1) if toks[i:i + n - 1] == prefix]
+
+
+def greedy_batch(model, srcs, max_len_a=1.5, max_len_b=10, no_repeat_ngram=4):
     """Greedy decoding of a list of source id lists. Returns lists of ids (with </s> if produced)."""
     B = len(srcs)
     S = max(len(s) for s in srcs)
@@ -196,6 +204,9 @@ def greedy_batch(model, srcs, max_len_a=1.5, max_len_b=10):
     done = [False] * B
     for t in range(max(limits)):
         logits, s, _ = model.step(y, s, enc_out, mask)
+        for i in range(B):
+            if no_repeat_ngram and not done[i]:
+                logits[i, banned_tokens(outs[i], no_repeat_ngram)] = float("-inf")
         y = logits.argmax(-1)
         for i in range(B):
             if not done[i]:

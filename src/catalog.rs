@@ -26,6 +26,7 @@ pub const CATALOGUE: &[(&str, &str)] = &[
         "translate-en-fr-multi30k",
         "rnn-zoo/translate-en-fr-multi30k",
     ),
+    ("char-lstm", "rnn-zoo/char-lstm"),
 ];
 
 /// The Hub repo a catalogue name is published in.

@@ -102,6 +102,62 @@ pub fn open(path: &str) -> Result<Reader> {
     ))
 }
 
+/// Where one command-line input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// The text itself: one input.
+    Text(String),
+    /// A file (`-` = stdin): one input per line.
+    File(String),
+}
+
+/// File name endings that mark an argument as a file of texts even when no
+/// such file exists: `zoo run ner notes.txt` with a typo in the name must
+/// not tag the words "notes.txt".
+const TEXT_FILE_EXTENSIONS: &[&str] = &["txt", "tsv", "csv", "jsonl", "conll"];
+
+impl Source {
+    /// What a positional argument is: an existing file is a file of texts
+    /// (one per line); a folder, or a missing file named like a text file
+    /// (`notes.txt`, no spaces), is a usage error; anything else is a text.
+    pub fn from_arg(arg: &str) -> Result<Source> {
+        match std::fs::metadata(arg) {
+            Ok(m) if m.is_dir() => Err(usage(format!(
+                "{arg} is a folder: give a text file (one input per line), or pass the words with --text"
+            ))),
+            Ok(_) => Ok(Source::File(arg.to_string())),
+            Err(_) if Self::named_like_a_file(arg) => Err(usage(format!(
+                "no such file: {arg} (to run the words themselves, pass --text \"{arg}\")"
+            ))),
+            Err(_) => Ok(Source::Text(arg.to_string())),
+        }
+    }
+
+    fn named_like_a_file(arg: &str) -> bool {
+        !arg.chars().any(char::is_whitespace)
+            && std::path::Path::new(arg)
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| TEXT_FILE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    }
+}
+
+/// A source ready to read: a text, or an open file.
+pub enum Opened {
+    Text(String),
+    Lines(Reader),
+}
+
+impl Source {
+    /// Opens a file source (a missing or unreadable file is a usage error).
+    pub fn open(self) -> Result<Opened> {
+        Ok(match self {
+            Source::Text(t) => Opened::Text(t),
+            Source::File(p) => Opened::Lines(open(&p)?),
+        })
+    }
+}
+
 /// Inputs handed on in chunks of what has arrived: a pipe or `tail -f`
 /// gets each line's result as soon as that line is in, while a file fills
 /// whole chunks (and so whole batches). Reading runs on its own thread, a
@@ -141,17 +197,51 @@ impl Chunks {
     }
 
     /// One input per line of `reader`.
-    pub fn from_reader((reader, total): Reader) -> Self {
+    pub fn from_reader(reader: Reader) -> Self {
+        Self::from_sources(vec![Opened::Lines(reader)])
+    }
+
+    /// Texts and files in the order given: a text is one input, a file one
+    /// per line. Inputs are numbered 1, 2, … across all of them (a lone
+    /// file's numbers are its line numbers). Files must be opened already
+    /// (`open`), so that a missing one fails before any output.
+    pub fn from_sources(sources: Vec<Opened>) -> Self {
+        let total = sources
+            .iter()
+            .map(|s| match s {
+                Opened::Text(_) => Some(0),
+                Opened::Lines((_, size)) => *size,
+            })
+            .sum::<Option<u64>>();
         let (tx, rx) = sync_channel(READ_AHEAD);
         let bytes = Arc::new(AtomicU64::new(0));
         let seen = Arc::clone(&bytes);
         std::thread::spawn(move || {
-            let mut lines = Lines::new(reader);
-            while let Some(l) = lines.next() {
-                seen.store(lines.bytes_read, Ordering::Relaxed);
-                let stop = l.is_err();
-                if tx.send(l).is_err() || stop {
-                    break; // the driver stopped listening, or reading failed
+            let (mut number, mut done_bytes) = (0, 0);
+            for source in sources {
+                match source {
+                    Opened::Text(t) => {
+                        number += 1;
+                        let text = Ok(t.replace(['\n', '\r'], " "));
+                        if tx.send(Ok(Line { number, text })).is_err() {
+                            return;
+                        }
+                    }
+                    Opened::Lines((reader, _)) => {
+                        let mut lines = Lines::new(reader);
+                        while let Some(l) = lines.next() {
+                            seen.store(done_bytes + lines.bytes_read, Ordering::Relaxed);
+                            let stop = l.is_err();
+                            let l = l.map(|l| {
+                                number += 1;
+                                Line { number, ..l }
+                            });
+                            if tx.send(l).is_err() || stop {
+                                return; // the driver stopped listening, or reading failed
+                            }
+                        }
+                        done_bytes += lines.bytes_read;
+                    }
                 }
             }
         });
@@ -240,6 +330,54 @@ mod tests {
         assert_eq!(chunk[0].text.as_deref(), Ok("first"));
         drop(w);
         assert!(c.next_chunk(64).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_argument_naming_a_file_is_read_and_others_are_texts() {
+        let dir = std::env::temp_dir().join(format!("zoo-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("reviews.txt");
+        std::fs::write(&file, "first line\nsecond line\n").unwrap();
+        let file = file.to_str().unwrap();
+        assert_eq!(Source::from_arg(file).unwrap(), Source::File(file.into()));
+        for text in [
+            "and one more text",
+            "either/or.txt is fine",
+            "hello",
+            "3.14",
+        ] {
+            assert_eq!(Source::from_arg(text).unwrap(), Source::Text(text.into()));
+        }
+        for bad in [
+            dir.to_str().unwrap(),
+            "missing-notes.txt",
+            "data.CSV",
+            "x/y.conll",
+        ] {
+            let e = Source::from_arg(bad).expect_err(bad);
+            assert_eq!(
+                crate::error::Kind::of(&e),
+                crate::error::Kind::Usage,
+                "{bad}"
+            );
+            assert!(e.to_string().contains(bad), "{e}");
+        }
+        // A file and a text together, numbered in order.
+        let opened = [
+            Source::File(file.into()),
+            Source::Text("and one more".into()),
+        ]
+        .into_iter()
+        .map(|s| s.open().unwrap())
+        .collect();
+        let mut c = Chunks::from_sources(opened);
+        let mut got = Vec::new();
+        while let Some(chunk) = c.next_chunk(64).unwrap() {
+            got.extend(chunk.into_iter().map(|l| (l.number, l.text.unwrap())));
+        }
+        let want = [(1, "first line"), (2, "second line"), (3, "and one more")];
+        assert_eq!(got, want.map(|(n, t)| (n, t.to_string())));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

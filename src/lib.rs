@@ -25,6 +25,7 @@ pub mod nn;
 pub mod parity;
 #[cfg(feature = "plot")]
 mod plot;
+pub mod probe;
 #[cfg(feature = "serve")]
 pub mod serve;
 pub mod summary;

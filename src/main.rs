@@ -45,6 +45,8 @@ enum Command {
     },
     /// Look inside a memory cell: h, c and gates per token and unit, as a heatmap, JSON or CSV.
     Inspect(cli::InspectArgs),
+    /// What each unit holds over a whole text: every unit against named features (quotes, brackets, line position, …).
+    Probe(cli::ProbeArgs),
     /// Run a graph model (a zoo folder, Hub repo id, or a .keras file) on tensors.
     Predict(cli::PredictArgs),
     /// Turn a Keras .keras file, or a PyTorch state_dict with a graph file, into a zoo model folder.
@@ -122,6 +124,15 @@ enum RunTask {
     Classify(TextRun),
     /// Label every token with an imported graph model (many-to-many).
     Tag(TextRun),
+    /// Write on from a prompt with a character language model (char-lstm), character by character.
+    Generate {
+        #[command(flatten)]
+        inputs: cli::Inputs,
+        #[command(flatten)]
+        sampling: cli::GenerateArgs,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Translate English to German (or French, `--to fr`): one line in, one line out.
     ///
     /// A line mostly of words the model never read in training (another
@@ -170,6 +181,19 @@ enum EvalTask {
         /// Score the same sentences with every word lower-cased or upper-cased.
         #[arg(long, value_enum, default_value = "as-written")]
         casing: cli::Casing,
+    },
+    /// Bits per character of a text with a character language model.
+    Lm {
+        /// UTF-8 text [default: gutenberg/valid.txt in the data folder].
+        #[arg(long)]
+        data: Option<PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[command(flatten)]
+        on: cli::EvalOn,
+        /// The text is scored as this many parallel slices, each from a zero state.
+        #[arg(long, default_value_t = 16)]
+        streams: usize,
     },
     /// BLEU (sacreBLEU 13a) and chrF of greedy and beam decoding, and sentences/s.
     Translate {
@@ -223,6 +247,17 @@ fn main() -> ExitCode {
             max_len,
             common,
         }) => cli::run_translate(to.as_deref(), &inputs, beam, max_len, &common),
+        Command::Run(RunTask::Generate {
+            inputs,
+            sampling,
+            common,
+        }) => cli::run_generate(&inputs, &sampling, &common),
+        Command::Eval(EvalTask::Lm {
+            data,
+            model,
+            on,
+            streams,
+        }) => cli::eval_lm(data, model.as_deref(), &on, streams),
         Command::Eval(EvalTask::Sentiment { data, model, on }) => {
             cli::eval_sentiment(data, model.as_deref(), &on)
         }
@@ -258,6 +293,7 @@ fn main() -> ExitCode {
         Command::Pull { names } => cli::pull(&names),
         Command::Serve(a) => cli::serve(&a),
         Command::Inspect(a) => cli::inspect(&a),
+        Command::Probe(a) => cli::probe(&a),
         Command::Predict(a) => cli::predict(&a),
         Command::Import(a) => cli::import(&a),
         Command::Summary {

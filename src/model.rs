@@ -18,6 +18,8 @@ pub enum TaskKind {
     Translate,
     /// A layer graph described in config.json (imported Keras / PyTorch models).
     Graph,
+    /// A character language model that writes text (`zoo run generate`).
+    Generate,
 }
 
 impl TaskKind {
@@ -29,6 +31,7 @@ impl TaskKind {
             TaskKind::Ner => "ner",
             TaskKind::Translate => "translate",
             TaskKind::Graph => "graph",
+            TaskKind::Generate => "generate",
         }
     }
 
@@ -40,6 +43,7 @@ impl TaskKind {
             TaskKind::Ner => Some("ner-bilstm-crf"),
             TaskKind::Translate => Some("translate-en-de"),
             TaskKind::Graph => None,
+            TaskKind::Generate => Some("char-lstm"),
         }
     }
 
@@ -49,6 +53,7 @@ impl TaskKind {
         match self {
             TaskKind::Ner => &["tokenizer.json", "chars.json"],
             TaskKind::Graph => &[],
+            TaskKind::Generate => &["vocab.json"],
             _ => &["tokenizer.json"],
         }
     }

@@ -260,6 +260,9 @@ fn load(
                 let beam = m.config.beam_size;
                 (Box::new(TranslateRunner { model: m, beam }), Vec::new())
             }
+            TaskKind::Generate => anyhow::bail!(
+                "model `{name}` is a character language model: zoo serve does not serve generation; use `zoo run generate`"
+            ),
         };
         let (tx, rx) = sync_channel(config.queue.max(1));
         let waiting = Arc::new(AtomicUsize::new(0));
@@ -627,6 +630,8 @@ fn metadata(m: &Served) -> Value {
             t("score", "FP32", json!([-1])),
             t("scores", "FP32", json!([-1, m.labels.len()])),
         ],
+        // Never served (refused at load).
+        TaskKind::Generate => Vec::new(),
     };
     json!({
         "name": m.name,
@@ -806,6 +811,7 @@ fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, Api
                 tensor("scores", "FP32", json!([n, width]), scores),
             ]
         }
+        TaskKind::Generate => Vec::new(),
     })
 }
 

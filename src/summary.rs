@@ -152,6 +152,40 @@ pub fn rows(dir: &ModelDir, batch: usize, steps: usize) -> Result<Vec<Row>> {
             v.extend(graph_model_rows(&head, batch, steps)?);
             v
         }
+        TaskKind::Generate => {
+            let c: crate::tasks::charlm::CharLmConfig = dir.config()?;
+            let (e, u, v) = (c.embedding_dim, c.units, c.vocab_size);
+            let mut rows = vec![embedding(
+                "embedding",
+                v,
+                e,
+                &format!("[{b}, {t}]"),
+                &format!("[{b}, {t}, {e}]"),
+            )];
+            for l in 0..c.num_layers {
+                let input = if l == 0 { e } else { u };
+                rows.push(recurrent(
+                    &format!("rnn.l{l}"),
+                    CellKind::Lstm,
+                    input,
+                    u,
+                    1,
+                    &format!("[{b}, {t}, {input}]"),
+                    &format!("[{b}, {t}, {u}]"),
+                    true,
+                    &b,
+                ));
+            }
+            rows.push(linear(
+                "head",
+                u,
+                v,
+                &format!("[{b}, {t}, {u}]"),
+                &format!("[{b}, {t}, {v}]"),
+                true,
+            ));
+            rows
+        }
         TaskKind::Ner => {
             let c: NerConfig = dir.config()?;
             let words = format!("{b}·{t}");

@@ -72,6 +72,7 @@ fn load(dir: &Path) -> anyhow::Result<()> {
             &dev,
             DType::F32,
         )?),
+        "generate" => drop(zoo::tasks::charlm::CharLm::load(&d, &dev, DType::F32)?),
         other => anyhow::bail!("unknown task {other}"),
     }
     Ok(())
@@ -96,6 +97,7 @@ fn mutated_model_files_never_panic_the_loaders() {
             "tokenizer.json",
             "chars.json",
             "seen_words.txt",
+            "vocab.json",
         ]
         .iter()
         .map(|f| f.to_string())
@@ -121,6 +123,7 @@ fn mutated_model_files_never_panic_the_loaders() {
             ("tokenizer.json", 30),
             ("chars.json", 20),
             ("seen_words.txt", 10),
+            ("vocab.json", 20),
         ];
         for (k, w) in weights.iter().enumerate() {
             rounds.push((w.as_str(), if k == 0 { 80 } else { 20 }));

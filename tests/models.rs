@@ -42,6 +42,9 @@ fn summary_totals_equal_the_values_in_each_weights_file() {
             "ner" => zoo::tasks::ner::NerModel::load(&d, &Device::Cpu, DType::F32)
                 .unwrap()
                 .param_count(),
+            "generate" => zoo::tasks::charlm::CharLm::load(&d, &Device::Cpu, DType::F32)
+                .unwrap()
+                .param_count(),
             _ => zoo::tasks::translate::Translator::load(&d, &Device::Cpu, DType::F32)
                 .unwrap()
                 .param_count(),

@@ -93,6 +93,9 @@ pub fn inspect(a: &InspectArgs) -> Result<ExitCode> {
         TaskKind::Graph => {
             zoo::tasks::text_graph::TextGraph::load_any(&m, &dev)?.inspect(&a.text, a.layer, dir)?
         }
+        TaskKind::Generate => {
+            zoo::tasks::charlm::CharLm::load(&m, &dev, DType::F32)?.inspect(&a.text, a.layer)?
+        }
     };
     let units = match (&a.units, a.top) {
         (Some(spec), _) => {

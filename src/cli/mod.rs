@@ -11,9 +11,11 @@ use zoo::{catalog, device};
 
 use crate::Common;
 
+mod generate;
 mod inspect;
 mod ner;
 mod predict;
+mod probe;
 mod report;
 mod sentiment;
 mod serve;
@@ -21,9 +23,11 @@ mod text;
 mod tools;
 mod translate;
 
+pub use generate::{eval_lm, run_generate, GenerateArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, Casing, NerFormat};
 pub use predict::{import, predict, ImportArgs, PredictArgs};
+pub use probe::{probe, ProbeArgs};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
 pub use text::run_text;
@@ -31,14 +35,18 @@ pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};
 pub use translate::{eval_translate, run_translate};
 pub use zoo::error::{one_line, usage};
 
-/// Where the texts of a `zoo run` come from: arguments, `--text`,
-/// `--file` (`-` = stdin), or stdin when none is given and it is not a
-/// terminal.
+/// Where the texts of a `zoo run` come from: arguments (a file's name
+/// reads the file), `--text`, `--file` (`-` = stdin), or stdin when none
+/// is given (typed at a prompt when stdin is a terminal).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Inputs {
-    /// Texts to run, one result each.
+    /// Texts to run, one result each. An argument that names an existing
+    /// file is read as a file instead, one text per line; a folder, or a
+    /// missing name ending in .txt/.tsv/.csv/.jsonl/.conll without spaces,
+    /// is an error.
     pub texts: Vec<String>,
-    /// One more text (repeatable), e.g. one that starts with `-`.
+    /// One more text (repeatable): always a text, even one that starts
+    /// with `-` or names a file.
     #[arg(long = "text", value_name = "TEXT", allow_hyphen_values = true)]
     pub text: Vec<String>,
     /// Read one text per line from PATH (`-` for stdin).
@@ -46,29 +54,63 @@ pub struct Inputs {
     pub file: Option<String>,
 }
 
+/// What a run shows on stderr while it reads its inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Show {
+    Nothing,
+    /// A progress bar over the files read (when stderr is a terminal).
+    Progress,
+    /// A prompt before each line a person types at the terminal.
+    Prompt,
+}
+
 impl Inputs {
-    /// The inputs as a stream of chunks, and whether to show a progress bar
-    /// (reading a file, with a terminal on stderr).
-    pub fn open(&self, what: &str) -> Result<(Chunks, bool)> {
-        let mut texts = self.texts.clone();
-        texts.extend(self.text.iter().cloned());
-        match (&self.file, texts.is_empty()) {
-            (Some(_), false) => Err(usage("pass texts or --file, not both")),
-            (None, false) => Ok((Chunks::from_texts(texts), false)),
-            (Some(path), true) => {
-                let r = zoo::input::open(path)?;
-                Ok((Chunks::from_reader(r), path != "-"))
+    /// The inputs as a stream of chunks, and what to show while they are
+    /// read. Every file is opened before any is read, so a missing one is
+    /// a usage error before any output.
+    pub(crate) fn open(&self, what: &str) -> Result<(Chunks, Show)> {
+        use zoo::input::Source;
+        let mut sources = self
+            .texts
+            .iter()
+            .map(|a| Source::from_arg(a))
+            .collect::<Result<Vec<_>>>()?;
+        sources.extend(self.text.iter().cloned().map(Source::Text));
+        if let Some(path) = &self.file {
+            if !sources.is_empty() {
+                return Err(usage("pass texts or --file, not both"));
             }
-            (None, true) => {
-                if std::io::stdin().is_terminal() {
-                    return Err(usage(format!(
-                        "nothing to {what}: pass texts in quotes, --file PATH, or pipe lines on stdin"
-                    )));
-                }
-                Ok((Chunks::from_reader(zoo::input::open("-")?), false))
-            }
+            sources.push(Source::File(path.clone()));
         }
+        if sources.is_empty() {
+            if std::io::stdin().is_terminal() {
+                eprintln!("Type a text and press Enter to {what} it; Ctrl-D ends.");
+                return Ok((Chunks::from_reader(zoo::input::open("-")?), Show::Prompt));
+            }
+            return Ok((Chunks::from_reader(zoo::input::open("-")?), Show::Nothing));
+        }
+        let reads_files = sources
+            .iter()
+            .any(|s| matches!(s, Source::File(p) if p != "-"));
+        let opened = sources
+            .into_iter()
+            .map(Source::open)
+            .collect::<Result<Vec<_>>>()?;
+        let show = if reads_files {
+            Show::Progress
+        } else {
+            Show::Nothing
+        };
+        Ok((Chunks::from_sources(opened), show))
     }
+}
+
+/// The prompt before each line typed at a terminal.
+const PROMPT: &str = "> ";
+
+pub(crate) fn prompt() {
+    eprint!("{PROMPT}");
+    let _ = std::io::stderr().flush();
 }
 
 /// How one task writes a record in its text format.
@@ -106,7 +148,7 @@ pub(crate) type Render<'a, O> = dyn Fn(&mut dyn Write, &Record<'_, O>) -> std::i
 pub(crate) fn drive<T: Task>(
     task: &T,
     mut chunks: Chunks,
-    show_progress: bool,
+    show: Show,
     chunk: usize,
     batching: Batching,
     common: &Common,
@@ -114,11 +156,14 @@ pub(crate) fn drive<T: Task>(
 ) -> Result<std::process::ExitCode> {
     // The sink writes, the end of each chunk flushes: both need the writer.
     let out = std::cell::RefCell::new(stdout());
-    let bar = if show_progress {
+    let bar = if show == Show::Progress {
         progress(chunks.progress().1)
     } else {
         ProgressBar::hidden()
     };
+    if show == Show::Prompt {
+        prompt();
+    }
     let totals = driver::stream(
         task,
         &mut chunks,
@@ -147,9 +192,15 @@ pub(crate) fn drive<T: Task>(
                 Some(_) => bar.set_position(done),
                 None => bar.inc(1),
             }
+            if show == Show::Prompt {
+                prompt();
+            }
             Ok(())
         },
     )?;
+    if show == Show::Prompt {
+        eprintln!(); // the last prompt's line ends at Ctrl-D
+    }
     bar.finish_and_clear();
     out.borrow_mut().flush()?;
     Ok(if totals.failed == 0 {

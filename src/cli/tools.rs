@@ -207,7 +207,7 @@ fn cell_and_units(d: &zoo::model::ModelDir) -> (String, String) {
                 n("decoder_units").unwrap_or(0)
             ),
         ),
-        TaskKind::Ner => ("lstm".into(), units()),
+        TaskKind::Ner | TaskKind::Generate => ("lstm".into(), units()),
         TaskKind::Graph => {
             // The recurrent classes of the graph and their sizes.
             let layers = cfg

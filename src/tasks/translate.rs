@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::ModelDir;
 use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig, RnnState};
 use crate::tasks::seen::{Novelty, SeenWords};
+use crate::tasks::sentences;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TranslateConfig {
@@ -34,8 +35,30 @@ pub struct TranslateConfig {
     pub beam_size: usize,
     /// Hypotheses are ranked by `log p / length^length_penalty`.
     pub length_penalty: f32,
+    /// No output repeats an n-gram of this many tokens (0 = off): the
+    /// models otherwise fall into loops on long inputs ("in der Nähe von
+    /// zwei Jahren" six times).
+    #[serde(default = "default_no_repeat_ngram")]
+    pub no_repeat_ngram: usize,
     #[serde(default)]
     pub metrics: serde_json::Value,
+}
+
+fn default_no_repeat_ngram() -> usize {
+    4
+}
+
+/// The tokens that would make `toks` repeat one of its own n-grams
+/// (fairseq's `no_repeat_ngram_size`); none when `n` is 0.
+fn banned_tokens(toks: &[u32], n: usize) -> Vec<u32> {
+    if n == 0 || toks.len() + 1 < n {
+        return Vec::new();
+    }
+    let prefix = &toks[toks.len() + 1 - n..];
+    toks.windows(n)
+        .filter(|w| &w[..n - 1] == prefix)
+        .map(|w| w[n - 1])
+        .collect()
 }
 
 /// One translation. As JSON: `translation`, `score` (null for greedy),
@@ -75,11 +98,13 @@ impl Translation {
     }
 }
 
-/// A source text ready to translate: its token ids, in pieces the model
-/// reads at once (one piece unless the text is longer than that).
+/// A source text ready to translate: its token ids, one piece per
+/// sentence (a sentence longer than the model reads at once is cut into
+/// several), and the space to put before each piece's translation.
 #[derive(Debug, Clone)]
 pub struct SourceText {
     pub pieces: Vec<Vec<u32>>,
+    pub spaces: Vec<String>,
     pub oov: f32,
     pub novelty: Option<Novelty>,
 }
@@ -300,6 +325,17 @@ fn host_scores(logits: &[Tensor], scores: Scores) -> Result<Tensor> {
         log_softmax_rows(&mut sum, v);
     }
     Ok(Tensor::from_vec(sum, (n, v), logits[0].device())?)
+}
+
+/// The index of the largest score (the first of equals, as candle's argmax).
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (i, &x) in row.iter().enumerate() {
+        if x > row[best] {
+            best = i;
+        }
+    }
+    best as u32
 }
 
 /// In place, per row of `width`: `(x - max) - ln Σ exp(x - max)`.
@@ -580,6 +616,16 @@ impl Translator {
             let best = scores.argmax(D::Minus1)?.to_vec1::<u32>()?;
             let mut keep = Vec::with_capacity(live.len());
             for (row, (&b, &tok)) in live.iter().zip(&best).enumerate() {
+                let banned = banned_tokens(&outs[b], self.config.no_repeat_ngram);
+                let tok = if banned.contains(&tok) {
+                    let mut row_scores = scores.get(row)?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+                    banned
+                        .iter()
+                        .for_each(|&x| row_scores[x as usize] = f32::NEG_INFINITY);
+                    argmax(&row_scores)
+                } else {
+                    tok
+                };
                 outs[b].push(tok);
                 if tok != self.config.eos_id && t + 1 < limit[b] {
                     keep.push(row);
@@ -659,10 +705,15 @@ impl Translator {
                 })
                 .collect();
             let (logp, s_new, _) = self.step(&source, beam, &prev, &s, Scores::LogProbs)?;
-            let logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let mut logp = logp.to_dtype(DType::F32)?.to_vec2::<f32>()?;
             let (mut keep, mut still) = (Vec::new(), Vec::new());
             for (j, &sj) in active.iter().enumerate() {
                 let search = &mut searches[sj];
+                for (i, (toks, _)) in search.live.iter().enumerate() {
+                    for x in banned_tokens(toks, self.config.no_repeat_ngram) {
+                        logp[j * beam + i][x as usize] = f32::NEG_INFINITY;
+                    }
+                }
                 let rows = &logp[j * beam..j * beam + search.live.len()];
                 // The global top 2·beam lies within each row's top 2·beam.
                 let mut cands: Vec<(usize, u32, f32)> = Vec::with_capacity(rows.len() * k);
@@ -867,14 +918,35 @@ impl Translator {
         self.translate_source(&self.source(text)?, beam)
     }
 
-    /// A text's source ids, in pieces the model reads at once.
+    /// A text's source ids, a piece per sentence: the models learned to
+    /// stop after one sentence, so a paragraph read whole loses the rest.
     pub fn source(&self, text: &str) -> Result<SourceText> {
-        let ids = self.encode_text(text)?;
-        let unknown = ids.iter().filter(|&&i| i == self.config.unk_id).count();
+        let (mut pieces, mut spaces) = (Vec::new(), Vec::new());
+        let (mut unknown, mut tokens) = (0, 0);
+        for (k, sentence) in sentences::split(text).into_iter().enumerate() {
+            let ids = self.encode_text(sentence.text)?;
+            unknown += ids.iter().filter(|&&i| i == self.config.unk_id).count();
+            tokens += ids.len();
+            for (j, piece) in self
+                .pieces(&ids)
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .enumerate()
+            {
+                let space = match (k, j) {
+                    (0, 0) => "",
+                    (_, 0) => sentence.space_before,
+                    _ => " ",
+                };
+                spaces.push(space.to_string());
+                pieces.push(piece);
+            }
+        }
         Ok(SourceText {
-            oov: unknown as f32 / ids.len().max(1) as f32,
+            oov: unknown as f32 / tokens.max(1) as f32,
             novelty: self.seen.as_ref().map(|w| w.novelty(text)),
-            pieces: self.pieces(&ids),
+            pieces,
+            spaces,
         })
     }
 
@@ -914,7 +986,7 @@ impl Translator {
         let model = self;
         let pieces: Vec<&[u32]> = batch
             .iter()
-            .flat_map(|s| s.pieces.iter().filter(|p| !p.is_empty()).map(|p| &p[..]))
+            .flat_map(|s| s.pieces.iter().map(|p| &p[..]))
             .collect();
         // Per piece: ids, log p and score (NaN for greedy, which keeps none).
         let mut decoded = if pieces.is_empty() {
@@ -939,15 +1011,14 @@ impl Translator {
                 let mut out = Translation::empty();
                 out.oov = s.oov;
                 out.novelty = s.novelty;
-                let mut texts = Vec::new();
-                for _ in s.pieces.iter().filter(|p| !p.is_empty()) {
+                for space in &s.spaces {
                     let (ids, log_prob, score) = decoded.next().expect("one output per piece");
-                    texts.push(model.decode_ids(&ids)?);
+                    out.text.push_str(space);
+                    out.text.push_str(&model.decode_ids(&ids)?);
                     out.ids.extend(ids);
                     out.log_prob += log_prob;
                     out.score += score;
                 }
-                out.text = texts.join(" ");
                 Ok(out)
             })
             .collect()
