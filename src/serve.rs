@@ -8,6 +8,7 @@
 //! records; `/metrics` in Prometheus text format.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -162,6 +163,7 @@ struct Metrics {
     latency: HistFamily<ModelLabel>,
     batch: HistFamily<ModelLabel>,
     queue: Family<ModelLabel, Gauge>,
+    log_dropped: Gauge,
 }
 
 impl Metrics {
@@ -189,12 +191,19 @@ impl Metrics {
             "Requests waiting for a model's worker",
             queue.clone(),
         );
+        let log_dropped = Gauge::default();
+        registry.register(
+            "zoo_log_lines_dropped",
+            "Request log lines dropped because stderr's reader fell behind (never waited for)",
+            log_dropped.clone(),
+        );
         Self {
             registry,
             requests,
             latency,
             batch,
             queue,
+            log_dropped,
         }
     }
 }
@@ -204,7 +213,13 @@ struct App {
     config: ServeConfig,
     metrics: Metrics,
     draining: AtomicBool,
+    /// Request log lines: queued for a writer thread, dropped (and
+    /// counted) when the queue is full, never waited for.
+    log: tracing_appender::non_blocking::NonBlocking,
 }
+
+/// Log lines queued for stderr at most; past that they are dropped.
+const LOG_QUEUE_LINES: usize = 2048;
 
 impl App {
     fn model(&self, name: &str) -> Option<&Served> {
@@ -834,6 +849,8 @@ async fn v2_infer(
 }
 
 async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let dropped = app.log.error_counter().dropped_lines();
+    app.metrics.log_dropped.set(dropped as i64);
     let mut s = String::new();
     match prometheus_client::encoding::text::encode(&mut s, &app.metrics.registry) {
         Ok(()) => (
@@ -928,14 +945,13 @@ async fn observe(
                 .observe(secs);
         }
     }
-    if app.config.log_json {
-        eprintln!(
-            "{}",
-            json!({"method": method.as_str(), "path": uri.path(), "model": model, "status": status, "ms": (secs * 1e3 * 100.0).round() / 100.0})
-        );
+    let line = if app.config.log_json {
+        json!({"method": method.as_str(), "path": uri.path(), "model": model, "status": status, "ms": (secs * 1e3 * 100.0).round() / 100.0}).to_string()
     } else {
-        eprintln!("{method} {} {status} {:.1} ms", uri.path(), secs * 1e3);
-    }
+        format!("{method} {} {status} {:.1} ms", uri.path(), secs * 1e3)
+    };
+    // Never blocks: a full queue drops the line and counts it.
+    let _ = app.log.clone().write_all(format!("{line}\n").as_bytes());
     resp
 }
 
@@ -989,11 +1005,18 @@ pub fn run(
 ) -> Result<()> {
     let metrics = Metrics::new();
     let models = load(dirs, device, &config, &metrics)?;
+    // The guard flushes what is queued when the server stops.
+    let (log, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("zoo-log")
+        .finish(std::io::stderr());
     let app = Arc::new(App {
         models,
         metrics,
         draining: AtomicBool::new(false),
         config,
+        log,
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

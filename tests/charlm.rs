@@ -307,3 +307,33 @@ fn a_randomly_initialised_model_shows_no_unit_above_chance() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn zoo_probe_reports_every_unit_and_the_papers_cells() {
+    let file = std::env::temp_dir().join(format!("zoo-probe-cli-{}.txt", std::process::id()));
+    std::fs::write(&file, corpus(30_000)).unwrap();
+    let f = file.to_str().unwrap();
+    let o = zoo(&["probe", "char-lstm", "--file", f, "--json"], b"");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let recs: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let units = recs[0]["units"].as_u64().unwrap() as usize;
+    assert_eq!(
+        recs.len(),
+        1 + 2 * units,
+        "a summary, then every unit as c and h"
+    );
+    assert_eq!(recs[0]["paper_cells"].as_array().unwrap().len(), 3);
+    let o = zoo(&["probe", "char-lstm", "--file", f, "--top", "5"], b"");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        out.contains("hold one thing") && out.contains("a quote cell"),
+        "{out}"
+    );
+    let o = zoo(&["probe", "char-lstm", "--file", "/no/such/file.txt"], b"");
+    assert_eq!(o.status.code(), Some(2));
+    std::fs::remove_file(&file).unwrap();
+}

@@ -259,8 +259,11 @@ fn ner_runs_in_f16() {
 #[test]
 fn reduced_precision_weights_give_the_f32_labels_with_nearby_scores() {
     let texts = "A wonderful, moving film.\nDull and far too long.\nIt is not bad at all.\n";
+    // ZOO_INT8=always: int8 weights even where int8 is not the fast path.
     let run = |dtype: &str| {
-        let o = zoo(
+        let o = zoo_in(
+            root(),
+            &[("ZOO_INT8", "always")],
             &[
                 "run",
                 "sentiment",
@@ -600,5 +603,20 @@ fn german_text_is_left_untagged_and_untranslated_with_a_note() {
         assert!(recs[0]["unseen"].as_f64().unwrap() > 0.8, "{task}");
         assert_eq!(recs[0]["oov"].as_f64().unwrap(), 0.0, "{task}");
         assert!(recs[1]["unseen"].as_f64().unwrap() < 0.2, "{task}");
+    }
+}
+
+#[test]
+fn int8_is_never_the_slow_path_of_zoo_run() {
+    let text = "a gripping, beautiful film";
+    let f32_run = zoo(&["run", "sentiment", text], b"");
+    let int8_run = zoo(&["run", "sentiment", "--dtype", "int8", text], b"");
+    assert!(int8_run.status.success(), "{}", stderr(&int8_run));
+    let noted = stderr(&int8_run).contains("--dtype int8 runs f32 on this CPU");
+    // Where int8 has no fast kernel the run stays f32 and says so, once.
+    assert_eq!(noted, !zoo::nn::fast_int8(), "{}", stderr(&int8_run));
+    if noted {
+        assert_eq!(stdout(&int8_run), stdout(&f32_run));
+        assert_eq!(stderr(&int8_run).lines().count(), 1);
     }
 }

@@ -652,3 +652,53 @@ fn imported_graph_models_are_served_as_run_classify_and_tag_run_them() {
     let _ = std::fs::remove_dir_all(cls);
     let _ = std::fs::remove_dir_all(tag);
 }
+
+#[test]
+fn a_stalled_log_reader_never_stalls_the_server() {
+    // stderr is a pipe nobody reads: it fills after a few thousand lines.
+    let mut child = Command::new(ZOO)
+        .args(["serve", "--port", "0", "--model", "sentiment-lstm"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap()
+        .to_string();
+    let _unread = child.stderr.take().unwrap();
+    // Each log line is ~40 bytes: 6,000 of them overfill a 64 KiB pipe.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let addr = addr.clone();
+            std::thread::spawn(move || {
+                (0..1500)
+                    .filter(|_| http(&addr, "GET", "/v2/health/ready", b"").0 == 200)
+                    .count()
+            })
+        })
+        .collect();
+    let answered: usize = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    assert_eq!(answered, 6000, "every request is answered");
+    assert_eq!(http(&addr, "GET", "/v2/health/live", b"").0, 200);
+    let (_, _, m) = http(&addr, "GET", "/metrics", b"");
+    let dropped: f64 = m
+        .lines()
+        .find(|l| l.starts_with("zoo_log_lines_dropped "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("the dropped-lines metric");
+    assert!(
+        dropped > 0.0,
+        "lines past the full pipe are dropped and counted"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -242,8 +242,24 @@ impl EvalOn {
     }
 }
 
+/// `--dtype` for `zoo run`: int8 is asked for speed, so on a CPU whose
+/// int8 kernel is slower than f32 (no AVX-512 VNNI) the run stays f32 and
+/// says so once. `ZOO_INT8=always` keeps int8 anyway (to measure it).
 pub(crate) fn select_dtype(common: &Common) -> Result<zoo::device::Precision> {
-    zoo::device::Precision::parse(&common.dtype)
+    use zoo::device::Precision;
+    let p = Precision::parse(&common.dtype)?;
+    let forced = std::env::var("ZOO_INT8").is_ok_and(|v| v == "always");
+    if p == Precision::Int8
+        && !zoo::nn::fast_int8()
+        && !forced
+        && !common.device.starts_with("cuda")
+    {
+        eprintln!(
+            "note: --dtype int8 runs f32 on this CPU: without AVX-512 VNNI zoo's int8 kernel is slower than f32 (ZOO_INT8=always runs it anyway)"
+        );
+        return Ok(Precision::F32);
+    }
+    Ok(p)
 }
 
 /// `--batch-size`: at least 1.

@@ -88,11 +88,9 @@ pub fn probe(a: &ProbeArgs) -> Result<ExitCode> {
     let secs = t0.elapsed().as_secs_f64();
     let mut out = super::stdout();
     if a.json {
-        writeln!(
-            out,
-            "{}",
-            summary_json(&model.config.name, units, &report, secs)
-        )?;
+        let mut summary = summary_json(&model.config.name, units, &report, secs);
+        summary["paper_cells"] = serde_json::json!(paper_cells(&report));
+        writeln!(out, "{summary}")?;
         for u in report.ranked() {
             writeln!(out, "{}", unit_json(&report, u))?;
         }
@@ -108,6 +106,10 @@ pub fn probe(a: &ProbeArgs) -> Result<ExitCode> {
             read_secs,
             secs,
         )?;
+        writeln!(out, "\nThe cells of Karpathy, Johnson and Fei-Fei (2015):")?;
+        for line in paper_cells(&report) {
+            writeln!(out, "- {line}")?;
+        }
     }
     out.flush()?;
     if let Some(page) = &a.html {
@@ -325,7 +327,7 @@ fn write_table(
     }
     writeln!(
         out,
-        "(tracking: |r| ≥ {} and ≥ {}× the unit's chance level; r is measured beyond the character being read)",
+        "(tracking: |r| ≥ {} and ≥ {}× the unit's chance level; r is measured on what a unit holds beyond the tokens it just read)",
         probe::MIN_R,
         probe::CHANCE_FACTOR
     )?;
@@ -349,6 +351,48 @@ fn write_table(
         )?;
     }
     Ok(())
+}
+
+/// The cells Karpathy, Johnson and Fei-Fei (2015) found in character
+/// LSTMs, as the probe's features name them.
+const PAPER_CELLS: [(&str, &str); 3] = [
+    ("in quotes", "a quote cell"),
+    ("in brackets", "a bracket cell"),
+    ("line position", "a line-length cell"),
+];
+
+/// For each of the paper's cells: the unit that tracks that feature most
+/// strongly as its one thing, or the best unit for it if none does.
+fn paper_cells(r: &Report) -> Vec<String> {
+    PAPER_CELLS
+        .iter()
+        .filter_map(|(feature, cell)| {
+            let f = r.features.iter().position(|x| x.0 == *feature)?;
+            let found = r
+                .units
+                .iter()
+                .filter(|u| u.best == f && u.tracks.first() == Some(&f))
+                .filter(|u| u.verdict == probe::Verdict::OneThing)
+                .max_by(|a, b| a.r[f].abs().total_cmp(&b.r[f].abs()));
+            let best = r
+                .units
+                .iter()
+                .max_by(|a, b| a.r[f].abs().total_cmp(&b.r[f].abs()))?;
+            Some(match found {
+                Some(u) => format!(
+                    "{cell}: found, {} {} (r = {:.2}, chance {:.2})",
+                    u.quantity, u.unit, u.r[f], u.chance
+                ),
+                None => format!(
+                    "{cell}: not found; the unit closest to one is {} {} (r = {:.2} with {feature}, {})",
+                    best.quantity,
+                    best.unit,
+                    best.r[f],
+                    best.verdict.as_str()
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Characters of context read before a passage, so that its colours show
@@ -419,8 +463,11 @@ fn page_html(model: &CharLm, r: &Report, text: &str) -> Result<String> {
     Ok(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>What each unit holds: {name}</title>\
 <style>body{{font-family:sans-serif;max-width:60em;margin:2em auto}}.text{{font-family:monospace;line-height:1.6}}.about{{color:#555}}</style></head><body>\
-<h1>What each unit holds</h1><p>{name}, {tokens} characters. {c}. {h}. Red: the unit is high, blue: low (each passage scaled to its own largest value; hover for the value).</p>{sections}</body></html>\n",
+<h1>What each unit holds</h1><p>{name}, {tokens} characters. {c}. {h}.</p>\
+<h2>The 2015 paper's cells</h2><ul>{paper}</ul>\
+<h2>The most selective units</h2><p>Red: the unit is high, blue: low (each passage scaled to its own largest value; hover for the value).</p>{sections}</body></html>\n",
         name = model.config.name,
+        paper = paper_cells(r).iter().map(|l| format!("<li>{l}</li>")).collect::<String>(),
         tokens = r.tokens,
         c = counts("c"),
         h = counts("h"),

@@ -17,6 +17,15 @@ pub fn devices() -> Result<ExitCode> {
     for d in device::available() {
         writeln!(out, "{d}")?;
     }
+    writeln!(
+        out,
+        "int8 on the CPU: {}",
+        if zoo::nn::fast_int8() {
+            "AVX-512 VNNI kernel"
+        } else {
+            "no fast kernel on this CPU (no AVX-512 VNNI): `zoo run --dtype int8` runs f32"
+        }
+    )?;
     out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
@@ -85,6 +94,11 @@ pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
         int8: a.dtype.iter().any(|d| d == "int8"),
     };
     let mut out = stdout();
+    if filter.int8 && !zoo::nn::fast_int8() {
+        eprintln!(
+            "bench: this CPU has no AVX-512 VNNI: the int8 rows time the portable int8 kernel, slower than f32; `zoo run --dtype int8` runs f32 here"
+        );
+    }
     let rows = bench::run(&shapes, a.iters, &filter, |what| {
         if !a.json {
             eprintln!("bench: {what}")

@@ -24,4 +24,5 @@ pub use config::{Activation, CellKind, Framework, MergeMode, RecurrentActivation
 pub use dense::PackedLinear;
 pub use error::{Result, RnnError};
 pub use layer::{gru, lstm, simple_rnn, Kernel, Rnn, RnnOutput, RnnState};
+pub use quant::fast_int8;
 pub use trace::Trace;

@@ -125,6 +125,20 @@ pub(crate) fn matmul(
     }
 }
 
+/// Whether this CPU has an int8 kernel faster than the f32 ones. Without
+/// AVX-512 VNNI the int8 path is the portable one, 3-9x slower than f32
+/// (measured on AMD EPYC Zen 3, AVX2 + FMA).
+pub fn fast_int8() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        vnni()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn vnni() -> bool {
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
