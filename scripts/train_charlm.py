@@ -107,6 +107,9 @@ def main():
     ap.add_argument("--time-budget-min", type=float, default=None,
                     help="stop after this many minutes of wall time (cumulative over --resume)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-from", default=None,
+                    help="start from these weights (a safetensors file, e.g. weights/char-lstm.safetensors) "
+                         "with a fresh optimiser: continues training the shipped model when no checkpoint is left")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -146,6 +149,10 @@ def main():
         torch.set_rng_state(st["rng"])
         log(f"resumed at step {step}/{total_steps}, {elapsed / 60:.1f} min, best bpc {best:.4f}")
     else:
+        if args.init_from:
+            from safetensors.torch import load_file
+            model.load_state_dict(load_file(args.init_from))
+            log(f"initialised from {args.init_from}")
         with open(os.path.join(args.out, "vocab.json"), "w", encoding="utf-8") as f:
             json.dump(vocab, f, ensure_ascii=False)
         with open(os.path.join(args.out, "hparams.json"), "w") as f:

@@ -187,7 +187,7 @@ fn word_probe(dir: &zoo::model::ModelDir, a: &ProbeArgs, text: &str) -> Result<E
         }
         for tok in &ins.tokens {
             let next = vocab.len() as u32;
-            types.push(*vocab.entry(tok.to_lowercase()).or_insert(next));
+            types.push(*vocab.entry(tok.clone()).or_insert(next));
         }
         for (name, v) in &ins.trace.quantities {
             if name != "cell c" && name != "hidden h" {

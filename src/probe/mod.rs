@@ -13,10 +13,11 @@
 //! unit's chance level is the largest `|r|` any shifted feature reaches.
 //!
 //! A unit *tracks* a feature when `|r| ≥ MIN_R` and `|r| ≥ CHANCE_FACTOR ×
-//! chance`. It holds *one thing* when it tracks one feature, or its best
-//! is at least twice its second best; it *mixes several* when two or more
-//! tracked features are within a factor of two; else it tracks *nothing
-//! named*.
+//! chance`; features that are nearly the same series (`SAME_THING`) count
+//! once. It holds *one thing* when it tracks one feature, or its best is at
+//! least twice its second best; it *mixes several* when two or more
+//! distinct tracked features are within a factor of two; else it tracks
+//! *nothing named*.
 
 pub mod features;
 
@@ -50,6 +51,10 @@ pub const MIN_R: f32 = 0.3;
 pub const CHANCE_FACTOR: f32 = 2.0;
 /// Circular shifts per feature for the chance level.
 pub const SHIFTS: usize = 8;
+/// Two features correlated at least this much are one thing named twice
+/// (in one-sentence lines, the line position is the sentence position):
+/// a unit tracking both does not "mix" them.
+pub const SAME_THING: f32 = 0.7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -154,6 +159,9 @@ pub fn probe(
         bail!("every feature needs one value per token");
     }
     let fmat = feature_matrix(features, n, seed)?;
+    let nf = features.len();
+    let real = fmat.narrow(1, 0, nf)?;
+    let same = (real.t()?.matmul(&real)? / n as f64)?.to_vec2::<f32>()?;
     let mut units = Vec::new();
     for q in quantities {
         if q.values.len() != n * q.units {
@@ -166,7 +174,7 @@ pub fn probe(
         }
         let r = correlations(q.values, q.units, types, &fmat, n)?;
         for (u, row) in r.iter().enumerate() {
-            units.push(judge(&q.name, u, row, features.len()));
+            units.push(judge(&q.name, u, row, &same));
         }
     }
     Ok(Report {
@@ -273,17 +281,28 @@ fn correlations(
         .collect())
 }
 
-fn judge(quantity: &str, unit: usize, row: &[f32], nf: usize) -> UnitFinding {
+/// `same[a][b]`: the correlation of features a and b over the text.
+fn judge(quantity: &str, unit: usize, row: &[f32], same: &[Vec<f32>]) -> UnitFinding {
+    let nf = same.len();
     let (r, shifted) = row.split_at(nf);
     let chance = shifted.iter().fold(0f32, |m, &x| m.max(x.abs()));
     let mut order: Vec<usize> = (0..nf).collect();
     order.sort_by(|&a, &b| r[b].abs().total_cmp(&r[a].abs()));
-    let (best, second) = (order[0], order.get(1).copied().unwrap_or(order[0]));
-    let tracks: Vec<usize> = order
+    let best = order[0];
+    let distinct = |a: usize, b: usize| same[a][b].abs() < SAME_THING;
+    // The second best is the best feature that is not the best one again.
+    let second = order
         .iter()
         .copied()
-        .filter(|&f| r[f].abs() >= MIN_R && r[f].abs() >= CHANCE_FACTOR * chance)
-        .collect();
+        .find(|&f| f != best && distinct(best, f))
+        .unwrap_or(best);
+    let mut tracks: Vec<usize> = Vec::new();
+    for &f in &order {
+        let strong = r[f].abs() >= MIN_R && r[f].abs() >= CHANCE_FACTOR * chance;
+        if strong && tracks.iter().all(|&t| distinct(t, f)) {
+            tracks.push(f);
+        }
+    }
     let top = r[best].abs();
     let verdict = match tracks.len() {
         0 => Verdict::Nothing,
@@ -298,7 +317,7 @@ fn judge(quantity: &str, unit: usize, row: &[f32], nf: usize) -> UnitFinding {
         chance,
         best,
         second,
-        selectivity: top - r[second].abs(),
+        selectivity: top - if second == best { 0.0 } else { r[second].abs() },
         tracks,
         verdict,
     }

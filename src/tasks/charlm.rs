@@ -327,26 +327,43 @@ impl CharLm {
         }
         let units = self.config.units;
         let rows: Vec<&[u32]> = ids.chunks_exact(n).take(streams).collect();
-        let mut h = vec![0f32; streams * n * units];
-        let mut c = vec![0f32; streams * n * units];
-        let mut state: Option<RnnState> = None;
-        let layer = self.config.num_layers - 1;
-        for t in 0..n {
-            let xs: Vec<[u32; 1]> = rows.iter().map(|r| [r[t]]).collect();
-            let xs: Vec<&[u32]> = xs.iter().map(|x| &x[..]).collect();
-            let (_, s) = self.read(&xs, state.as_ref())?;
-            let hv = s.h[layer].to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            let cells = s.c.as_ref().ok_or_else(|| anyhow!("an LSTM state has c"))?;
-            let cv = cells[layer].to_dtype(DType::F32)?.to_vec2::<f32>()?;
-            for r in 0..streams {
-                let at = (r * n + t) * units;
-                h[at..at + units].copy_from_slice(&hv[r]);
-                c[at..at + units].copy_from_slice(&cv[r]);
+        // One step at a time is one small matmul per layer: too little for
+        // the kernel's own threads, so groups of streams run side by side.
+        let groups = crate::nn::threads::budget().min(streams).max(1);
+        let per = streams.div_ceil(groups);
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let parts: Vec<Result<(Vec<f32>, Vec<f32>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = rows
+                .chunks(per)
+                .map(|group| {
+                    let done = &done;
+                    scope.spawn(move || {
+                        crate::nn::threads::with_budget(1, || self.record(group, n, done))
+                    })
+                })
+                .collect();
+            let mut last = 0;
+            while handles.iter().any(|h| !h.is_finished()) {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                let now = done.load(std::sync::atomic::Ordering::Relaxed);
+                if now != last {
+                    progress(now);
+                    last = now;
+                }
             }
-            state = Some(s);
-            if t % 256 == 0 {
-                progress(t * streams);
-            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a reader thread failed")))
+                })
+                .collect()
+        });
+        let (mut h, mut c) = (Vec::new(), Vec::new());
+        for part in parts {
+            let (ph, pc) = part?;
+            h.extend(ph);
+            c.extend(pc);
         }
         let chars: Vec<char> = text.chars().collect();
         let slices = chars[..streams * n]
@@ -359,6 +376,39 @@ impl CharLm {
             h,
             c,
         })
+    }
+}
+
+impl CharLm {
+    /// `h` and `c` of the last layer after each of the first `n` steps of
+    /// each row, rows one after the other; `done` counts characters read.
+    fn record(
+        &self,
+        rows: &[&[u32]],
+        n: usize,
+        done: &std::sync::atomic::AtomicUsize,
+    ) -> Result<(Vec<f32>, Vec<f32>)> {
+        let units = self.config.units;
+        let mut h = vec![0f32; rows.len() * n * units];
+        let mut c = vec![0f32; rows.len() * n * units];
+        let mut state: Option<RnnState> = None;
+        let layer = self.config.num_layers - 1;
+        for t in 0..n {
+            let xs: Vec<[u32; 1]> = rows.iter().map(|r| [r[t]]).collect();
+            let xs: Vec<&[u32]> = xs.iter().map(|x| &x[..]).collect();
+            let (_, s) = self.read(&xs, state.as_ref())?;
+            let hv = s.h[layer].to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            let cells = s.c.as_ref().ok_or_else(|| anyhow!("an LSTM state has c"))?;
+            let cv = cells[layer].to_dtype(DType::F32)?.to_vec2::<f32>()?;
+            for r in 0..rows.len() {
+                let at = (r * n + t) * units;
+                h[at..at + units].copy_from_slice(&hv[r]);
+                c[at..at + units].copy_from_slice(&cv[r]);
+            }
+            state = Some(s);
+            done.fetch_add(rows.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok((h, c))
     }
 }
 
