@@ -65,6 +65,8 @@ def main():
     ap.add_argument("--run", required=True)
     ap.add_argument("--checkpoint", default="final.pt")
     ap.add_argument("--root", default=ROOT)
+    ap.add_argument("--notes", default=None,
+                    help="a Markdown file appended to the card (measured speed, probe results)")
     ap.add_argument("--command", default="python scripts/train_charlm.py --out scripts/runs/char-lstm "
                     "--seed 1 --time-budget-min 125")
     args = ap.parse_args()
@@ -205,6 +207,9 @@ outside its alphabet read as one unknown character. A small model trained
 for a short time on two CPU cores: its text is locally fluent and globally
 aimless.
 """
+    if args.notes:
+        with open(args.notes, encoding="utf-8") as f:
+            card += "\n" + f.read()
     with open(os.path.join(d, "README.md"), "w", encoding="utf-8") as f:
         f.write(card)
     print(f"wrote {weights}, {d}, {fx}/{NAME}.json (valid bpc {valid_bpc})")

@@ -17,6 +17,7 @@ pub fn devices() -> Result<ExitCode> {
     for d in device::available() {
         writeln!(out, "{d}")?;
     }
+    writeln!(out, "{}", zoo::nn::cpu::describe())?;
     writeln!(
         out,
         "int8 on the CPU: {}",
@@ -94,6 +95,7 @@ pub fn bench(a: &BenchArgs) -> Result<ExitCode> {
         int8: a.dtype.iter().any(|d| d == "int8"),
     };
     let mut out = stdout();
+    eprintln!("bench: {}", zoo::nn::cpu::describe());
     if filter.int8 && !zoo::nn::fast_int8() {
         eprintln!(
             "bench: this CPU has no AVX-512 VNNI: the int8 rows time the portable int8 kernel, slower than f32; `zoo run --dtype int8` runs f32 here"

@@ -200,7 +200,7 @@ pub(crate) fn run(
         "the unpacked loop reads projections with biases"
     );
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if super::cpu::allows(super::cpu::Level::Avx2) {
         // SAFETY: the CPU has the features this copy is compiled for.
         return unsafe { run_avx2(d, xp, lengths, steps, h, c, out, threads) };
     }

@@ -126,12 +126,12 @@ pub fn tanh_tensor(x: &candle_core::Tensor) -> candle_core::Result<candle_core::
 /// In place, with the widest vectors this CPU has.
 pub fn tanh_slice(v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx512f") {
+    if super::cpu::allows(super::cpu::Level::Avx512) {
         // SAFETY: the CPU has the feature this copy is compiled for.
         return unsafe { tanh_slice_avx512(v) };
     }
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+    if super::cpu::allows(super::cpu::Level::Avx2) {
         // SAFETY: as above.
         return unsafe { tanh_slice_avx2(v) };
     }

@@ -3,6 +3,7 @@
 
 mod aligned;
 pub mod config;
+pub mod cpu;
 mod dense;
 pub mod error;
 mod fused;

@@ -602,18 +602,16 @@ impl Isa {
     }
 
     fn probe() -> Self {
+        use super::cpu::{allows, Level};
         #[cfg(target_arch = "x86_64")]
         {
-            if std::env::var_os("ZOO_NO_AVX512").is_none() && is_x86_feature_detected!("avx512f") {
+            if allows(Level::Avx512) {
                 if is_x86_feature_detected!("avx512vnni") {
                     return Isa::Avx512Vnni;
                 }
                 return Isa::Avx512;
             }
-            if is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-                && is_x86_feature_detected!("f16c")
-            {
+            if allows(Level::Avx2) {
                 return Isa::Avx2;
             }
         }

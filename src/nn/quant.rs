@@ -143,9 +143,7 @@ pub fn fast_int8() -> bool {
 fn vnni() -> bool {
     static VNNI: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *VNNI.get_or_init(|| {
-        std::env::var_os("ZOO_NO_AVX512").is_none()
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512vnni")
+        super::cpu::allows(super::cpu::Level::Avx512) && is_x86_feature_detected!("avx512vnni")
     })
 }
 
