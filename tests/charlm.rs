@@ -108,18 +108,21 @@ fn generation_streams_characters_and_a_seed_repeats_the_text() {
 
 #[test]
 fn zoo_run_generate_writes_on_from_the_prompt() {
-    let o = zoo(
-        &[
-            "run",
-            "generate",
-            "It was",
-            "--seed",
-            "3",
-            "--max-chars",
-            "50",
-        ],
-        b"",
-    );
+    let generate = || {
+        zoo(
+            &[
+                "run",
+                "generate",
+                "It was",
+                "--seed",
+                "3",
+                "--max-chars",
+                "50",
+            ],
+            b"",
+        )
+    };
+    let o = generate();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(out.starts_with("It was"), "{out}");
@@ -128,18 +131,7 @@ fn zoo_run_generate_writes_on_from_the_prompt() {
         "It was".len() + 50,
         "{out:?}"
     );
-    let again = zoo(
-        &[
-            "run",
-            "generate",
-            "It was",
-            "--seed",
-            "3",
-            "--max-chars",
-            "50",
-        ],
-        b"",
-    );
+    let again = generate();
     assert_eq!(again.stdout, o.stdout);
     let o = zoo(&["run", "generate", "x", "--temperature", "-1"], b"");
     assert_eq!(o.status.code(), Some(2));

@@ -17,6 +17,10 @@ struct Server {
 
 impl Server {
     fn start(args: &[&str]) -> Server {
+        Self::start_with_stderr(args, Stdio::null())
+    }
+
+    fn start_with_stderr(args: &[&str], stderr: Stdio) -> Server {
         let mut child = Command::new(ZOO)
             .arg("serve")
             .args(["--port", "0"])
@@ -24,7 +28,7 @@ impl Server {
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -656,24 +660,9 @@ fn imported_graph_models_are_served_as_run_classify_and_tag_run_them() {
 #[test]
 fn a_stalled_log_reader_never_stalls_the_server() {
     // stderr is a pipe nobody reads: it fills after a few thousand lines.
-    let mut child = Command::new(ZOO)
-        .args(["serve", "--port", "0", "--model", "sentiment-lstm"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap()
-        .to_string();
-    let _unread = child.stderr.take().unwrap();
+    let mut server = Server::start_with_stderr(&["--model", "sentiment-lstm"], Stdio::piped());
+    let _unread = server.child.stderr.take().unwrap();
+    let addr = server.addr.clone();
     // Each log line is ~40 bytes: 6,000 of them overfill a 64 KiB pipe.
     let threads: Vec<_> = (0..4)
         .map(|_| {
@@ -699,6 +688,4 @@ fn a_stalled_log_reader_never_stalls_the_server() {
         dropped > 0.0,
         "lines past the full pipe are dropped and counted"
     );
-    let _ = child.kill();
-    let _ = child.wait();
 }
