@@ -209,11 +209,12 @@ them to non-commercial research use.  Treat this model the same way.{tatoeba_lic
   unknown names or numbers reliably.
 - Sentences only: the model reads up to {max_src} subword tokens at once; a longer input is
   cut at sentence ends (else every {max_src} tokens) and translated piece by piece.
-- Input outside its training text: `seen_words.txt` lists the {n_seen:,} words of the
-  English it was trained on.  A line whose lower-case words are mostly not among them
-  (another language, say: "Das ist ein Haus und ich bin hier." has 5 of 6) is not
-  translated in text output (an empty line, a note on stderr); `--json` gives the
-  translation anyway, with `unseen`, that fraction.
+- Input in another language: a line whose function words or script read as another
+  language ("Das ist ein Haus und ich bin hier." has seven German ones; names, @handles
+  and #hashtags count for no language) is not translated in text output (an empty
+  line, a note on stderr); `--json` gives the translation anyway, with `language`.
+  `seen_words.txt` lists the {n_seen:,} words of the English it was trained on; `unseen`
+  in `--json` is the fraction of a line's lower-case words not among them.
 - Gender and other biases of the training sentences are reproduced.
 """
 

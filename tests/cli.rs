@@ -595,14 +595,31 @@ fn german_text_is_left_untagged_and_untranslated_with_a_note() {
         );
         let err = stderr(&o);
         assert!(
-            err.contains("line 1: 5 of its 6 words never appeared") && !err.contains("line 2"),
+            err.contains("line 1 reads as de rather than English") && !err.contains("line 2"),
             "{task}: {err}"
         );
         let o = zoo(&["run", task, "--json", german, english], b"");
         let recs = json_lines(&o);
+        assert_eq!(recs[0]["language"], "de", "{task}");
+        assert_eq!(recs[1]["language"], "en", "{task}");
         assert!(recs[0]["unseen"].as_f64().unwrap() > 0.8, "{task}");
         assert_eq!(recs[0]["oov"].as_f64().unwrap(), 0.0, "{task}");
         assert!(recs[1]["unseen"].as_f64().unwrap() < 0.2, "{task}");
+    }
+}
+
+#[test]
+fn english_headlines_and_tweets_full_of_names_are_tagged_without_a_note() {
+    // Mostly words the training text never held, but English: names,
+    // handles and hashtags say nothing about the language.
+    for line in [
+        "ELON MUSK BUYS TWITTER",
+        "RT @nytimes: Zelenskyy meets Scholz in Kyiv #Ukraine",
+    ] {
+        let o = zoo(&["run", "ner", line], b"");
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(!stderr(&o).contains("note:"), "{line}: {}", stderr(&o));
+        assert!(stdout(&o).contains("]("), "{line}: {}", stdout(&o));
     }
 }
 

@@ -68,19 +68,36 @@ fn unsafe_kill(pid: u32) {
 
 /// One HTTP/1.1 request with `Connection: close`: (status, headers, body).
 fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+    let (status, head, body) = http_raw(addr, method, path, "", body);
+    (status, head, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The same with extra header lines (each ending in \r\n) and a body of
+/// bytes both ways.
+fn http_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &[u8],
+) -> (u16, String, Vec<u8>) {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )
     .unwrap();
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let body = raw.get(split + 4..).unwrap_or_default();
     let status = head
         .split_whitespace()
         .nth(1)
@@ -90,11 +107,11 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String, Stri
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked")
     {
-        dechunk(body)
+        dechunk(&String::from_utf8_lossy(body)).into_bytes()
     } else {
-        body.to_string()
+        body.to_vec()
     };
-    (status, head.to_string(), body)
+    (status, head, body)
 }
 
 fn dechunk(mut s: &str) -> String {
@@ -688,4 +705,180 @@ fn a_stalled_log_reader_never_stalls_the_server() {
         dropped > 0.0,
         "lines past the full pipe are dropped and counted"
     );
+}
+
+/// Length-prefixed BYTES elements, as Triton's binary tensor data has them.
+fn triton_bytes(items: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for t in items {
+        out.extend_from_slice(&(t.len() as u32).to_le_bytes());
+        out.extend_from_slice(t.as_bytes());
+    }
+    out
+}
+
+/// A binary answer's JSON (the first Inference-Header-Content-Length
+/// bytes) and the tensor data after it.
+fn json_and_binary<'a>(head: &str, body: &'a [u8]) -> (serde_json::Value, &'a [u8]) {
+    let n: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("inference-header-content-length:")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("a binary answer says where its JSON ends");
+    (serde_json::from_slice(&body[..n]).unwrap(), &body[n..])
+}
+
+#[test]
+fn triton_binary_tensor_data_metadata_config_and_index_work_as_tritonclient_sends_them() {
+    let s = Server::start(&["--model", "sentiment-lstm"]);
+    let (st, _, b) = s.request("GET", "/v2", b"");
+    assert_eq!(st, 200, "{b}");
+    let meta = json(&b);
+    assert_eq!(meta["name"], "zoo");
+    assert!(meta["extensions"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!("binary_tensor_data")));
+    let (st, _, b) = s.request("POST", "/v2/repository/index", b"");
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)[0]["name"], "sentiment-lstm");
+    assert_eq!(json(&b)[0]["state"], "READY");
+    let (st, _, b) = s.request("GET", "/v2/models/sentiment-lstm/config", b"");
+    assert_eq!(st, 200, "{b}");
+    assert_eq!(json(&b)["input"][0]["data_type"], "TYPE_STRING");
+    assert_eq!(json(&b)["output"][2]["dims"], serde_json::json!([-1, 2]));
+    assert_eq!(
+        s.request("GET", "/v2/models/sentiment-lstm/versions/1", b"").0,
+        200
+    );
+    assert_eq!(
+        s.request("GET", "/v2/models/sentiment-lstm/versions/7", b"").0,
+        404
+    );
+
+    // The texts as binary data; label as binary, probs as JSON.
+    let texts = ["a gripping, beautiful film", "a dull mess", ""];
+    let data = triton_bytes(&texts);
+    let head = serde_json::json!({
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [3, 1],
+                    "parameters": {"binary_data_size": data.len()}}],
+        "outputs": [{"name": "label", "parameters": {"binary_data": true}},
+                    {"name": "probs", "parameters": {"binary_data": false}}],
+    })
+    .to_string();
+    let mut body = head.clone().into_bytes();
+    body.extend(&data);
+    let (st, h, b) = http_raw(
+        &s.addr,
+        "POST",
+        "/v2/models/sentiment-lstm/versions/1/infer",
+        &format!("Inference-Header-Content-Length: {}\r\n", head.len()),
+        &body,
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    let (r, raw) = json_and_binary(&h, &b);
+    assert_eq!(r["outputs"].as_array().unwrap().len(), 2, "{r}");
+    assert_eq!(r["outputs"][0]["name"], "label");
+    let size = r["outputs"][0]["parameters"]["binary_data_size"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(raw.len(), size);
+    assert_eq!(raw, triton_bytes(&["positive", "negative", ""]));
+    assert_eq!(r["outputs"][1]["shape"], serde_json::json!([3, 2]));
+
+    // Every output binary when asked for none by name (the client's default).
+    let head = serde_json::json!({
+        "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                    "parameters": {"binary_data_size": 15}}],
+        "parameters": {"binary_data_output": true},
+    })
+    .to_string();
+    let mut body = head.clone().into_bytes();
+    body.extend(triton_bytes(&["a dull mess"]));
+    let (st, h, b) = http_raw(
+        &s.addr,
+        "POST",
+        "/v2/models/sentiment-lstm/infer",
+        &format!("Inference-Header-Content-Length: {}\r\n", head.len()),
+        &body,
+    );
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&b));
+    let (r, raw) = json_and_binary(&h, &b);
+    let sizes: Vec<u64> = r["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["parameters"]["binary_data_size"].as_u64().unwrap())
+        .collect();
+    // label "negative" (4 + 8 bytes), score (4), probs (2 x 4).
+    assert_eq!(sizes, [12, 4, 8], "{r}");
+    assert_eq!(raw.len(), 24);
+
+    // A cut element and invalid UTF-8 are 400s that say so.
+    for (raw, says) in [
+        (vec![9u8, 0, 0, 0, b'a'], "says 9 bytes but 1 are left"),
+        (vec![2u8, 0, 0, 0, 0xff, 0xfe], "not UTF-8"),
+    ] {
+        let head = serde_json::json!({
+            "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                        "parameters": {"binary_data_size": raw.len()}}],
+        })
+        .to_string();
+        let mut body = head.clone().into_bytes();
+        body.extend(&raw);
+        let (st, _, b) = http_raw(
+            &s.addr,
+            "POST",
+            "/v2/models/sentiment-lstm/infer",
+            &format!("Inference-Header-Content-Length: {}\r\n", head.len()),
+            &body,
+        );
+        let b = String::from_utf8_lossy(&b);
+        assert_eq!(st, 400, "{b}");
+        assert!(b.contains(says), "{b}");
+    }
+}
+
+/// The Python with `tritonclient` for the official-client check: ZOO_PYTHON,
+/// else the repository's venv, else python3.
+fn python_with_tritonclient() -> Option<String> {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let candidates = [
+        std::env::var("ZOO_PYTHON").unwrap_or_default(),
+        format!("{root}/venv/bin/python"),
+        "python3".to_string(),
+    ];
+    candidates.into_iter().filter(|p| !p.is_empty()).find(|p| {
+        Command::new(p)
+            .args(["-c", "import tritonclient.http, numpy"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+#[test]
+fn tritonclient_with_its_defaults_gets_metadata_config_and_answers() {
+    // Triton's own client, when installed (pip install "tritonclient[http]").
+    let Some(python) = python_with_tritonclient() else {
+        eprintln!("tritonclient is not installed: the official-client check is skipped");
+        return;
+    };
+    let s = Server::start(&["--model", "sentiment-lstm", "--model", "ner-bilstm-crf"]);
+    let o = Command::new(python)
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_triton_client.py"))
+        .args(["--url", &s.addr])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("\"done\": true"), "{out}");
+    assert!(out.contains("\"label\": [\"positive\""), "{out}");
 }

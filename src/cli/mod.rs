@@ -119,24 +119,19 @@ pub(crate) fn prompt() {
 /// language, say). `--json` keeps the label and gives `oov`.
 pub(crate) const MOSTLY_UNKNOWN: f64 = 0.5;
 
-/// Whether a text's output should give way to a note: most of its words
-/// are new to the model (see `zoo::tasks::seen`). The note goes to stderr,
-/// by line number; `--json` keeps the output and gives `unseen`.
-pub(crate) fn mostly_new(
-    line: usize,
-    novelty: Option<&zoo::tasks::seen::Novelty>,
-    instead: &str,
-) -> bool {
-    match novelty {
-        Some(n) if n.mostly_new() => {
-            eprintln!(
-                "note: line {line}: {} of its {} words never appeared in this model's training text (another language?); {instead} (--json gives it anyway)",
-                n.new, n.counted
-            );
-            true
-        }
-        _ => false,
+/// Whether a text's output should give way to a note: the text is not
+/// English, the only language the models read (see `zoo::tasks::language`).
+/// The note goes to stderr, by line number; `--json` keeps the output and
+/// gives `language`.
+pub(crate) fn not_english(line: usize, language: zoo::tasks::language::Language, instead: &str) -> bool {
+    if language.is_english() {
+        return false;
     }
+    eprintln!(
+        "note: line {line} reads as {} rather than English, which this model was trained on; {instead} (--json gives it anyway)",
+        language.name()
+    );
+    true
 }
 
 pub(crate) type Render<'a, O> = dyn Fn(&mut dyn Write, &Record<'_, O>) -> std::io::Result<()> + 'a;

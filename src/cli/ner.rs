@@ -16,10 +16,9 @@ use crate::Common;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum NerFormat {
     /// The line with entities marked: [Angela Merkel](PER) met ... (a line
-    /// mostly of words the model never read, another language say, is left
-    /// unmarked, with a note on stderr)
+    /// in another language is left unmarked, with a note on stderr)
     Text,
-    /// JSON Lines: text, entities (text, label, start, end, score), oov, unseen.
+    /// JSON Lines: text, entities (text, label, start, end, score), oov, unseen, language.
     Json,
     /// CoNLL: word<TAB>BIO tag per line, a blank line between inputs.
     Conll,
@@ -64,7 +63,7 @@ fn write_result(
             writeln!(out)
         }
         // Tags of a text mostly new to the model would be guesses.
-        _ if super::mostly_new(r.line, t.novelty.as_ref(), "its words are left untagged") => {
+        _ if super::not_english(r.line, t.language, "its words are left untagged") => {
             writeln!(out, "{}", r.text)
         }
         _ => writeln!(out, "{}", mark_entities(r.text, &t.entities)),

@@ -109,7 +109,7 @@ pub fn run_translate(
     let render = |out: &mut dyn Write, r: &Record<'_, Translation>| match &r.outcome {
         // A text mostly new to the model gets a made-up translation.
         Outcome::Done(t)
-            if super::mostly_new(r.line, t.novelty.as_ref(), "its output line is empty") =>
+            if super::not_english(r.line, t.language, "its output line is empty") =>
         {
             writeln!(out)
         }

@@ -96,7 +96,7 @@ pub fn char_features(text: &str) -> Vec<Feature> {
         line_pos[i] = col as f32;
         word_pos[i] = wlen as f32;
         sentence_pos[i] = words_in_sentence as f32;
-        negated[i] = (since_negation >= 1 && since_negation <= NEGATION_REACH) as u8 as f32;
+        negated[i] = (1..=NEGATION_REACH).contains(&since_negation) as u8 as f32;
         capital[i] = (word_capital && wlen > 0) as u8 as f32;
     }
     vec![

@@ -193,8 +193,7 @@ fn feature_matrix(features: &[Feature], n: usize, seed: u64) -> Result<Tensor> {
     let mut rng = StdRng::seed_from_u64(seed);
     let cols = features.len() * (1 + SHIFTS);
     let mut m = vec![0f32; n * cols];
-    let mut col = 0;
-    for f in features {
+    for (col, f) in features.iter().enumerate() {
         let z = standardise(&f.values);
         let mut offsets = vec![0usize];
         for k in 0..SHIFTS {
@@ -211,7 +210,6 @@ fn feature_matrix(features: &[Feature], n: usize, seed: u64) -> Result<Tensor> {
                 m[t * cols + c] = z[(t + off) % n];
             }
         }
-        col += 1;
     }
     Ok(Tensor::from_vec(m, (n, cols), &Device::Cpu)?)
 }

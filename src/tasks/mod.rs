@@ -2,6 +2,7 @@
 
 pub mod charlm;
 pub mod crf;
+pub mod language;
 pub mod ner;
 pub mod ptb;
 pub mod seen;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::crf::Crf;
 use crate::model::ModelDir;
 use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig};
+use crate::tasks::language::{self, Language};
 use crate::tasks::seen::{Novelty, SeenWords};
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -88,6 +89,8 @@ pub struct Tagged {
     /// (`None` for a model folder without `seen_words.txt`).
     #[serde(rename = "unseen", serialize_with = "crate::driver::ser_novelty")]
     pub novelty: Option<Novelty>,
+    /// What the line is written in (see [`crate::tasks::language`]).
+    pub language: Language,
 }
 
 /// A line split into words, ready to tag.
@@ -527,6 +530,7 @@ impl NerModel {
                 Ok(Tagged {
                     oov: unknown as f32 / w.len().max(1) as f32,
                     novelty: None,
+                    language: Language::English,
                     words: w,
                     tags,
                     entities,
@@ -560,6 +564,7 @@ impl crate::driver::Task for NerModel {
                 let mut t = t?;
                 fill_text(&s.line, &mut t.entities);
                 t.novelty = self.seen.as_ref().map(|w| w.novelty(&s.line));
+                t.language = language::detect(&s.line);
                 Ok(t)
             })
             .collect()

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::ModelDir;
 use crate::nn::{CellKind, MergeMode, Rnn, RnnConfig, RnnState};
+use crate::tasks::language::{self, Language};
 use crate::tasks::seen::{Novelty, SeenWords};
 use crate::tasks::sentences;
 
@@ -83,6 +84,8 @@ pub struct Translation {
     /// (`None` for a model folder without `seen_words.txt`).
     #[serde(rename = "unseen", serialize_with = "crate::driver::ser_novelty")]
     pub novelty: Option<Novelty>,
+    /// What the source is written in (see [`crate::tasks::language`]).
+    pub language: Language,
 }
 
 impl Translation {
@@ -94,6 +97,7 @@ impl Translation {
             score: 0.0,
             oov: 0.0,
             novelty: None,
+            language: Language::English,
         }
     }
 }
@@ -107,6 +111,7 @@ pub struct SourceText {
     pub spaces: Vec<String>,
     pub oov: f32,
     pub novelty: Option<Novelty>,
+    pub language: Language,
 }
 
 /// One member's encoder results that its decoder steps need.
@@ -791,6 +796,7 @@ impl Translator {
                     score,
                     oov: 0.0,
                     novelty: None,
+                    language: Language::English,
                 })
             })
             .collect()
@@ -945,6 +951,7 @@ impl Translator {
         Ok(SourceText {
             oov: unknown as f32 / tokens.max(1) as f32,
             novelty: self.seen.as_ref().map(|w| w.novelty(text)),
+            language: language::detect(text),
             pieces,
             spaces,
         })
@@ -1011,6 +1018,7 @@ impl Translator {
                 let mut out = Translation::empty();
                 out.oov = s.oov;
                 out.novelty = s.novelty;
+                out.language = s.language;
                 for space in &s.spaces {
                     let (ids, log_prob, score) = decoded.next().expect("one output per piece");
                     out.text.push_str(space);
