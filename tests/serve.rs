@@ -13,6 +13,7 @@ const ZOO: &str = env!("CARGO_BIN_EXE_zoo");
 struct Server {
     child: Child,
     addr: String,
+    grpc: String,
 }
 
 impl Server {
@@ -23,7 +24,7 @@ impl Server {
     fn start_with_stderr(args: &[&str], stderr: Stdio) -> Server {
         let mut child = Command::new(ZOO)
             .arg("serve")
-            .args(["--port", "0"])
+            .args(["--port", "0", "--grpc-port", "0"])
             .args(args)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .stdin(Stdio::null())
@@ -31,16 +32,19 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("first line: {line:?}"))
-            .to_string();
-        Server { child, addr }
+        // Two lines: where HTTP and where gRPC listen.
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut at = |scheme: &str| {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            line.trim()
+                .strip_prefix(&format!("listening on {scheme}://"))
+                .unwrap_or_else(|| panic!("{scheme} line: {line:?}"))
+                .to_string()
+        };
+        let addr = at("http");
+        let grpc = at("grpc");
+        Server { child, addr, grpc }
     }
 
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
@@ -862,15 +866,25 @@ fn python_with_tritonclient() -> Option<String> {
 
 #[test]
 fn tritonclient_with_its_defaults_gets_metadata_config_and_answers() {
-    // Triton's own client, when installed (pip install "tritonclient[http]").
+    // Triton's own client, when installed (pip install "tritonclient[http,grpc]"):
+    // HTTP, and gRPC where its grpc part is there too.
     let Some(python) = python_with_tritonclient() else {
         eprintln!("tritonclient is not installed: the official-client check is skipped");
         return;
     };
     let s = Server::start(&["--model", "sentiment-lstm", "--model", "ner-bilstm-crf"]);
+    let grpc = Command::new(&python)
+        .args(["-c", "import tritonclient.grpc"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|st| st.success());
+    let mut args = vec!["--url", s.addr.as_str()];
+    if grpc {
+        args.extend(["--grpc-url", s.grpc.as_str()]);
+    }
     let o = Command::new(python)
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_triton_client.py"))
-        .args(["--url", &s.addr])
+        .args(&args)
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&o.stdout);

@@ -21,6 +21,13 @@ pub struct ServeArgs {
     /// 0 picks a free port (printed on stdout).
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// The gRPC port (KServe v2 / Triton's GRPCInferenceService); 0 picks
+    /// a free one (printed on stdout).
+    #[arg(long, default_value_t = 8001, conflicts_with = "no_grpc")]
+    pub grpc_port: u16,
+    /// Serve HTTP only.
+    #[arg(long)]
+    pub no_grpc: bool,
     /// Texts per forward pass at most.
     #[arg(long, default_value_t = 64)]
     pub max_batch: usize,
@@ -90,12 +97,16 @@ pub fn serve(a: &ServeArgs) -> Result<ExitCode> {
         max_texts: a.max_texts,
         timeout: Duration::from_millis(a.timeout_ms),
         log_json,
+        grpc_port: (!a.no_grpc).then_some(a.grpc_port),
     };
     let names: Vec<String> = dirs.iter().map(|d| d.header.name.clone()).collect();
-    zoo::serve::run(dirs, &device, config, |addr| {
-        // The first stdout line says where to connect (port 0 picks one).
+    zoo::serve::run(dirs, &device, config, |at| {
+        // The first stdout lines say where to connect (port 0 picks one).
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "listening on http://{addr}");
+        let _ = writeln!(out, "listening on http://{}", at.http);
+        if let Some(grpc) = at.grpc {
+            let _ = writeln!(out, "listening on grpc://{grpc}");
+        }
         let _ = out.flush();
         eprintln!("zoo: serving {}", names.join(", "));
     })?;

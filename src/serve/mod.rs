@@ -16,6 +16,8 @@ mod metrics;
 mod queue;
 mod runners;
 mod v1;
+mod v2;
+mod v2_grpc;
 mod v2_http;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +35,13 @@ use serde_json::{json, Value};
 use crate::model::ModelDir;
 use metrics::Metrics;
 use runners::Served;
+
+/// Where a started server listens (port 0 picks a free one).
+#[derive(Debug, Clone, Copy)]
+pub struct Listening {
+    pub http: std::net::SocketAddr,
+    pub grpc: Option<std::net::SocketAddr>,
+}
 
 /// How the server runs; `zoo serve`'s flags.
 #[derive(Debug, Clone)]
@@ -55,6 +64,9 @@ pub struct ServeConfig {
     /// A request not answered by then gets 504.
     pub timeout: Duration,
     pub log_json: bool,
+    /// The gRPC port (Triton's 8001 by default; 0 picks a free one; `None`
+    /// serves HTTP only).
+    pub grpc_port: Option<u16>,
 }
 
 impl Default for ServeConfig {
@@ -70,6 +82,7 @@ impl Default for ServeConfig {
             max_texts: 1024,
             timeout: Duration::from_secs(30),
             log_json: false,
+            grpc_port: Some(8001),
         }
     }
 }
@@ -204,7 +217,7 @@ pub fn run(
     dirs: Vec<ModelDir>,
     device: &candle_core::Device,
     config: ServeConfig,
-    on_listen: impl FnOnce(std::net::SocketAddr),
+    on_listen: impl FnOnce(Listening),
 ) -> Result<()> {
     let metrics = Metrics::new();
     let models = runners::load(dirs, device, &config, &metrics)?;
@@ -227,19 +240,58 @@ pub fn run(
         .build()
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
-        let addr = format!("{}:{}", app.config.host, app.config.port);
-        let listener = tokio::net::TcpListener::bind(&addr)
-            .await
-            .map_err(|e| crate::error::usage(format!("cannot listen on {addr}: {e}")))?;
-        on_listen(listener.local_addr()?);
+        let bind = |port: u16, what: &'static str| {
+            let addr = format!("{}:{port}", app.config.host);
+            async move {
+                tokio::net::TcpListener::bind(&addr).await.map_err(|e| {
+                    crate::error::usage(format!(
+                        "cannot listen on {addr} ({what}): {e}; pick another port (0 picks a free one)"
+                    ))
+                })
+            }
+        };
+        let http = bind(app.config.port, "HTTP").await?;
+        let grpc = match app.config.grpc_port {
+            Some(port) => Some(bind(port, "gRPC, --grpc-port").await?),
+            None => None,
+        };
+        on_listen(Listening {
+            http: http.local_addr()?,
+            grpc: grpc.as_ref().map(|g| g.local_addr()).transpose()?,
+        });
+        // One signal stops both: stop accepting, finish what is in flight.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let drain = Arc::clone(&app);
-        axum::serve(listener, router(Arc::clone(&app)))
-            .with_graceful_shutdown(async move {
-                shutdown_signal().await;
-                drain.draining.store(true, Ordering::SeqCst);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            drain.draining.store(true, Ordering::SeqCst);
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|&s| s).await;
+        };
+        let grpc_task = grpc.map(|listener| {
+            let service = v2_grpc::service(Arc::clone(&app));
+            let rx = stop_rx.clone();
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(
+                        tonic::transport::server::TcpIncoming::from(listener),
+                        stopped(rx),
+                    )
+                    .await
             })
+        });
+        axum::serve(http, router(Arc::clone(&app)))
+            .with_graceful_shutdown(stopped(stop_rx))
             .await
-            .context("the server failed")?;
+            .context("the HTTP server failed")?;
+        if let Some(t) = grpc_task {
+            t.await
+                .context("the gRPC server stopped")?
+                .context("the gRPC server failed")?;
+        }
         Ok(())
     })
 }

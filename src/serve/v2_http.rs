@@ -11,12 +11,8 @@ use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::binary;
-use super::queue::infer;
-use super::runners::Served;
-use super::{parse_json, ApiError, App};
-use crate::driver::Outcome;
-use crate::model::TaskKind;
+use super::v2::{self, check_version};
+use super::{binary, parse_json, ApiError, App};
 
 pub(super) async fn live() -> impl IntoResponse {
     axum::Json(json!({"live": true}))
@@ -34,45 +30,13 @@ pub(super) async fn ready(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-/// KServe v2 model metadata: inputs and outputs as named tensors.
-pub(super) fn metadata(m: &Served) -> Value {
-    let t = |name: &str, datatype: &str, shape: Value| json!({"name": name, "datatype": datatype, "shape": shape});
-    let outputs = match m.task {
-        TaskKind::Sentiment => vec![
-            t("label", "BYTES", json!([-1])),
-            t("score", "FP32", json!([-1])),
-            t("probs", "FP32", json!([-1, m.labels.len()])),
-        ],
-        TaskKind::Ner => vec![t("entities", "BYTES", json!([-1]))],
-        TaskKind::Translate => vec![
-            t("translation", "BYTES", json!([-1])),
-            t("score", "FP32", json!([-1])),
-        ],
-        TaskKind::Graph if m.tags => vec![t("tokens", "BYTES", json!([-1]))],
-        TaskKind::Graph => vec![
-            t("label", "BYTES", json!([-1])),
-            t("score", "FP32", json!([-1])),
-            t("scores", "FP32", json!([-1, m.labels.len()])),
-        ],
-        // Never served (refused at load).
-        TaskKind::Generate => Vec::new(),
-    };
-    json!({
-        "name": m.name,
-        "versions": ["1"],
-        "platform": format!("zoo-{}", m.task),
-        "inputs": [t("text", "BYTES", json!([-1]))],
-        "outputs": outputs,
-        "parameters": {"labels": m.labels},
-    })
-}
 
 pub(super) async fn model_meta(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let m = app.served(&name)?;
-    Ok(axum::Json(metadata(m)).into_response())
+    Ok(axum::Json(v2::metadata(m)).into_response())
 }
 
 pub(super) async fn model_ready(
@@ -86,221 +50,8 @@ pub(super) async fn model_ready(
     )
 }
 
-/// The texts of a KServe v2 infer request: one BYTES input whose shape
-/// matches its data, given as JSON `data` or as binary tensor data
-/// (`binary`, the bytes after the JSON header).
-pub(super) fn v2_texts(v: &Value, binary: &[u8]) -> Result<(Vec<String>, Option<Value>), ApiError> {
-    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
-    let inputs = v
-        .get("inputs")
-        .and_then(Value::as_array)
-        .ok_or_else(|| bad("the request needs `inputs`, a list of tensors".into()))?;
-    let [input] = inputs.as_slice() else {
-        return Err(bad(format!(
-            "{} inputs given; this model takes one, `text`",
-            inputs.len()
-        )));
-    };
-    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
-    if name != "text" {
-        return Err(bad(format!(
-            "unknown input `{name}`: this model takes `text`"
-        )));
-    }
-    let dt = input.get("datatype").and_then(Value::as_str).unwrap_or("");
-    if dt != "BYTES" {
-        return Err(bad(format!(
-            "input `text` has datatype {dt:?}; expected BYTES"
-        )));
-    }
-    let shape: Vec<u64> = input
-        .get("shape")
-        .and_then(Value::as_array)
-        .and_then(|s| s.iter().map(Value::as_u64).collect())
-        .ok_or_else(|| bad("input `text` needs `shape`, a list of sizes".into()))?;
-    let mut texts = Vec::new();
-    let binary_size = input
-        .get("parameters")
-        .and_then(|p| p.get("binary_data_size"));
-    if let Some(size) = binary_size {
-        let size = size
-            .as_u64()
-            .ok_or_else(|| bad("`binary_data_size` must be a number of bytes".into()))?;
-        if size != binary.len() as u64 {
-            return Err(bad(format!(
-                "input `text` says binary_data_size {size} but {} bytes follow the JSON header",
-                binary.len()
-            )));
-        }
-        for (i, raw) in binary::decode_bytes(binary)
-            .map_err(|e| bad(format!("input `text`: {e}")))?
-            .into_iter()
-            .enumerate()
-        {
-            let t = std::str::from_utf8(raw)
-                .map_err(|_| bad(format!("text {} of input `text` is not UTF-8", i + 1)))?;
-            texts.push(t.to_string());
-        }
-    } else {
-        if !binary.is_empty() {
-            return Err(bad(format!(
-                "{} bytes follow the JSON header but no input has `binary_data_size`",
-                binary.len()
-            )));
-        }
-        let data = input
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("input `text` needs `data` (or binary data)".into()))?;
-        // Triton clients may nest the strings by shape; take them flat.
-        fn flat(v: &Value, out: &mut Vec<String>) -> bool {
-            match v {
-                Value::String(s) => {
-                    out.push(s.clone());
-                    true
-                }
-                Value::Array(a) => a.iter().all(|x| flat(x, out)),
-                _ => false,
-            }
-        }
-        if !data.iter().all(|d| flat(d, &mut texts)) {
-            return Err(bad("input `text` data must be strings".into()));
-        }
-    }
-    let want: u64 = shape.iter().product();
-    if shape.len() > 2 || (shape.len() == 2 && shape[1] != 1) || want != texts.len() as u64 {
-        return Err(bad(format!(
-            "input `text` has shape {shape:?} but {} strings: expected shape [{}] (or [{}, 1])",
-            texts.len(),
-            texts.len(),
-            texts.len()
-        )));
-    }
-    Ok((texts, v.get("id").cloned()))
-}
 
-pub(super) fn v2_outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, ApiError> {
-    let n = outcomes.len();
-    if let Some((i, e)) = outcomes.iter().enumerate().find_map(|(i, o)| match o {
-        Outcome::Failed(e) => Some((i, e)),
-        _ => None,
-    }) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("text {}: {e}", i + 1),
-        ));
-    }
-    let field = |o: &Outcome<Value>, k: &str| match o {
-        Outcome::Done(v) => v.get(k).cloned().unwrap_or(Value::Null),
-        _ => Value::Null,
-    };
-    let tensor = |name: &str, dt: &str, shape: Value, data: Vec<Value>| json!({"name": name, "datatype": dt, "shape": shape, "data": data});
-    // One field of every outcome, `empty` where a text had none.
-    let column = |k: &str, empty: Value| -> Vec<Value> {
-        outcomes
-            .iter()
-            .map(|o| match field(o, k) {
-                Value::Null => empty.clone(),
-                v => v,
-            })
-            .collect()
-    };
-    Ok(match m.task {
-        TaskKind::Sentiment => {
-            let labels = column("label", json!(""));
-            let scores = column("score", Value::Null);
-            let probs: Vec<Value> = outcomes
-                .iter()
-                .flat_map(|o| {
-                    let p = field(o, "probs");
-                    m.labels
-                        .iter()
-                        .map(|l| p.get(l).cloned().unwrap_or(Value::Null))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            vec![
-                tensor("label", "BYTES", json!([n]), labels),
-                tensor("score", "FP32", json!([n]), scores),
-                tensor("probs", "FP32", json!([n, m.labels.len()]), probs),
-            ]
-        }
-        TaskKind::Ner => {
-            // One JSON string per text, as BYTES tensors carry it.
-            let ents: Vec<Value> = column("entities", json!([]))
-                .into_iter()
-                .map(|e| json!(e.to_string()))
-                .collect();
-            vec![tensor("entities", "BYTES", json!([n]), ents)]
-        }
-        TaskKind::Translate => {
-            let tr = column("translation", json!(""));
-            let sc = column("score", Value::Null);
-            vec![
-                tensor("translation", "BYTES", json!([n]), tr),
-                tensor("score", "FP32", json!([n]), sc),
-            ]
-        }
-        TaskKind::Graph if m.tags => {
-            // Each text's tokens with their labels, one JSON string per text.
-            let toks: Vec<Value> = column("tokens", json!([]))
-                .into_iter()
-                .map(|t| json!(t.to_string()))
-                .collect();
-            vec![tensor("tokens", "BYTES", json!([n]), toks)]
-        }
-        TaskKind::Graph => {
-            let width = m.labels.len();
-            let scores: Vec<Value> = outcomes
-                .iter()
-                .flat_map(|o| {
-                    let s = field(o, "scores");
-                    (0..width)
-                        .map(|i| s.get(i).cloned().unwrap_or(Value::Null))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            vec![
-                tensor("label", "BYTES", json!([n]), column("label", json!(""))),
-                tensor("score", "FP32", json!([n]), column("score", Value::Null)),
-                tensor("scores", "FP32", json!([n, width]), scores),
-            ]
-        }
-        TaskKind::Generate => Vec::new(),
-    })
-}
 
-/// Which outputs a request wants and whether each comes as binary data:
-/// its `outputs` list (each may set `parameters.binary_data`), else every
-/// output, binary if `parameters.binary_data_output` says so.
-fn requested(v: &Value, available: &[Value]) -> Result<Vec<(usize, bool)>, ApiError> {
-    let flag = |x: Option<&Value>, k: &str| {
-        x.and_then(|p| p.get(k))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    };
-    let all_binary = flag(v.get("parameters"), "binary_data_output");
-    let Some(wanted) = v.get("outputs").and_then(Value::as_array) else {
-        return Ok((0..available.len()).map(|i| (i, all_binary)).collect());
-    };
-    let names: Vec<&str> = available
-        .iter()
-        .filter_map(|t| t.get("name").and_then(Value::as_str))
-        .collect();
-    wanted
-        .iter()
-        .map(|o| {
-            let name = o.get("name").and_then(Value::as_str).unwrap_or("");
-            let i = names.iter().position(|n| *n == name).ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    format!("unknown output `{name}`: this model gives {}", names.join(", ")),
-                )
-            })?;
-            Ok((i, all_binary || flag(o.get("parameters"), "binary_data")))
-        })
-        .collect()
-}
 
 pub(super) async fn v2_infer(
     State(app): State<Arc<App>>,
@@ -311,10 +62,23 @@ pub(super) async fn v2_infer(
     let m = app.served(&name)?;
     let (head, data) = binary::split(&headers, &body)?;
     let req = parse_json(&head)?;
-    let (texts, id) = v2_texts(&req, &data)?;
-    let out = infer(&app, m, texts).await?;
-    let tensors = v2_outputs(m, &out)?;
-    let wanted = requested(&req, &tensors)?;
+    let texts = request_texts(&req, &data)?;
+    let flag = |x: Option<&Value>, k: &str| {
+        x.and_then(|p| p.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let wanted = req.get("outputs").and_then(Value::as_array).map(|outs| {
+        outs.iter()
+            .map(|o| {
+                let name = o.get("name").and_then(Value::as_str).unwrap_or("");
+                (name.to_string(), flag(o.get("parameters"), "binary_data"))
+            })
+            .collect()
+    });
+    let wanted = v2::select(m, wanted, flag(req.get("parameters"), "binary_data_output"))?;
+    let tensors = v2::run(&app, m, texts).await?;
+    let id = req.get("id").cloned();
     let mut resp = Map::new();
     resp.insert("model_name".into(), json!(m.name));
     resp.insert("model_version".into(), json!("1"));
@@ -353,29 +117,84 @@ pub(super) async fn v2_infer(
         .into_response())
 }
 
+/// The texts of an infer request's one input, given as JSON `data` (flat
+/// or nested by shape) or as binary tensor data (`binary`, the bytes after
+/// the JSON header).
+fn request_texts(v: &Value, binary: &[u8]) -> Result<Vec<String>, ApiError> {
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, m);
+    let inputs = v
+        .get("inputs")
+        .and_then(Value::as_array)
+        .ok_or_else(|| bad("the request needs `inputs`, a list of tensors".into()))?;
+    let [input] = inputs.as_slice() else {
+        return Err(bad(format!(
+            "{} inputs given; this model takes one, `text`",
+            inputs.len()
+        )));
+    };
+    let name = input.get("name").and_then(Value::as_str).unwrap_or("");
+    let datatype = input.get("datatype").and_then(Value::as_str).unwrap_or("");
+    let shape: Vec<i64> = input
+        .get("shape")
+        .and_then(Value::as_array)
+        .and_then(|s| s.iter().map(Value::as_i64).collect())
+        .ok_or_else(|| bad(format!("input `{name}` needs `shape`, a list of sizes")))?;
+    let size = input.get("parameters").and_then(|p| p.get("binary_data_size"));
+    let texts = match size {
+        Some(size) => {
+            let size = size
+                .as_u64()
+                .ok_or_else(|| bad("`binary_data_size` must be a number of bytes".into()))?;
+            if size != binary.len() as u64 {
+                return Err(bad(format!(
+                    "input `{name}` says binary_data_size {size} but {} bytes follow the JSON header",
+                    binary.len()
+                )));
+            }
+            let raw = binary::decode_bytes(binary).map_err(|e| bad(format!("input `{name}`: {e}")))?;
+            v2::utf8_texts(raw)?
+        }
+        None if !binary.is_empty() => {
+            return Err(bad(format!(
+                "{} bytes follow the JSON header but no input has `binary_data_size`",
+                binary.len()
+            )))
+        }
+        None => {
+            let data = input
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(format!("input `{name}` needs `data` (or binary data)")))?;
+            // Triton clients may nest the strings by shape; take them flat.
+            fn flat(v: &Value, out: &mut Vec<String>) -> bool {
+                match v {
+                    Value::String(s) => {
+                        out.push(s.clone());
+                        true
+                    }
+                    Value::Array(a) => a.iter().all(|x| flat(x, out)),
+                    _ => false,
+                }
+            }
+            let mut texts = Vec::new();
+            if !data.iter().all(|d| flat(d, &mut texts)) && datatype == "BYTES" {
+                return Err(bad(format!("input `{name}` data must be strings")));
+            }
+            texts
+        }
+    };
+    v2::check_text_input(name, datatype, &shape, texts.len())?;
+    Ok(texts)
+}
+
 /// `GET /v2`: who serves, and the protocol extensions it speaks.
 pub(super) async fn server_metadata() -> Response {
-    axum::Json(json!({
-        "name": "zoo",
-        "version": env!("CARGO_PKG_VERSION"),
-        "extensions": ["binary_tensor_data", "model_configuration", "model_repository"],
-    }))
-    .into_response()
+    axum::Json(v2::server_metadata()).into_response()
 }
 
 /// `POST /v2/repository/index`: every served model, all loaded.
 pub(super) async fn repository_index(State(app): State<Arc<App>>) -> Response {
-    let ready = if app.draining.load(Ordering::SeqCst) {
-        "UNAVAILABLE"
-    } else {
-        "READY"
-    };
-    let index: Vec<Value> = app
-        .models
-        .iter()
-        .map(|m| json!({"name": m.name, "version": "1", "state": ready, "reason": ""}))
-        .collect();
-    axum::Json(Value::Array(index)).into_response()
+    axum::Json(Value::Array(v2::index(&app))).into_response()
 }
 
 /// Loading and unloading through the repository API: zoo serve loads its
@@ -391,65 +210,14 @@ pub(super) async fn repository_load(
     ))
 }
 
-/// A Triton data type for a KServe one.
-fn triton_type(datatype: &str) -> String {
-    match datatype {
-        "BYTES" => "TYPE_STRING".into(),
-        other => format!("TYPE_{other}"),
-    }
-}
 
-/// `GET /v2/models/NAME/config`: the model as a Triton model configuration
-/// (`max_batch_size` 0: the batch is the first of each tensor's dims).
+/// `GET /v2/models/NAME/config`: the model as a Triton model configuration.
 pub(super) async fn model_config(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let m = app.served(&name)?;
-    let meta = metadata(m);
-    let tensors = |k: &str| -> Vec<Value> {
-        meta[k]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|t| {
-                        json!({
-                            "name": t["name"],
-                            "data_type": triton_type(t["datatype"].as_str().unwrap_or("")),
-                            "dims": t["shape"],
-                        })
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    Ok(axum::Json(json!({
-        "name": m.name,
-        "platform": meta["platform"],
-        "backend": "zoo",
-        "version_policy": {"latest": {"num_versions": 1}},
-        "max_batch_size": 0,
-        "input": tensors("inputs"),
-        "output": tensors("outputs"),
-        "dynamic_batching": {
-            "max_queue_delay_microseconds": app.config.max_wait.as_micros() as u64,
-        },
-        "parameters": {"labels": {"string_value": m.labels.join(",")}},
-    }))
-    .into_response())
-}
-
-/// The routes under `/v2/models/NAME/versions/VERSION/...`: version 1 is
-/// the only one.
-fn check_version(name: &str, version: &str) -> Result<(), ApiError> {
-    if version == "1" {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("model `{name}` has version 1 only, not {version:?}"),
-        ))
-    }
+    Ok(axum::Json(v2::model_config(&app, m)).into_response())
 }
 
 // The same endpoints under `/versions/VERSION`, as Triton clients call them
@@ -494,24 +262,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v2_requests_must_match_their_shape() {
+    fn json_and_binary_requests_give_their_texts() {
         let ok = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2], "data": ["a", "b"]}]});
-        assert_eq!(v2_texts(&ok, b"").unwrap().0, ["a", "b"]);
+        assert_eq!(request_texts(&ok, b"").unwrap(), ["a", "b"]);
         let nested = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2, 1], "data": [["a"], ["b"]]}]});
-        assert_eq!(v2_texts(&nested, b"").unwrap().0, ["a", "b"]);
+        assert_eq!(request_texts(&nested, b"").unwrap(), ["a", "b"]);
+        let raw = binary::encode("BYTES", &[json!("x"), json!("yz")]);
+        let bin = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [2],
+                                     "parameters": {"binary_data_size": raw.len()}}]});
+        assert_eq!(request_texts(&bin, &raw).unwrap(), ["x", "yz"]);
+        assert!(request_texts(&bin, &raw[1..])
+            .unwrap_err()
+            .message
+            .contains("binary_data_size 11 but 10 bytes"));
+        assert!(request_texts(&ok, b"junk")
+            .unwrap_err()
+            .message
+            .contains("no input has `binary_data_size`"));
         let bad = json!({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [3], "data": ["a", "b"]}]});
-        let e = v2_texts(&bad, b"").err().unwrap();
-        assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(
-            e.message.contains("shape [3] but 2 strings"),
-            "{}",
-            e.message
-        );
-        let fp =
-            json!({"inputs": [{"name": "text", "datatype": "FP32", "shape": [1], "data": [1.0]}]});
-        assert!(v2_texts(&fp, b"")
-            .err()
-            .unwrap()
+        assert!(request_texts(&bad, b"")
+            .unwrap_err()
+            .message
+            .contains("shape [3] but 2 strings"));
+        let fp = json!({"inputs": [{"name": "text", "datatype": "FP32", "shape": [1], "data": [1.0]}]});
+        assert!(request_texts(&fp, b"")
+            .unwrap_err()
             .message
             .contains("expected BYTES"));
     }
