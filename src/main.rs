@@ -49,6 +49,8 @@ enum Command {
     Probe(cli::ProbeArgs),
     /// Run a graph model (a zoo folder, Hub repo id, or a .keras file) on tensors.
     Predict(cli::PredictArgs),
+    /// Feed a graph model sequences in chunks: JSON Lines {"id": …, "x": [steps…]} in, each chunk's outputs out, the recurrent state kept per id.
+    Stream(cli::StreamArgs),
     /// Turn a Keras .keras file, or a PyTorch state_dict with a graph file, into a zoo model folder.
     Import(cli::ImportArgs),
     /// Keras-style table of a model's layers: shapes, states, parameters and their formulas.
@@ -295,6 +297,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => cli::inspect(&a),
         Command::Probe(a) => cli::probe(&a),
         Command::Predict(a) => cli::predict(&a),
+        Command::Stream(a) => cli::stream(&a),
         Command::Import(a) => cli::import(&a),
         Command::Summary {
             model,

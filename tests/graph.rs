@@ -578,3 +578,132 @@ fn an_input_shorter_than_a_kernel_is_an_error_not_a_panic() {
     let msg = format!("{:#}", m.forward(vec![("input".into(), x)]).err().unwrap());
     assert!(msg.contains("fewer than the pool size"), "{msg}");
 }
+
+/// A PyTorch LSTM(4→8) (bidirectional or not) → Linear(8·dirs→3) imported
+/// into a zoo folder: random weights, a hand-written graph.
+fn streamer(bidirectional: bool, tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("zoo-stream-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dirs = if bidirectional { 2 } else { 1 };
+    let graph = serde_json::json!({
+        "framework": "pytorch",
+        "inputs": [{"name": "x", "shape": [null, 4]}],
+        "layers": [
+            {"name": "lstm", "class": "nn.LSTM", "inbound": ["x"],
+             "config": {"input_size": 4, "hidden_size": 8, "batch_first": true, "bidirectional": bidirectional}},
+            {"name": "head", "class": "nn.Linear", "inbound": ["lstm"],
+             "config": {"in_features": 8 * dirs, "out_features": 3}}
+        ],
+        "outputs": ["head"]
+    });
+    std::fs::write(dir.join("graph.json"), graph.to_string()).unwrap();
+    let r = |s: &[usize]| Tensor::randn(0f32, 0.5, s, &Device::Cpu).unwrap();
+    let mut w = std::collections::HashMap::new();
+    for d in if bidirectional { vec!["", "_reverse"] } else { vec![""] } {
+        w.insert(format!("lstm.weight_ih_l0{d}"), r(&[32, 4]));
+        w.insert(format!("lstm.weight_hh_l0{d}"), r(&[32, 8]));
+        w.insert(format!("lstm.bias_ih_l0{d}"), r(&[32]));
+        w.insert(format!("lstm.bias_hh_l0{d}"), r(&[32]));
+    }
+    w.insert("head.weight".into(), r(&[3, 8 * dirs]));
+    w.insert("head.bias".into(), r(&[3]));
+    zoo::candle::safetensors::save(&w, dir.join("model.safetensors")).unwrap();
+    let out = dir.join("model");
+    let (code, _, err) = zoo(&[
+        "import",
+        dir.join("model.safetensors").to_str().unwrap(),
+        "--graph",
+        dir.join("graph.json").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out
+}
+
+fn zoo_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zoo"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
+    let model = streamer(false, "uni");
+    let m = model.to_str().unwrap();
+    let x: Vec<Vec<f32>> = (0..6)
+        .map(|t| (0..4).map(|f| ((t * 4 + f) as f32 * 0.37).sin()).collect())
+        .collect();
+    let input = model.with_file_name("whole.jsonl");
+    std::fs::write(&input, format!("{}\n", serde_json::json!({ "x": x }))).unwrap();
+    let (code, out, err) = zoo(&["predict", m, "--input", input.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let whole = json_lines(&out)[0]["output"].clone();
+
+    // Two sequences interleaved; "a" in chunks of 2, one bare step, then 3.
+    let lines = [
+        serde_json::json!({"id": "a", "x": &x[0..2]}),
+        serde_json::json!({"id": 7, "x": &x}),
+        serde_json::json!({"id": "a", "x": &x[2]}),
+        serde_json::json!({"id": "a", "x": &x[3..6], "end": true}),
+        serde_json::json!({"id": "a", "x": &x[0..1]}),
+    ];
+    let stdin: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let (code, out, err) = zoo_stdin(&["stream", m], &stdin);
+    assert_eq!(code, 0, "{err}");
+    let recs = json_lines(&out);
+    assert_eq!(recs.len(), 5, "{out}");
+    let steps: Vec<u64> = recs.iter().map(|r| r["step"].as_u64().unwrap()).collect();
+    assert_eq!(steps, [2, 6, 3, 6, 1], "`end` drops a's state: it starts again");
+    let a: Vec<serde_json::Value> = [0, 2, 3]
+        .iter()
+        .flat_map(|&i| recs[i]["y"].as_array().unwrap().clone())
+        .collect();
+    let close = |got: &[serde_json::Value], want: &serde_json::Value| {
+        let want = want.as_array().unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            for (p, q) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+                let (p, q) = (p.as_f64().unwrap(), q.as_f64().unwrap());
+                assert!((p - q).abs() <= 1e-6, "stream {p}, whole {q}");
+            }
+        }
+    };
+    close(&a, &whole);
+    close(recs[1]["y"].as_array().unwrap(), &whole);
+    close(recs[4]["y"].as_array().unwrap(), &serde_json::json!([whole[0]]));
+
+    // A bad line is an error record and exit 1; the others still answer.
+    let (code, out, err) = zoo_stdin(
+        &["stream", m],
+        "{\"id\": 1, \"x\": [[1, 2]]}\nnot json\n{\"id\": 1, \"x\": [1, 2, 3, 4]}\n",
+    );
+    assert_eq!(code, 1, "{err}");
+    let recs = json_lines(&out);
+    assert!(recs[0]["error"].as_str().unwrap().contains("shape"), "{out}");
+    assert_eq!(recs[2]["step"], 1, "{out}");
+    assert!(err.contains("line 2"), "{err}");
+
+    // A bidirectional model cannot stream: one line naming the layer.
+    let bi = streamer(true, "bi");
+    let (code, _, err) = zoo_stdin(&["stream", bi.to_str().unwrap()], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        one_error_line(&err).contains("layer `lstm` (nn.LSTM) is bidirectional"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(model.parent().unwrap());
+    let _ = std::fs::remove_dir_all(bi.parent().unwrap());
+}

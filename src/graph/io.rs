@@ -112,6 +112,19 @@ pub fn read_json_lines(
     if rows.is_empty() {
         return Err(crate::error::usage("the input holds no examples"));
     }
+    examples_to_tensors(rows, specs, device)
+}
+
+/// Examples (each input's name and nested arrays) as one batch per input,
+/// rows of different lengths padded with zeros at the end.
+pub fn examples_to_tensors(
+    rows: Vec<Vec<(String, Json)>>,
+    specs: &[InputSpec],
+    device: &Device,
+) -> Result<Vec<(String, Tensor)>> {
+    if rows.is_empty() {
+        return Err(crate::error::usage("the input holds no examples"));
+    }
     let names: Vec<String> = rows[0].iter().map(|(n, _)| n.clone()).collect();
     let mut out = Vec::new();
     for name in names {
@@ -275,7 +288,7 @@ pub fn write_json_lines(outputs: &[(String, Tensor)], out: &mut dyn Write) -> Re
 }
 
 /// Each batch row as nested JSON arrays.
-fn rows_json(t: &Tensor) -> Result<Vec<Json>> {
+pub fn rows_json(t: &Tensor) -> Result<Vec<Json>> {
     let t = t.to_dtype(DType::F32)?.to_device(&Device::Cpu)?;
     let dims = t.dims().to_vec();
     let flat = t.flatten_all()?.to_vec1::<f32>()?;

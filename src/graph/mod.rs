@@ -9,6 +9,7 @@ pub mod keras;
 pub mod keras_file;
 pub mod ops;
 pub mod schema;
+pub mod stream;
 pub mod text;
 
 use std::collections::HashMap;
@@ -400,6 +401,16 @@ impl GraphModel {
     }
 
     fn run_all(&self, inputs: Vec<(String, Tensor)>) -> Result<(Vec<Vec<Value>>, Vec<Tensor>)> {
+        self.run_carrying(inputs, None)
+    }
+
+    /// [`Self::run_all`] with each recurrent layer's state carried in
+    /// `carry` (one slot per node) from the last call to the next.
+    fn run_carrying(
+        &self,
+        inputs: Vec<(String, Tensor)>,
+        mut carry: Option<&mut [Option<crate::nn::RnnState>]>,
+    ) -> Result<(Vec<Vec<Value>>, Vec<Tensor>)> {
         let inputs = self.bind(inputs)?;
         let mut results: Vec<Vec<Value>> = Vec::with_capacity(self.nodes.len());
         let fetch = |results: &[Vec<Value>], src: Source| -> Result<Value> {
@@ -448,7 +459,8 @@ impl GraphModel {
                 Some(s) => Some(lengths_of(&fetch(&results, s)?.t).with_context(who)?),
                 None => None,
             };
-            let out = node.op.run(&ins, lengths).with_context(who)?;
+            let slot = carry.as_deref_mut().map(|c| &mut c[results.len()]);
+            let out = node.op.run_carrying(&ins, lengths, slot).with_context(who)?;
             results.push(out);
         }
         let outs = self

@@ -1008,6 +1008,18 @@ impl Op {
     /// Runs the layer on its inputs (in `inbound` order); returns its outputs.
     /// `lengths`: a PyTorch recurrent layer's sequence lengths.
     pub fn run(&self, inputs: &[Value], lengths: Option<Vec<usize>>) -> Result<Vec<Value>> {
+        self.run_carrying(inputs, lengths, None)
+    }
+
+    /// [`Self::run`], with a recurrent layer's state carried in `carry`:
+    /// it starts from the state there (zeros when empty) and leaves its
+    /// final state there (the stream of [`super::stream`]).
+    pub fn run_carrying(
+        &self,
+        inputs: &[Value],
+        lengths: Option<Vec<usize>>,
+        carry: Option<&mut Option<RnnState>>,
+    ) -> Result<Vec<Value>> {
         let first = inputs
             .first()
             .ok_or_else(|| anyhow!("the layer has no input"))?;
@@ -1056,19 +1068,7 @@ impl Op {
                 let out = x.broadcast_mul(&keep.reshape((b, t, 1))?)?;
                 Ok(vec![Value::with_lengths(out, Some(lengths))])
             }
-            Op::Rnn {
-                rnn,
-                framework,
-                time_major,
-                unmasked_call,
-            } => self.run_rnn(
-                rnn,
-                *framework,
-                *time_major,
-                *unmasked_call,
-                inputs,
-                lengths,
-            ),
+            Op::Rnn { .. } => self.run_rnn(inputs, lengths, carry),
             Op::Dense { w, b, act } => {
                 let dims = x.dims().to_vec();
                 let last = *dims.last().unwrap_or(&0);
@@ -1301,15 +1301,23 @@ impl Op {
         }
     }
 
+    /// An `Op::Rnn` on its inputs.
     fn run_rnn(
         &self,
-        rnn: &Rnn,
-        framework: GraphFramework,
-        time_major: bool,
-        unmasked_call: bool,
         inputs: &[Value],
         lengths: Option<Vec<usize>>,
+        carry: Option<&mut Option<RnnState>>,
     ) -> Result<Vec<Value>> {
+        let Op::Rnn {
+            rnn,
+            framework,
+            time_major,
+            unmasked_call,
+        } = self
+        else {
+            bail!("not a recurrent layer");
+        };
+        let (framework, time_major, unmasked_call) = (*framework, *time_major, *unmasked_call);
         let cfg = rnn.config();
         let x = if time_major {
             inputs[0].t.transpose(0, 1)?.contiguous()?
@@ -1357,9 +1365,13 @@ impl Op {
             }
         };
         let run_lengths = lengths.as_deref().filter(|_| !unmasked_call);
+        let carried = carry.as_ref().and_then(|c| c.as_ref());
         let out = rnn
-            .forward_with(&x, run_lengths, initial.as_ref())
+            .forward_with(&x, run_lengths, initial.as_ref().or(carried))
             .map_err(|e| anyhow!("{e}"))?;
+        if let Some(slot) = carry {
+            *slot = Some(out.state.clone());
+        }
         match framework {
             GraphFramework::Keras => {
                 let seq_lengths = cfg.return_sequences.then(|| lengths.clone()).flatten();
