@@ -419,10 +419,60 @@ def later_cases(out, rng):
                {"x": rng.standard_normal((3, 4, 15)).astype(np.float32)})
 
 
+def pre_padded_ids(rng, lengths, steps, vocab):
+    """Token ids padded at the start, as keras.utils.pad_sequences does by default."""
+    return padded_ids(rng, lengths, steps, vocab)[:, ::-1].copy()
+
+
+def mask_cases(out, rng):
+    """Keras masks of any pattern: padding first (pad_sequences' default) and gaps."""
+    # IMDB-style with pre-padding, a fully padded row included.
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(200, 12, mask_zero=True),
+        L.Bidirectional(L.LSTM(8, return_sequences=True)),
+        L.Bidirectional(L.GRU(6), merge_mode="sum"),
+        L.Dense(1, activation="sigmoid"),
+    ])
+    keras_case(out, "mask_prepad_bilstm", m, pre_padded_ids(rng, [12, 5, 1, 8, 0, 3], 12, 200), rng)
+
+    # Per-step outputs under pre-padding: masked steps repeat the last output.
+    m = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        L.Embedding(50, 6, mask_zero=True),
+        L.GRU(6, return_sequences=True),
+        L.Bidirectional(L.LSTM(4, return_sequences=True), merge_mode="concat"),
+        L.TimeDistributed(L.Dense(3)),
+    ])
+    keras_case(out, "mask_prepad_steps", m, pre_padded_ids(rng, [7, 3, 1, 5], 7, 50), rng)
+
+    # Gaps anywhere (Masking on all-zero steps), then masked mean pooling.
+    x = rng.standard_normal((4, 10, 3)).astype(np.float32)
+    x[0, :3] = 0.0      # padding first
+    x[1, 4:6] = 0.0     # a gap
+    x[2, [0, 5, 9]] = 0.0
+    x[3, 7:] = 0.0      # padding last
+    m = keras.Sequential([
+        keras.Input((10, 3)),
+        L.Masking(0.0),
+        L.LSTM(7, return_sequences=True),
+        L.Bidirectional(L.SimpleRNN(5, return_sequences=True), merge_mode="ave"),
+        L.GlobalAveragePooling1D(),
+        L.Dense(4),
+    ])
+    keras_case(out, "mask_gaps_pool", m, x, rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--only", choices=["mask_cases"], default=None,
+                    help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
+    if a.only:
+        keras.utils.set_random_seed(SEED)
+        globals()[a.only](a.out, np.random.default_rng(SEED))
+        return
     if os.path.isdir(a.out):
         shutil.rmtree(a.out)
     os.makedirs(a.out)
@@ -432,6 +482,7 @@ def main():
     torch_cases(a.out, rng)
     text_cases(a.out, rng)
     later_cases(a.out, rng)
+    mask_cases(a.out, rng)
 
 
 if __name__ == "__main__":

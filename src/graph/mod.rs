@@ -448,7 +448,7 @@ impl GraphModel {
                 .get("zoo_expects_mask")
                 .and_then(|v| v.as_bool())
                 == Some(true);
-            if expects_mask && ins.first().is_some_and(|v| v.lengths.is_none()) {
+            if expects_mask && ins.first().is_some_and(|v| v.mask.is_none()) {
                 bail!(
                     "{} was called with an explicit mask, but its input carries none that zoo derives \
                      (from Masking or Embedding(mask_zero=True))",

@@ -11,21 +11,81 @@ use crate::nn::{
     Activation as RnnActivation, CellKind, MergeMode, RecurrentActivation, Rnn, RnnConfig, RnnState,
 };
 
-/// A tensor and, for sequences, how many leading steps of each row are real
-/// (Keras masks and PyTorch lengths; masks are trailing padding).
+/// Which steps of each row of a sequence are real: Keras masks (from
+/// `Masking` or `Embedding(mask_zero=True)`) and PyTorch lengths.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mask {
+    /// The first `n` steps of each row (trailing padding): what the packed
+    /// kernels run as they are.
+    Lengths(Vec<usize>),
+    /// Any other pattern (padding first, as `pad_sequences` puts it, or
+    /// gaps): a flag per row and step.
+    Flags(Vec<Vec<bool>>),
+}
+
+impl Mask {
+    /// The mask of per-step flags, as lengths where it is trailing padding.
+    pub fn from_flags(flags: Vec<Vec<bool>>) -> Mask {
+        let prefix = |r: &Vec<bool>| {
+            let n = r.iter().filter(|&&k| k).count();
+            (r[..n].iter().all(|&k| k), n)
+        };
+        if flags.iter().all(|r| prefix(r).0) {
+            Mask::Lengths(flags.iter().map(|r| prefix(r).1).collect())
+        } else {
+            Mask::Flags(flags)
+        }
+    }
+
+    /// Per row and step, whether the step is real.
+    pub fn flags(&self, steps: usize) -> Vec<Vec<bool>> {
+        match self {
+            Mask::Lengths(l) => l.iter().map(|&n| (0..steps).map(|t| t < n).collect()).collect(),
+            Mask::Flags(f) => f.clone(),
+        }
+    }
+
+    /// Real steps per row.
+    pub fn counts(&self) -> Vec<usize> {
+        match self {
+            Mask::Lengths(l) => l.clone(),
+            Mask::Flags(f) => f.iter().map(|r| r.iter().filter(|&&k| k).count()).collect(),
+        }
+    }
+
+    /// 1 at real steps, 0 elsewhere: `[batch, steps, 1]`.
+    fn step_tensor(&self, steps: usize, device: &Device) -> Result<Tensor> {
+        let flags = self.flags(steps);
+        let m: Vec<f32> = flags.iter().flatten().map(|&k| k as u8 as f32).collect();
+        Ok(Tensor::from_vec(m, (flags.len(), steps, 1), device)?)
+    }
+
+    /// Keras' merge of masks: a step is real where any of them keeps it.
+    fn any(masks: &[&Mask], steps: usize) -> Mask {
+        let all: Vec<Vec<Vec<bool>>> = masks.iter().map(|m| m.flags(steps)).collect();
+        let rows = all.first().map_or(0, Vec::len);
+        Mask::from_flags(
+            (0..rows)
+                .map(|r| (0..steps).map(|t| all.iter().any(|m| m[r][t])).collect())
+                .collect(),
+        )
+    }
+}
+
+/// A tensor and, for sequences, which of its steps are real.
 #[derive(Debug, Clone)]
 pub struct Value {
     pub t: Tensor,
-    pub lengths: Option<Vec<usize>>,
+    pub mask: Option<Mask>,
 }
 
 impl Value {
     pub fn new(t: Tensor) -> Self {
-        Self { t, lengths: None }
+        Self { t, mask: None }
     }
 
-    fn with_lengths(t: Tensor, lengths: Option<Vec<usize>>) -> Self {
-        Self { t, lengths }
+    fn with_mask(t: Tensor, mask: Option<Mask>) -> Self {
+        Self { t, mask }
     }
 }
 
@@ -968,32 +1028,12 @@ fn rnn_op(cfg: RnnConfig, fw: GraphFramework, time_major: bool, vb: VarBuilder) 
     })
 }
 
-/// Lengths of trailing-padding masks from per-step flags `[batch, steps]`;
-/// a real step after a masked one cannot be represented as lengths.
-fn prefix_lengths(flags: &[Vec<u8>], what: &str) -> Result<Vec<usize>> {
-    flags
-        .iter()
-        .enumerate()
-        .map(|(row, f)| {
-            let len = f.iter().rposition(|&v| v != 0).map_or(0, |p| p + 1);
-            if f[..len].contains(&0) {
-                bail!(
-                    "row {row} of the input is masked ({what}) before its last real step: \
-                     zoo runs masks of trailing padding only; put the padding at the end"
-                );
-            }
-            Ok(len)
-        })
-        .collect()
-}
-
-/// Zeros for `[batch, steps, 1]` positions at or past each row's length.
-fn step_mask(lengths: &[usize], steps: usize, device: &Device) -> Result<Tensor> {
-    let m: Vec<f32> = lengths
-        .iter()
-        .flat_map(|&l| (0..steps).map(move |t| (t < l) as u8 as f32))
-        .collect();
-    Ok(Tensor::from_vec(m, (lengths.len(), steps, 1), device)?)
+/// Keras' Concatenate and merges: a step is kept where any input keeps it;
+/// an input without a mask keeps them all (no mask).
+fn merged_mask(inputs: &[Value]) -> Option<Mask> {
+    let masks: Vec<&Mask> = inputs.iter().map(|v| v.mask.as_ref()).collect::<Option<_>>()?;
+    let steps = inputs[0].t.dims().get(1).copied().unwrap_or(0);
+    Some(Mask::any(&masks, steps))
 }
 
 fn axis_index(axis: isize, rank: usize) -> Result<usize> {
@@ -1024,7 +1064,7 @@ impl Op {
             .first()
             .ok_or_else(|| anyhow!("the layer has no input"))?;
         let x = &first.t;
-        let same_mask = |t: Tensor| Ok(vec![Value::with_lengths(t, first.lengths.clone())]);
+        let same_mask = |t: Tensor| Ok(vec![Value::with_mask(t, first.mask.clone())]);
         match self {
             Op::Identity => Ok(vec![first.clone()]),
             Op::Activation(a) => same_mask(a.apply(x)?),
@@ -1045,28 +1085,27 @@ impl Op {
                 let out = table
                     .index_select(&idx, 0)?
                     .reshape((b, t, table.dim(1)?))?;
-                let lengths = if *mask_zero {
-                    let flags: Vec<Vec<u8>> = ids
+                let mask = if *mask_zero {
+                    let flags: Vec<Vec<bool>> = ids
                         .chunks(t.max(1))
-                        .map(|r| r.iter().map(|&i| (i != 0) as u8).collect())
+                        .map(|r| r.iter().map(|&i| i != 0).collect())
                         .collect();
-                    Some(prefix_lengths(&flags, "token id 0")?)
+                    Some(Mask::from_flags(flags))
                 } else {
-                    first.lengths.clone()
+                    first.mask.clone()
                 };
-                Ok(vec![Value::with_lengths(out, lengths)])
+                Ok(vec![Value::with_mask(out, mask)])
             }
             Op::Masking { value } => {
                 let (b, t, _) = x.dims3()?;
                 let keep = x.ne(*value)?.to_dtype(DType::F32)?.max(D::Minus1)?; // [b, t]
-                let flags: Vec<Vec<u8>> = keep
+                let flags: Vec<Vec<bool>> = keep
                     .to_vec2::<f32>()?
                     .into_iter()
-                    .map(|r| r.into_iter().map(|v| (v > 0.0) as u8).collect())
+                    .map(|r| r.into_iter().map(|v| v > 0.0).collect())
                     .collect();
-                let lengths = prefix_lengths(&flags, "Masking")?;
                 let out = x.broadcast_mul(&keep.reshape((b, t, 1))?)?;
-                Ok(vec![Value::with_lengths(out, Some(lengths))])
+                Ok(vec![Value::with_mask(out, Some(Mask::from_flags(flags)))])
             }
             Op::Rnn { .. } => self.run_rnn(inputs, lengths, carry),
             Op::Dense { w, b, act } => {
@@ -1157,18 +1196,18 @@ impl Op {
             }
             Op::Pool { kind, masked } => {
                 let (b, t, _) = x.dims3()?;
-                let lengths = first.lengths.as_ref().filter(|_| *masked);
-                let y = match (kind, lengths) {
+                let mask = first.mask.as_ref().filter(|_| *masked);
+                let y = match (kind, mask) {
                     (PoolKind::Mean, None) => x.mean(1)?,
                     (PoolKind::Max, None) => x.max(1)?,
-                    (PoolKind::Mean, Some(l)) => {
-                        let m = step_mask(l, t, x.device())?;
-                        let n: Vec<f32> = l.iter().map(|&v| v as f32).collect();
+                    (PoolKind::Mean, Some(mask)) => {
+                        let m = mask.step_tensor(t, x.device())?;
+                        let n: Vec<f32> = mask.counts().iter().map(|&v| v as f32).collect();
                         let n = Tensor::from_vec(n, (b, 1), x.device())?;
                         x.broadcast_mul(&m)?.sum(1)?.broadcast_div(&n)?
                     }
-                    (PoolKind::Max, Some(l)) => {
-                        let m = step_mask(l, t, x.device())?;
+                    (PoolKind::Max, Some(mask)) => {
+                        let m = mask.step_tensor(t, x.device())?;
                         let neg = ((m - 1.0)? * 1e30)?; // 0 where real, -1e30 where padding
                         x.broadcast_add(&neg)?.max(1)?
                     }
@@ -1234,28 +1273,11 @@ impl Op {
                 let y = Tensor::cat(&ts, a)?;
                 // Keras' Concatenate.compute_mask: a step is kept where any
                 // input keeps it, an input without a mask keeping them all.
-                let masked = inputs.iter().any(|v| v.lengths.is_some());
+                let masked = inputs.iter().any(|v| v.mask.is_some());
                 if masked && a + 1 != x.rank() {
                     bail!("concatenating masked sequences along axis {axis} is not supported (the last axis is)");
                 }
-                let lengths = if masked && inputs.iter().all(|v| v.lengths.is_some()) {
-                    let n = first.lengths.as_ref().map_or(0, |l| l.len());
-                    Some(
-                        (0..n)
-                            .map(|i| {
-                                inputs
-                                    .iter()
-                                    .filter_map(|v| v.lengths.as_ref())
-                                    .map(|l| l[i])
-                                    .max()
-                                    .unwrap_or(0)
-                            })
-                            .collect(),
-                    )
-                } else {
-                    None
-                };
-                Ok(vec![Value::with_lengths(y, lengths)])
+                Ok(vec![Value::with_mask(y, merged_mask(inputs))])
             }
             Op::Merge(kind) => {
                 let mut acc = x.clone();
@@ -1271,19 +1293,7 @@ impl Op {
                 if let MergeKind::Average = kind {
                     acc = (acc / inputs.len() as f64)?;
                 }
-                // Keras merges keep a step any input keeps (None if one has no mask).
-                let lengths = if inputs.iter().all(|v| v.lengths.is_some()) {
-                    let mut l = first.lengths.clone().unwrap_or_default();
-                    for v in &inputs[1..] {
-                        for (a, b) in l.iter_mut().zip(v.lengths.as_ref().unwrap()) {
-                            *a = (*a).max(*b);
-                        }
-                    }
-                    Some(l)
-                } else {
-                    None
-                };
-                Ok(vec![Value::with_lengths(acc, lengths)])
+                Ok(vec![Value::with_mask(acc, merged_mask(inputs))])
             }
             Op::RepeatVector(n) => {
                 let (b, f) = x.dims2()?;
@@ -1324,7 +1334,8 @@ impl Op {
         } else {
             inputs[0].t.clone()
         };
-        let lengths = lengths.or_else(|| inputs[0].lengths.clone());
+        // PyTorch lengths given to the layer, else the input's mask.
+        let mask = lengths.map(Mask::Lengths).or_else(|| inputs[0].mask.clone());
         let dirs = cfg.directions();
         let lstm = cfg.cell == CellKind::Lstm;
         let states: Vec<Tensor> = inputs[1..].iter().map(|v| v.t.clone()).collect();
@@ -1364,18 +1375,21 @@ impl Op {
                 )
             }
         };
-        let run_lengths = lengths.as_deref().filter(|_| !unmasked_call);
         let carried = carry.as_ref().and_then(|c| c.as_ref());
-        let out = rnn
-            .forward_with(&x, run_lengths, initial.as_ref().or(carried))
-            .map_err(|e| anyhow!("{e}"))?;
+        let initial = initial.as_ref().or(carried);
+        let out = match mask.as_ref().filter(|_| !unmasked_call) {
+            None => rnn.forward_with(&x, None, initial),
+            Some(Mask::Lengths(l)) => rnn.forward_with(&x, Some(l), initial),
+            Some(Mask::Flags(f)) => rnn.forward_masked(&x, f, initial),
+        }
+        .map_err(|e| anyhow!("{e}"))?;
         if let Some(slot) = carry {
             *slot = Some(out.state.clone());
         }
         match framework {
             GraphFramework::Keras => {
-                let seq_lengths = cfg.return_sequences.then(|| lengths.clone()).flatten();
-                let mut outs = vec![Value::with_lengths(out.output, seq_lengths)];
+                let seq_mask = cfg.return_sequences.then(|| mask.clone()).flatten();
+                let mut outs = vec![Value::with_mask(out.output, seq_mask)];
                 if cfg.return_state {
                     let n = out.state.h.len();
                     for d in 0..dirs {
@@ -1394,7 +1408,7 @@ impl Op {
                     out.output
                 };
                 let mut outs = vec![
-                    Value::with_lengths(output, lengths),
+                    Value::with_mask(output, mask),
                     Value::new(out.state.stacked_h().map_err(|e| anyhow!("{e}"))?),
                 ];
                 if let Some(c) = out.state.stacked_c().map_err(|e| anyhow!("{e}"))? {

@@ -288,35 +288,11 @@ impl Rnn {
             }
         };
         let (h0, c0) = self.initial_state(initial, batch)?;
-        let use_fused = match self.kernel {
-            Kernel::Auto => self.device.is_cpu() && x.dtype() == DType::F32,
-            Kernel::Fused => true,
-            Kernel::Stepwise => false,
-        };
-        let (outs, h, c) = if use_fused {
-            self.run_fused(x, lengths, steps, h0, c0)?
-        } else {
-            self.run_stepwise(x, lengths, steps, h0, c0)?
-        };
-        let dirs = cfg.directions();
+        let (outs, h, c) = self.run_time(x, lengths, steps, h0, c0)?;
         let output = if cfg.return_sequences {
             self.merge(&outs)?
         } else {
-            // Many-to-one: each direction's final state of the last layer.
-            // Keras returns zeros for a sequence with no real step.
-            let last = &h[h.len() - dirs..];
-            let last = if cfg.framework == Framework::Keras && lengths.contains(&0) {
-                let keep: Vec<u8> = lengths.iter().map(|&l| (l > 0) as u8).collect();
-                let keep = Tensor::from_vec(keep, (batch, 1), &self.device)?
-                    .broadcast_as((batch, cfg.units))?;
-                let zeros = Tensor::zeros((batch, cfg.units), last[0].dtype(), &self.device)?;
-                last.iter()
-                    .map(|t| keep.where_cond(t, &zeros))
-                    .collect::<candle_core::Result<Vec<_>>>()?
-            } else {
-                last.to_vec()
-            };
-            self.merge(&last)?
+            self.last_output(&h, lengths, batch)?
         };
         Ok(RnnOutput {
             output,
@@ -325,6 +301,119 @@ impl Rnn {
                 c: (cfg.cell == CellKind::Lstm).then_some(c),
             },
         })
+    }
+
+    /// Runs the layer under a Keras mask of any pattern (`keep[row][step]`):
+    /// a masked step leaves the state as it was and repeats the previous
+    /// output (zeros before the first real step; the backward half of a
+    /// bidirectional layer repeats the next real step's). Padding before
+    /// the tokens (`pad_sequences`' default) is the common case. The real
+    /// steps are gathered to the front so the packed kernels run them as
+    /// trailing padding, then the outputs are spread back to their steps.
+    pub fn forward_masked(
+        &self,
+        x: &Tensor,
+        keep: &[Vec<bool>],
+        initial: Option<&RnnState>,
+    ) -> Result<RnnOutput> {
+        let cfg = &self.cfg;
+        let (batch, steps, features) = match x.dims() {
+            &[b, t, f] if f == cfg.input_size && keep.len() == b => (b, t, f),
+            dims => {
+                return Err(RnnError::Input {
+                    layer: self.label(),
+                    features: cfg.input_size,
+                    got: dims.to_vec(),
+                })
+            }
+        };
+        if cfg.go_backwards {
+            return Err(RnnError::Config(format!(
+                "{}: go_backwards under a mask with gaps or leading padding is not supported; pad at the end",
+                self.label()
+            )));
+        }
+        let lengths: Vec<usize> = keep.iter().map(|r| r.iter().filter(|&&k| k).count()).collect();
+        // Row r's k-th real step, then (past its count) any row, zeroed.
+        let mut gather = vec![0u32; batch * steps];
+        for (r, row) in keep.iter().enumerate() {
+            for (k, s) in row.iter().enumerate().filter(|(_, &k)| k).map(|(s, _)| s).enumerate() {
+                gather[r * steps + k] = (r * steps + s) as u32;
+            }
+        }
+        let flat = x.reshape((batch * steps, features))?;
+        let idx = Tensor::from_vec(gather, batch * steps, x.device())?;
+        let live: Vec<f32> = lengths
+            .iter()
+            .flat_map(|&l| (0..steps).map(move |k| (k < l) as u8 as f32))
+            .collect();
+        let live = Tensor::from_vec(live, (batch, steps, 1), x.device())?.to_dtype(x.dtype())?;
+        let packed = flat
+            .index_select(&idx, 0)?
+            .reshape((batch, steps, features))?
+            .broadcast_mul(&live)?;
+        let (h0, c0) = self.initial_state(initial, batch)?;
+        let (outs, h, c) = self.run_time(&packed, &lengths, steps, h0, c0)?;
+        let output = if cfg.return_sequences {
+            let spread = outs
+                .iter()
+                .enumerate()
+                .map(|(d, o)| spread_to_steps(o, keep, d == 1))
+                .collect::<Result<Vec<_>>>()?;
+            self.merge(&spread)?
+        } else {
+            self.last_output(&h, &lengths, batch)?
+        };
+        Ok(RnnOutput {
+            output,
+            state: RnnState {
+                h,
+                c: (cfg.cell == CellKind::Lstm).then_some(c),
+            },
+        })
+    }
+
+    /// The time loop, fused on CPU with f32 inputs (or as the kernel choice
+    /// says), else tensor ops: each direction's last-layer outputs, and the
+    /// final `h` and `c` per layer and direction.
+    #[allow(clippy::type_complexity)]
+    fn run_time(
+        &self,
+        x: &Tensor,
+        lengths: &[usize],
+        steps: usize,
+        h0: Vec<Tensor>,
+        c0: Vec<Tensor>,
+    ) -> Result<(Vec<Tensor>, Vec<Tensor>, Vec<Tensor>)> {
+        let use_fused = match self.kernel {
+            Kernel::Auto => self.device.is_cpu() && x.dtype() == DType::F32,
+            Kernel::Fused => true,
+            Kernel::Stepwise => false,
+        };
+        if use_fused {
+            self.run_fused(x, lengths, steps, h0, c0)
+        } else {
+            self.run_stepwise(x, lengths, steps, h0, c0)
+        }
+    }
+
+    /// Many-to-one: each direction's final state of the last layer, merged.
+    fn last_output(&self, h: &[Tensor], lengths: &[usize], batch: usize) -> Result<Tensor> {
+        let cfg = &self.cfg;
+        let last = &h[h.len() - cfg.directions()..];
+        // Keras returns zeros for a sequence with no real step.
+        let last = if cfg.framework == Framework::Keras && lengths.contains(&0) {
+            let keep: Vec<u8> = lengths.iter().map(|&l| (l > 0) as u8).collect();
+            let keep = Tensor::from_vec(keep, (batch, 1), &self.device)?
+                .broadcast_as((batch, cfg.units))?;
+            let zeros = Tensor::zeros((batch, cfg.units), last[0].dtype(), &self.device)?;
+            last.iter()
+                .map(|t| keep.where_cond(t, &zeros))
+                .collect::<candle_core::Result<Vec<_>>>()?
+        } else {
+            last.to_vec()
+        };
+        self.merge(&last)
     }
 
     fn check_lengths(&self, lengths: &[usize], batch: usize, steps: usize) -> Result<()> {
@@ -680,4 +769,36 @@ fn keep_projection_buffer(buf: Aligned<f32>) {
     if buf.len() <= PROJECTION_KEEP_MAX {
         PROJECTION.with(|b| *b.borrow_mut() = buf);
     }
+}
+
+/// A direction's outputs over gathered real steps (`[batch, steps, units]`,
+/// row r's k-th real step at k) spread back to every step: a masked step
+/// repeats the last real step before it (`backward`: the first one after
+/// it), zeros where there is none.
+fn spread_to_steps(o: &Tensor, keep: &[Vec<bool>], backward: bool) -> Result<Tensor> {
+    let (batch, steps, units) = o.dims3()?;
+    let zero_row = (batch * steps) as u32;
+    let mut idx = Vec::with_capacity(batch * steps);
+    for (r, row) in keep.iter().enumerate() {
+        let count = row.iter().filter(|&&k| k).count();
+        let mut before = 0usize; // real steps before s
+        for &k in row {
+            let pick = if backward {
+                (before < count).then_some(before)
+            } else {
+                (before + k as usize).checked_sub(1)
+            };
+            idx.push(pick.map_or(zero_row, |p| (r * steps + p) as u32));
+            before += k as usize;
+        }
+    }
+    let flat = Tensor::cat(
+        &[
+            o.reshape((batch * steps, units))?,
+            Tensor::zeros((1, units), o.dtype(), o.device())?,
+        ],
+        0,
+    )?;
+    let idx = Tensor::from_vec(idx, batch * steps, o.device())?;
+    Ok(flat.index_select(&idx, 0)?.reshape((batch, steps, units))?)
 }
