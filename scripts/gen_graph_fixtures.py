@@ -463,10 +463,29 @@ def mask_cases(out, rng):
     keras_case(out, "mask_gaps_pool", m, x, rng)
 
 
+def cell_cases(out, rng):
+    """keras.layers.RNN(cell) and stacked cells, as many TF tutorials build them."""
+    m = keras.Sequential([
+        keras.Input((6, 3)),
+        L.RNN(L.LSTMCell(5), return_sequences=True),
+        L.RNN([L.GRUCell(4), L.SimpleRNNCell(3)]),
+        L.Dense(2),
+    ])
+    keras_case(out, "cells_stacked", m, rng.standard_normal((3, 6, 3)).astype(np.float32), rng)
+
+    ids = keras.Input((None,), dtype="int32", name="ids")
+    e = L.Embedding(40, 5, mask_zero=True)(ids)
+    seq, h, c = L.RNN(L.LSTMCell(6), return_sequences=True, return_state=True, name="rnn_state")(e)
+    last = L.RNN([L.GRUCell(4), L.GRUCell(3, reset_after=False)], name="rnn_stack")(seq)
+    y = L.Dense(2, activation="softmax")(L.Concatenate()([last, h, c]))
+    m = keras.Model(ids, y)
+    keras_case(out, "cells_functional", m, pre_padded_ids(rng, [6, 2, 4], 6, 40), rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["mask_cases"], default=None,
+    ap.add_argument("--only", choices=["mask_cases", "cell_cases"], default=None,
                     help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
     if a.only:
@@ -483,6 +502,7 @@ def main():
     text_cases(a.out, rng)
     later_cases(a.out, rng)
     mask_cases(a.out, rng)
+    cell_cases(a.out, rng)
 
 
 if __name__ == "__main__":

@@ -237,7 +237,7 @@ fn io_refs(v: Option<&Json>) -> Result<Vec<String>> {
 #[derive(Debug, Clone)]
 pub struct VarGroup {
     /// Path of the `vars` group relative to the layer's group.
-    pub sub: &'static str,
+    pub sub: String,
     /// Zoo name prefix for the variables of this group (e.g. `forward/`).
     pub prefix: &'static str,
     pub names: Vec<&'static str>,
@@ -268,12 +268,21 @@ pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGrou
     if flag(config, "center") {
         affine.push("beta");
     }
-    let g = |sub, prefix, names| VarGroup { sub, prefix, names };
+    let g = |sub: &str, prefix, names| VarGroup {
+        sub: sub.to_string(),
+        prefix,
+        names,
+    };
+    // A cell of `RNN(cell)` keeps its variables under the cell's path.
+    let cell = config
+        .get(CELL_PATH)
+        .and_then(|v| v.as_str())
+        .map_or_else(|| "cell/vars".to_string(), |p| format!("{p}/vars"));
     const RNN: [&str; 2] = ["kernel", "recurrent_kernel"];
     Ok(match class {
         "Embedding" => vec![g("vars", "", vec!["embeddings"])],
         "Dense" | "Conv1D" => vec![g("vars", "", with_bias(vec!["kernel"], config))],
-        "SimpleRNN" | "LSTM" | "GRU" => vec![g("cell/vars", "", with_bias(RNN.to_vec(), config))],
+        "SimpleRNN" | "LSTM" | "GRU" => vec![g(&cell, "", with_bias(RNN.to_vec(), config))],
         "Bidirectional" => {
             let names = with_bias(RNN.to_vec(), inner()?);
             vec![
@@ -289,6 +298,96 @@ pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGrou
         "LayerNormalization" => vec![g("vars", "", affine)],
         _ => Vec::new(),
     })
+}
+
+/// Config keys of a layer rewritten from `RNN(cell)`: the weights file's
+/// layer that holds its variables, and the cell's path inside it.
+pub const WEIGHTS_OF: &str = "zoo_weights_of";
+const CELL_PATH: &str = "zoo_cell_path";
+
+/// `keras.layers.RNN(cell)` as the layer it amounts to (`RNN(LSTMCell)` is
+/// an `LSTM`), and `RNN([cell, cell, ...])` (StackedRNNCells) as one such
+/// layer per cell, each reading the one before, the last keeping the RNN's
+/// name and options. Other layers pass as they are.
+fn expand_rnn(layer: &Json) -> Result<Vec<Json>> {
+    if class_of(layer) != "RNN" {
+        return Ok(vec![layer.clone()]);
+    }
+    let name = name_of(layer)?;
+    let c = config_of(layer)?;
+    let who = format!("layer `{name}` (RNN)");
+    let cell = c.get("cell").ok_or_else(|| anyhow!("{who} has no cell"))?;
+    let as_layer = |cell: &Json| -> Result<(String, Map<String, Json>)> {
+        let class = match class_of(cell) {
+            "LSTMCell" => "LSTM",
+            "GRUCell" => "GRU",
+            "SimpleRNNCell" => "SimpleRNN",
+            other => bail!("{who} runs a `{other}` cell: zoo runs LSTMCell, GRUCell and SimpleRNNCell (stacked or not)"),
+        };
+        Ok((class.to_string(), config_of(cell)?.clone()))
+    };
+    let options = ["return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"];
+    let cells: Vec<(String, Map<String, Json>, String)> = if class_of(cell) == "StackedRNNCells" {
+        let list = config_of(cell)?
+            .get("cells")
+            .and_then(|v| v.as_array())
+            .ok_or_else(|| anyhow!("{who}: StackedRNNCells without cells"))?;
+        let flag = |k: &str| c.get(k).and_then(|v| v.as_bool()) == Some(true);
+        if list.len() > 1 && (flag("go_backwards") || flag("return_state")) {
+            bail!("{who}: stacked cells with go_backwards or return_state are not supported; use one recurrent layer per cell");
+        }
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        list.iter()
+            .map(|cl| {
+                let (class, cc) = as_layer(cl)?;
+                // The weights file names each cell's group by its class in
+                // snake case, numbered within the stack (gru_cell, gru_cell_1).
+                let base = snake_case(class_of(cl));
+                let n = seen.entry(base.clone()).or_insert(0);
+                let path = if *n == 0 { base } else { format!("{base}_{n}") };
+                *n += 1;
+                Ok((class, cc, format!("cell/cells/{path}")))
+            })
+            .collect::<Result<_>>()?
+    } else {
+        let (class, cc) = as_layer(cell)?;
+        vec![(class, cc, "cell".to_string())]
+    };
+    let last = cells.len() - 1;
+    let mut out = Vec::new();
+    for (i, (class, mut cc, path)) in cells.into_iter().enumerate() {
+        let node = if i == last { name.clone() } else { format!("{name}__cell{i}") };
+        for k in options {
+            if let Some(v) = c.get(k) {
+                cc.insert(k.into(), v.clone());
+            }
+        }
+        if i < last {
+            cc.insert("return_sequences".into(), Json::Bool(true));
+        }
+        cc.insert("name".into(), Json::String(node.clone()));
+        cc.insert(WEIGHTS_OF.into(), Json::String(name.clone()));
+        cc.insert(CELL_PATH.into(), Json::String(path));
+        let mut l = Map::new();
+        l.insert("class_name".into(), Json::String(class));
+        l.insert("config".into(), Json::Object(cc));
+        if let Some(m) = layer.get("module") {
+            l.insert("module".into(), m.clone());
+        }
+        // Each cell after the first reads the one before it.
+        let inbound = if i == 0 {
+            layer.get("inbound_nodes").cloned()
+        } else {
+            let prev = format!("{name}__cell{}", i - 1);
+            Some(serde_json::json!([{"args": [{"class_name": "__keras_tensor__",
+                "config": {"keras_history": [prev, 0, 0]}}], "kwargs": {}}]))
+        };
+        if let Some(inb) = inbound {
+            l.insert("inbound_nodes".into(), inb);
+        }
+        out.push(Json::Object(l));
+    }
+    Ok(out)
 }
 
 /// One layer of the Keras model as the weights file knows it.
@@ -310,7 +409,12 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
     let layers = mc
         .get("layers")
         .and_then(|l| l.as_array())
-        .ok_or_else(|| anyhow!("the model config has no layers"))?;
+        .ok_or_else(|| anyhow!("the model config has no layers"))?
+        .iter()
+        .map(expand_rnn)
+        .collect::<Result<Vec<_>>>()?
+        .concat();
+    let layers = &layers;
     let mut inputs = Vec::new();
     let mut nodes: Vec<NodeSpec> = Vec::new();
     let mut saved = Vec::new();

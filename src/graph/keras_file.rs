@@ -142,8 +142,14 @@ fn read_weights(bytes: Vec<u8>, layers: &[KerasLayer]) -> Result<Vec<(String, Te
             continue;
         }
         let who = format!("layer `{}` ({})", layer.name, layer.class);
+        // A layer rewritten from RNN(cell) reads the RNN's group.
+        let owner = layer
+            .config
+            .get(super::keras::WEIGHTS_OF)
+            .and_then(|v| v.as_str())
+            .unwrap_or(&layer.name);
         let base = by_name
-            .get(&layer.name)
+            .get(owner)
             .cloned()
             .unwrap_or_else(|| format!("layers/{guess}"));
         for g in groups {
