@@ -482,10 +482,23 @@ def cell_cases(out, rng):
     keras_case(out, "cells_functional", m, pre_padded_ids(rng, [6, 2, 4], 6, 40), rng)
 
 
+def option_cases(out, rng):
+    """Smaller Keras options: relu gates, an explicit backward_layer, merge_mode=None."""
+    x = keras.Input((8, 3), name="x")
+    a = L.LSTM(5, recurrent_activation="relu", return_sequences=True, name="relu_gates")(x)
+    fwd = L.GRU(4, return_sequences=True, name="fwd")
+    bwd = L.GRU(4, return_sequences=True, go_backwards=True, name="bwd")
+    b = L.Bidirectional(fwd, backward_layer=bwd, merge_mode="concat", name="bi_explicit")(a)
+    f_out, b_out = L.Bidirectional(L.SimpleRNN(3), merge_mode=None, name="bi_none")(b)
+    y = L.Dense(2, name="head")(L.Subtract()([f_out, b_out]))
+    m = keras.Model(x, [y, f_out])
+    keras_case(out, "options_more", m, {"x": rng.standard_normal((3, 8, 3)).astype(np.float32)}, rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["mask_cases", "cell_cases"], default=None,
+    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases"], default=None,
                     help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
     if a.only:
@@ -503,6 +516,7 @@ def main():
     later_cases(a.out, rng)
     mask_cases(a.out, rng)
     cell_cases(a.out, rng)
+    option_cases(a.out, rng)
 
 
 if __name__ == "__main__":

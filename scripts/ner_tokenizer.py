@@ -72,6 +72,9 @@ L = r"[\p{L}\p{M}]"          # letter (with combining marks)
 A = r"[\p{L}\p{M}\p{N}]"     # letter or digit
 # Stage 2: one word per match, leftmost-first alternation; `\S` catches the rest.
 TOKEN_ALTERNATIVES = [
+    r"(?:https?://|www\.)[^\s]+",                         # URLs whole, as tweet sets write them
+    A + r"+(?:[._+-]" + A + r"+)*@" + A + r"+(?:[.-]" + A + r"+)+",  # e-mail x@y.org
+    r"[@#][\p{L}\p{N}_]+",                                 # @mentions and #hashtags
     r"n't",                                               # negation clitic
     r"'(?:s|re|ve|ll|d|m)\b",                           # clitics (not the start of 'single')
     r"(?:" + "|".join(sorted(ABBREVIATIONS, key=lambda a: (-len(a), a))) + r")\.",  # Inc. Calif.
@@ -223,11 +226,13 @@ CHECK_LINES = [
     "ÀÉÎÕÜ çãõ straße ǅemal ΣΟΦΙΑ",
     "“Quoted” — it’s Müller’s and they don’t know.",
     "‘single’ 'dog' e.g. U.S.A. x@y.org n.a T.O'Gorman J. Smith",
+    "RT @elonmusk: Tesla opens in #Berlin https://t.co/AbC12?x=1 !",
 ]
 
 EXPECT = {
-    CHECK_LINES[8]: ["‘", "single", "’", "'", "dog", "'", "e.g.", "U.S.A.", "x", "@", "y.org", "n.a", "T.O'Gorman",
+    CHECK_LINES[8]: ["‘", "single", "’", "'", "dog", "'", "e.g.", "U.S.A.", "x@y.org", "n.a", "T.O'Gorman",
                      "J.", "Smith"],
+    CHECK_LINES[9]: ["RT", "@elonmusk", ":", "Tesla", "opens", "in", "#Berlin", "https://t.co/AbC12?x=1", "!"],
     CHECK_LINES[7]: ["“", "Quoted", "”", "—", "it", "’s", "Müller", "’s", "and", "they", "do", "n’t", "know", "."],
     CHECK_LINES[2]: ["Germany", "'s", "U.S.-born", "coach", "does", "n't", "think", "the", "German-born",
                      "striker", "(", "O'Brien", ")", "will", "play", "."],

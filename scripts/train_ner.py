@@ -164,27 +164,25 @@ class CRF(nn.Module):
     def effective(self):
         return (self.transitions + self.trans_mask, self.start + self.start_mask, self.end + self.end_mask)
 
-    def nll(self, em, tags, lengths):
-        """Sum over the batch of -log p(tags | em). em [B,T,K], tags [B,T], lengths [B]."""
-        trans, start, end = self.effective()
-        B, T, K = em.shape
-        mask = (torch.arange(T)[None, :] < lengths[:, None])  # [B,T]
-        maskf = mask.float()
-        # gold score
-        e_gold = em.gather(2, tags.unsqueeze(2)).squeeze(2)  # [B,T]
-        score = start[tags[:, 0]] + (e_gold * maskf).sum(1)
-        if T > 1:
-            tr = trans[tags[:, :-1], tags[:, 1:]]  # [B,T-1]
-            score = score + (tr * maskf[:, 1:]).sum(1)
-        last = tags.gather(1, (lengths - 1).unsqueeze(1)).squeeze(1)
-        score = score + end[last]
-        # partition
+    def _forward(self, em, lengths, trans, start, end):
+        """log of the summed scores of every path through em [B,T,K] (masked tags at -1e4)."""
+        T = em.shape[1]
+        mask = (torch.arange(T)[None, :] < lengths[:, None])
         alpha = start.unsqueeze(0) + em[:, 0]  # [B,K]
         for t in range(1, T):
             nxt = torch.logsumexp(alpha.unsqueeze(2) + trans.unsqueeze(0), dim=1) + em[:, t]
             alpha = torch.where(mask[:, t:t + 1], nxt, alpha)
-        logz = torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
-        return (logz - score).sum()
+        return torch.logsumexp(alpha + end.unsqueeze(0), dim=1)
+
+    def nll(self, em, allowed, lengths):
+        """Sum over the batch of -log p(labels | em), where `allowed` [B,T,K] (bool) holds the tags
+        each word's label admits: one tag for a fully labelled word, several where a data set
+        cannot tell (an O of a set without MISC may be any MISC tag). One tag everywhere gives the
+        usual CRF loss."""
+        trans, start, end = self.effective()
+        logz = self._forward(em, lengths, trans, start, end)
+        gold = self._forward(em.masked_fill(~allowed, FORBIDDEN), lengths, trans, start, end)
+        return (logz - gold).sum()
 
     @torch.no_grad()
     def viterbi(self, em, lengths):
@@ -276,12 +274,15 @@ class Encoder:
 
 
 def make_batch(items):
-    """items: list of (word_ids, char_ids, case_ids, tag_ids or None)."""
+    """items: list of (word_ids, char_ids, case_ids, tag_ids or None[, extra]), `extra` a list per
+    word of further tag ids its label allows (None: the tag alone). Returns the tensors and
+    `allowed` [B,T,K], the tags each word's label admits."""
     lengths = torch.tensor([len(it[0]) for it in items], dtype=torch.long)
     B, T = len(items), int(lengths.max())
     words = torch.zeros(B, T, dtype=torch.long)
     cases = torch.zeros(B, T, dtype=torch.long)
     tags = torch.zeros(B, T, dtype=torch.long)
+    allowed = torch.zeros(B, T, len(TAGS), dtype=torch.bool)
     flat = [c for it in items for c in it[1]]
     Lc = max(len(c) for c in flat)
     chars = torch.zeros(len(flat), Lc, dtype=torch.long)
@@ -294,7 +295,12 @@ def make_batch(items):
         cases[b, :n] = torch.tensor(it[2])
         if it[3] is not None:
             tags[b, :n] = torch.tensor(it[3])
-    return words, chars, char_lens, cases, lengths, tags
+            allowed[b, torch.arange(n), tags[b, :n]] = True
+            extra = it[4] if len(it) > 4 else None
+            for t, more in enumerate(extra or ()):
+                for k in more:
+                    allowed[b, t, k] = True
+    return words, chars, char_lens, cases, lengths, tags, allowed
 
 
 CASINGS = ("orig", "lower", "upper")
@@ -309,12 +315,71 @@ def recase(words, casing):
     return list(words)
 
 
-def encode_split(enc, sents, casing="orig"):
+MISC_IDS = tuple(TAG2ID[f"{p}-MISC"] for p in "BIES")
+
+
+def label_extras(words, bioes, rules):
+    """Per word, the further tags its label allows under a data set's `rules`:
+    'nomisc' (the set tags no MISC: its O may be any MISC tag) and 'user_per' (the set tags every
+    @user as PER where the others tag O: either is right)."""
+    extra = [()] * len(words)
+    for i, (w, t) in enumerate(zip(words, bioes)):
+        if "nomisc" in rules and t == "O":
+            extra[i] = MISC_IDS
+        if "user_per" in rules and w.startswith("@") and t == "S-PER":
+            extra[i] = (TAG2ID["O"],)
+    return extra if any(extra) else None
+
+
+def encode_split(enc, sents, casing="orig", rules=()):
     items = []
     for ws, tags in sents:
         w, c, k = enc.encode_words(recase(ws, casing))
-        items.append((w, c, k, [TAG2ID[t] for t in iob1_to_bioes(tags)]))
+        bioes = iob1_to_bioes(tags)
+        items.append((w, c, k, [TAG2ID[t] for t in bioes], label_extras(ws, bioes, rules)))
     return items
+
+
+EMOJI = ["😂", "❤️", "😍", "🔥", "👍", "😭", "🙏", "😊", "💯", "🎉", ":)", ":(", ":D", "<3", "lol", "smh"]
+HANDLES = ["@user", "@jess_22", "@TheRealDeal", "@mike", "@newsfan", "@xoxo_amy", "@bigdave99", "@sports_talk"]
+
+
+def tweet_noise(words, tags, rng):
+    """The sentence as a tweet might write it: @mentions, RT, hashtags, URLs, emoji, an elongated
+    word, missing capitals. Inserted tokens are O and go only where no entity continues, so every
+    span keeps its words and type (IOB1 or IOB2 tags in, the same scheme out)."""
+    ws, ts = list(words), list(tags)
+
+    def can_insert(i):  # not between two words of one entity
+        return i in (0, len(ws)) or ts[i - 1] == "O" or not ts[i].startswith("I-")
+
+    def insert(i, w):
+        ws.insert(i, w)
+        ts.insert(i, "O")
+
+    if rng.random() < 0.3:  # elongated word
+        cand = [i for i, (w, t) in enumerate(zip(ws, ts)) if t == "O" and w.isalpha() and len(w) > 2]
+        if cand:
+            i = rng.choice(cand)
+            ws[i] = ws[i] + ws[i][-1] * rng.randint(2, 4)
+    if rng.random() < 0.3:  # missing capitals
+        ws = [w.lower() for w in ws]
+    if rng.random() < 0.3:
+        i = rng.randint(0, len(ws))
+        if can_insert(i):
+            insert(i, rng.choice(EMOJI))
+    if rng.random() < 0.3:
+        plain = [w for w, t in zip(ws, ts) if t == "O" and w.isalpha() and len(w) > 3]
+        for _ in range(rng.randint(1, 2)):
+            insert(len(ws), "#" + (rng.choice(plain).capitalize() if plain else "news"))
+    if rng.random() < 0.3:
+        insert(len(ws), "http://t.co/" + "".join(rng.choice("abcdefghijkLMNOPQ0123456789") for _ in range(10)))
+    if rng.random() < 0.4:
+        insert(0, rng.choice(HANDLES))
+        if rng.random() < 0.4:
+            insert(1, ":")
+            insert(0, "RT")
+    return ws, ts
 
 
 def parse_case_aug(text):
@@ -357,22 +422,28 @@ def predict(model, items, batch_size=64):
     preds = [None] * len(items)
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
-        words, chars, char_lens, cases, lengths, _ = make_batch([items[i] for i in idx])
+        words, chars, char_lens, cases, lengths, _, _ = make_batch([items[i] for i in idx])
         em = model.emissions(words, chars, char_lens, cases, lengths)
         for i, p in zip(idx, model.crf.viterbi(em, lengths)):
             preds[i] = p
     return preds
 
 
-def evaluate(model, items):
-    """seqeval (default mode) P/R/F1 overall and per type, on BIOES gold vs BIOES predictions."""
+def evaluate(model, items, types=TYPES):
+    """seqeval (default mode) P/R/F1 overall and per type, on BIOES gold vs BIOES predictions.
+    `types` limits the score to those types (others read as O on both sides), for sets that tag
+    only PER/ORG/LOC."""
     from seqeval.metrics import classification_report, f1_score
     preds = predict(model, items)
-    y_true = [[TAGS[t] for t in it[3]] for it in items]
-    y_pred = [[TAGS[t] for t in p] for p in preds]
+
+    def keep(tag):
+        return tag if tag == "O" or tag[2:] in types else "O"
+
+    y_true = [[keep(TAGS[t]) for t in it[3]] for it in items]
+    y_pred = [[keep(TAGS[t]) for t in p] for p in preds]
     rep = classification_report(y_true, y_pred, output_dict=True, digits=4)
     per = {t: {"precision": rep[t]["precision"], "recall": rep[t]["recall"], "f1": rep[t]["f1-score"],
-               "support": int(rep[t]["support"])} for t in TYPES}
+               "support": int(rep[t]["support"])} for t in types if t in rep}
     mic = rep["micro avg"]
     return {"f1": f1_score(y_true, y_pred), "precision": mic["precision"], "recall": mic["recall"],
             "per_type": per}
@@ -454,9 +525,19 @@ def main():
                     help="WNUT-17 folder: its train.conll joins the training data (types mapped "
                          "to CoNLL's) and its dev.conll F1 is logged each epoch")
     ap.add_argument("--wnut-repeat", type=int, default=1, help="copies of WNUT-17 train per epoch")
-    ap.add_argument("--select", choices=["orig", "mean3"], default="orig",
+    ap.add_argument("--extra", action="append", default=[],
+                    help="NAME[:REPEAT][:RULE...] of a folder of --extra-root whose train.conll joins "
+                         "the training data REPEAT times; RULE nomisc (the set tags no MISC) or user_per "
+                         "(it tags @users PER); repeatable")
+    ap.add_argument("--extra-root", default=os.path.join(os.path.dirname(ner_tokenizer.DATA), "ner_extra"))
+    ap.add_argument("--wnut-rules", default="nomisc",
+                    help="rules for WNUT-17 train (comma-separated; its O holds nationalities and events)")
+    ap.add_argument("--tweet-noise", type=float, default=0.0,
+                    help="chance that a sentence of a non-tweet set is seen as a tweet (tweet_noise) in an epoch")
+    ap.add_argument("--select", choices=["orig", "mean3", "domains"], default="orig",
                     help="best epoch by valid F1 as written (orig) or by the mean of valid F1 as "
-                         "written, lower-cased and upper-cased (mean3)")
+                         "written, lower-cased and upper-cased (mean3), or by the mean of that and the "
+                         "F1 on every other domain's valid set (domains)")
     args = ap.parse_args()
     p_lower, p_upper = parse_case_aug(args.case_aug)
 
@@ -468,12 +549,32 @@ def main():
     with open(os.path.join(args.out, "vocab_info.json")) as f:
         info = json.load(f)
     enc = Encoder(tok_json, os.path.join(args.out, "chars.json"), args.max_word_chars)
-    train_sents = read_conll(os.path.join(args.data, "train.txt"))
+    # (sentences, rules, is_tweet) per training set; tweets are not given tweet noise.
+    sets = [(read_conll(os.path.join(args.data, "train.txt")), (), False)]
     wnut_dev = None
     if args.wnut:
-        train_sents += read_wnut(os.path.join(args.wnut, "train.conll")) * args.wnut_repeat
+        rules = tuple(r for r in args.wnut_rules.split(",") if r)
+        sets += [(read_wnut(os.path.join(args.wnut, "train.conll")), rules, True)] * args.wnut_repeat
         wnut_dev = encode_split(enc, read_wnut(os.path.join(args.wnut, "dev.conll")))
-    train_by_case = [encode_split(enc, train_sents, c) for c in CASINGS]
+    extra_valid = {}
+    for spec in args.extra:
+        name, *rest = spec.split(":")
+        repeat = int(rest[0]) if rest and rest[0].isdigit() else 1
+        rules = tuple(r for r in rest if not r.isdigit())
+        folder = os.path.join(args.extra_root, name)
+        sents = read_conll(os.path.join(folder, "train.conll"), sep="\t")
+        sets += [(sents, rules, name not in ("wikiann_en", "sec_filings"))] * repeat
+        if os.path.exists(os.path.join(folder, "valid.conll")):
+            extra_valid[name] = (encode_split(enc, read_conll(os.path.join(folder, "valid.conll"), sep="\t")),
+                                 ("PER", "ORG", "LOC") if "nomisc" in rules else TYPES)
+    train_sents = [st for sents, _, _ in sets for st in sents]
+    train_rules = [r for sents, r, _ in sets for _ in sents]
+    noisy_ok = [not tw for sents, _, tw in sets for _ in sents]
+    train_by_case = [[it for st, r in zip(train_sents, train_rules) for it in encode_split(enc, [st], c, r)]
+                     for c in CASINGS]
+    noise_rng = random.Random(args.seed)
+    train_by_case.append([encode_split(enc, [tweet_noise(*st, noise_rng)], "orig", r)[0]
+                          for st, r in zip(train_sents, train_rules)])
     train = train_by_case[0]
     valid_sents = read_conll(os.path.join(args.data, "valid.txt"))
     valid_by_case = {c: encode_split(enc, valid_sents, c) for c in CASINGS}
@@ -526,13 +627,16 @@ def main():
         model.train()
         batches = batches_for_epoch(train, args.batch_size, args.seed, epoch)
         casings = epoch_casings(len(train), p_lower, p_upper, args.seed, epoch)
+        if args.tweet_noise > 0:
+            nrng = random.Random(args.seed * 7 + epoch)
+            casings = [3 if ok and nrng.random() < args.tweet_noise else c for c, ok in zip(casings, noisy_ok)]
         if args.max_batches:
             batches = batches[:args.max_batches]
         tot_loss = tot_words = 0.0
         t_ep = time.time()
         while state["batch"] < len(batches):
             idx = batches[state["batch"]]
-            words, chars, char_lens, cases, lengths, tags = make_batch(
+            words, chars, char_lens, cases, lengths, tags, allowed = make_batch(
                 [train_by_case[casings[i]][i] for i in idx])
             if args.singleton_unk > 0:
                 drop = singleton[words] & (torch.rand(words.shape) < args.singleton_unk)
@@ -541,7 +645,7 @@ def main():
                 drop = (tags > 0) & (torch.rand(words.shape) < args.entity_unk)
                 words = words.masked_fill(drop, 1)
             em = model.emissions(words, chars, char_lens, cases, lengths)
-            loss = model.crf.nll(em, tags, lengths)
+            loss = model.crf.nll(em, allowed, lengths)
             opt.zero_grad()
             (loss / len(idx)).backward()
             if args.clip > 0:
@@ -559,7 +663,14 @@ def main():
         if args.select == "mean3" or p_lower + p_upper > 0:
             for c in ("lower", "upper"):
                 ev_case[c] = evaluate(model, valid_by_case[c])
-        score = ev["f1"] if args.select == "orig" else sum(e["f1"] for e in ev_case.values()) / 3
+        mean3 = sum(e["f1"] for e in ev_case.values()) / len(ev_case)
+        domains = {}
+        if wnut_dev is not None:
+            domains["wnut17_dev_ploc"] = evaluate(model, wnut_dev, ("PER", "ORG", "LOC"))
+        for name, (items, types) in extra_valid.items():
+            domains[name] = evaluate(model, items, types)
+        score = {"orig": ev["f1"], "mean3": mean3,
+                 "domains": (mean3 + sum(d["f1"] for d in domains.values())) / (1 + len(domains))}[args.select]
         wnut_f1 = round(evaluate(model, wnut_dev)["f1"], 4) if wnut_dev is not None else None
         state["epoch"] += 1
         state["batch"] = 0
@@ -568,7 +679,7 @@ def main():
         if improved:
             state["best_f1"], state["best_epoch"], state["bad_epochs"] = score, epoch + 1, 0
             save_atomic({"model": model.state_dict(), "config": cfg, "args": vars(args), "epoch": epoch + 1,
-                         "valid": ev, "valid_by_case": ev_case, "info": info,
+                         "valid": ev, "valid_by_case": ev_case, "domains": domains, "info": info,
                          "elapsed": state["elapsed"]}, best_path)
         else:
             state["bad_epochs"] += 1
@@ -583,6 +694,8 @@ def main():
                        "per_type_f1": {t: round(v["f1"], 4) for t, v in ev["per_type"].items()},
                        "valid_f1_by_case": {c: round(e["f1"], 4) for c, e in ev_case.items()},
                        "wnut17_dev_f1": wnut_f1,
+                       "domain_f1": {k: round(d["f1"], 4) for k, d in domains.items()},
+                       "score": round(score, 4),
                        "best_f1": round(state["best_f1"], 4), "best_epoch": state["best_epoch"],
                        "epoch_s": round(time.time() - t_ep, 1), "elapsed_min": round(state["elapsed"] / 60, 1)})
         checkpoint()

@@ -249,6 +249,9 @@ pub enum Op {
         /// Keras passed no mask to this call (it had `initial_state`): every
         /// step runs, and the output keeps the input's mask for later layers.
         unmasked_call: bool,
+        /// Keras `Bidirectional(merge_mode=None)`: the two directions as two
+        /// outputs (run concatenated, split after).
+        split_directions: bool,
     },
     Dense {
         /// `[in, out]`.
@@ -495,22 +498,34 @@ fn build_op(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built
                 bail!("a Bidirectional around `{inner_class}` is not supported (SimpleRNN, LSTM, GRU are)");
             }
             if let Some(b) = get(c, "backward_layer") {
-                let same = b.get("config").map(|bc| {
-                    let strip = |m: &Map<String, Json>| {
-                        let mut m = m.clone();
-                        for k in ["name", "go_backwards", "trainable", "dtype"] {
-                            m.remove(k);
-                        }
-                        m
-                    };
-                    bc.as_object().map(strip) == Some(strip(inner_cfg))
-                });
-                if same != Some(true) {
-                    bail!("a Bidirectional with a different `backward_layer` is not supported");
+                // A backward layer of the same computation (the usual
+                // `backward_layer=LSTM(..., go_backwards=True)`) is the plain
+                // Bidirectional; another class or options are not.
+                let bclass = b.get("class_name").and_then(|v| v.as_str()).unwrap_or("?");
+                let bcfg = b.get("config").and_then(|v| v.as_object());
+                const SAME: [&str; 7] = [
+                    "units",
+                    "activation",
+                    "recurrent_activation",
+                    "use_bias",
+                    "reset_after",
+                    "return_sequences",
+                    "return_state",
+                ];
+                let differs = SAME
+                    .iter()
+                    .find(|k| bcfg.and_then(|m| m.get(**k)) != inner_cfg.get(**k));
+                if bclass != inner_class || differs.is_some() {
+                    bail!(
+                        "a Bidirectional whose backward_layer differs from its forward layer ({}) is not supported",
+                        differs.map_or_else(|| format!("{bclass} vs {inner_class}"), |k| format!("option `{k}`"))
+                    );
                 }
             }
+            // merge_mode=None: two outputs, computed concatenated.
+            let split = get(c, "merge_mode").is_none();
             let merge = match get(c, "merge_mode") {
-                None => bail!("Bidirectional `merge_mode=None` (two outputs) is not supported"),
+                None => MergeMode::Concat,
                 Some(m) => {
                     MergeMode::parse(m.as_str().unwrap_or("?")).map_err(|e| anyhow!("{e}"))?
                 }
@@ -518,7 +533,14 @@ fn build_op(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built
             let input = input_size(&vb, "forward/kernel", 0)?;
             let cfg = keras_rnn_config(inner_class, inner_cfg, input, Some(merge))?
                 .with_name(node.name.clone());
-            rnn_op(cfg, fw, false, vb)
+            let mut built = rnn_op(cfg, fw, false, vb)?;
+            if let Op::Rnn {
+                split_directions, ..
+            } = &mut built.op
+            {
+                *split_directions = split;
+            }
+            Ok(built)
         }
         (GraphFramework::Pytorch, "RNN" | "LSTM" | "GRU") => {
             let cell = match class {
@@ -1001,7 +1023,10 @@ fn keras_rnn_config(
             Some(v) => match Act::from_keras(Some(v))? {
                 Act::Sigmoid => "sigmoid".into(),
                 Act::HardSigmoid => "hard_sigmoid".into(),
-                a => bail!("recurrent_activation {a:?} is not supported"),
+                Act::Relu => "relu".into(),
+                Act::Tanh => "tanh".into(),
+                Act::Linear => "linear".into(),
+                a => bail!("recurrent_activation {a:?} is not supported (sigmoid, hard_sigmoid, relu, tanh, linear are)"),
             },
         };
         cfg = cfg.with_recurrent_activation(
@@ -1023,6 +1048,7 @@ fn rnn_op(cfg: RnnConfig, fw: GraphFramework, time_major: bool, vb: VarBuilder) 
             framework: fw,
             time_major,
             unmasked_call: false,
+            split_directions: false,
         },
         params,
     })
@@ -1323,6 +1349,7 @@ impl Op {
             framework,
             time_major,
             unmasked_call,
+            split_directions,
         } = self
         else {
             bail!("not a recurrent layer");
@@ -1389,7 +1416,16 @@ impl Op {
         match framework {
             GraphFramework::Keras => {
                 let seq_mask = cfg.return_sequences.then(|| mask.clone()).flatten();
-                let mut outs = vec![Value::with_mask(out.output, seq_mask)];
+                let mut outs = if *split_directions {
+                    let last = out.output.rank() - 1;
+                    let half = out.output.dim(last)? / 2;
+                    vec![
+                        Value::with_mask(out.output.narrow(last, 0, half)?, seq_mask.clone()),
+                        Value::with_mask(out.output.narrow(last, half, half)?, seq_mask),
+                    ]
+                } else {
+                    vec![Value::with_mask(out.output, seq_mask)]
+                };
                 if cfg.return_state {
                     let n = out.state.h.len();
                     for d in 0..dirs {

@@ -104,6 +104,11 @@ pub enum RecurrentActivation {
     HardSigmoid,
     /// tf.keras 2: `clip(0.2 x + 0.5, 0, 1)`.
     HardSigmoidTf2,
+    /// Keras accepts any activation for the gates; these are the ones
+    /// models are trained with besides the sigmoids.
+    Relu,
+    Tanh,
+    Linear,
 }
 
 impl RecurrentActivation {
@@ -112,8 +117,11 @@ impl RecurrentActivation {
             "sigmoid" => Ok(RecurrentActivation::Sigmoid),
             "hard_sigmoid" => Ok(RecurrentActivation::HardSigmoid),
             "hard_sigmoid_tf2" | "hard_sigmoid_legacy" => Ok(RecurrentActivation::HardSigmoidTf2),
+            "relu" => Ok(RecurrentActivation::Relu),
+            "tanh" => Ok(RecurrentActivation::Tanh),
+            "linear" => Ok(RecurrentActivation::Linear),
             other => Err(RnnError::Config(format!(
-                "unknown recurrent_activation `{other}`: expected sigmoid, hard_sigmoid (Keras 3) or hard_sigmoid_tf2"
+                "unknown recurrent_activation `{other}`: expected sigmoid, hard_sigmoid (Keras 3), hard_sigmoid_tf2, relu, tanh or linear"
             ))),
         }
     }
@@ -124,6 +132,9 @@ impl RecurrentActivation {
             RecurrentActivation::Sigmoid => super::math::sigmoid(x),
             RecurrentActivation::HardSigmoid => (x / 6.0 + 0.5).clamp(0.0, 1.0),
             RecurrentActivation::HardSigmoidTf2 => (0.2 * x + 0.5).clamp(0.0, 1.0),
+            RecurrentActivation::Relu => x.max(0.0),
+            RecurrentActivation::Tanh => x.tanh(),
+            RecurrentActivation::Linear => x,
         }
     }
 
@@ -146,6 +157,17 @@ impl RecurrentActivation {
                     *x = (0.2 * *x + 0.5).clamp(0.0, 1.0);
                 }
             }
+            RecurrentActivation::Relu => {
+                for x in xs.iter_mut() {
+                    *x = x.max(0.0);
+                }
+            }
+            RecurrentActivation::Tanh => {
+                for x in xs.iter_mut() {
+                    *x = x.tanh();
+                }
+            }
+            RecurrentActivation::Linear => {}
         }
     }
 }
@@ -415,6 +437,9 @@ impl RecurrentActivation {
             RecurrentActivation::Sigmoid => candle_nn::ops::sigmoid(x),
             RecurrentActivation::HardSigmoid => x.affine(1.0 / 6.0, 0.5)?.clamp(0f32, 1f32),
             RecurrentActivation::HardSigmoidTf2 => x.affine(0.2, 0.5)?.clamp(0f32, 1f32),
+            RecurrentActivation::Relu => x.relu(),
+            RecurrentActivation::Tanh => super::math::tanh_tensor(x),
+            RecurrentActivation::Linear => Ok(x.clone()),
         }
     }
 }

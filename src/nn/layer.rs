@@ -305,9 +305,11 @@ impl Rnn {
 
     /// Runs the layer under a Keras mask of any pattern (`keep[row][step]`):
     /// a masked step leaves the state as it was and repeats the previous
-    /// output (zeros before the first real step; the backward half of a
-    /// bidirectional layer repeats the next real step's). Padding before
-    /// the tokens (`pad_sequences`' default) is the common case. The real
+    /// output (zeros before the first real step), except in a bidirectional
+    /// layer, whose masked steps are zeros in both directions (Keras'
+    /// Bidirectional sets `zero_output_for_mask` when it returns sequences).
+    /// Padding before the tokens (`pad_sequences`' default) is the common
+    /// case. The real
     /// steps are gathered to the front so the packed kernels run them as
     /// trailing padding, then the outputs are spread back to their steps.
     pub fn forward_masked(
@@ -355,10 +357,10 @@ impl Rnn {
         let (h0, c0) = self.initial_state(initial, batch)?;
         let (outs, h, c) = self.run_time(&packed, &lengths, steps, h0, c0)?;
         let output = if cfg.return_sequences {
+            let carry = cfg.directions() == 1;
             let spread = outs
                 .iter()
-                .enumerate()
-                .map(|(d, o)| spread_to_steps(o, keep, d == 1))
+                .map(|o| spread_to_steps(o, keep, carry))
                 .collect::<Result<Vec<_>>>()?;
             self.merge(&spread)?
         } else {
@@ -773,20 +775,19 @@ fn keep_projection_buffer(buf: Aligned<f32>) {
 
 /// A direction's outputs over gathered real steps (`[batch, steps, units]`,
 /// row r's k-th real step at k) spread back to every step: a masked step
-/// repeats the last real step before it (`backward`: the first one after
-/// it), zeros where there is none.
-fn spread_to_steps(o: &Tensor, keep: &[Vec<bool>], backward: bool) -> Result<Tensor> {
+/// repeats the last real step before it (`carry`, zeros where there is
+/// none) or is zeros.
+fn spread_to_steps(o: &Tensor, keep: &[Vec<bool>], carry: bool) -> Result<Tensor> {
     let (batch, steps, units) = o.dims3()?;
     let zero_row = (batch * steps) as u32;
     let mut idx = Vec::with_capacity(batch * steps);
     for (r, row) in keep.iter().enumerate() {
-        let count = row.iter().filter(|&&k| k).count();
         let mut before = 0usize; // real steps before s
         for &k in row {
-            let pick = if backward {
-                (before < count).then_some(before)
-            } else {
+            let pick = if k || carry {
                 (before + k as usize).checked_sub(1)
+            } else {
+                None
             };
             idx.push(pick.map_or(zero_row, |p| (r * steps + p) as u32));
             before += k as usize;
