@@ -707,3 +707,28 @@ fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
     let _ = std::fs::remove_dir_all(model.parent().unwrap());
     let _ = std::fs::remove_dir_all(bi.parent().unwrap());
 }
+
+#[test]
+fn extra_tensors_in_an_input_file_are_named_in_a_warning_and_ignored() {
+    // The inputs with the expected outputs saved next to them, as people do.
+    let case = fixtures().join("conv_bn_gru");
+    let input = Tensor::read_npz(case.join("input.npz")).unwrap().remove(0).1;
+    let expected = Tensor::read_npz(case.join("expected.npz")).unwrap().remove(0).1;
+    let both = std::env::temp_dir().join(format!("zoo-extra-{}.npz", std::process::id()));
+    Tensor::write_npz(&[("input", &input), ("expected", &expected)], &both).unwrap();
+    let model = case.join("model.keras");
+    let (code, with_extra, err) = zoo(&["predict", model.to_str().unwrap(), "--input", both.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.starts_with("warning: ") && err.contains("(expected)") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let (_, alone, _) = zoo(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--input",
+        case.join("input.npz").to_str().unwrap(),
+    ]);
+    assert_eq!(with_extra, alone);
+    let _ = std::fs::remove_file(both);
+}

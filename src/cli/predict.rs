@@ -112,7 +112,17 @@ fn keras(path: &Path) -> Result<Imported> {
 pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     let device = zoo::device::select(&a.device)?;
     let model = open_graph(&a.model, &device)?;
-    let inputs = io::read(&a.input, model.inputs(), &device)?;
+    let (inputs, extra) = io::split_extra(io::read(&a.input, model.inputs(), &device)?, model.inputs());
+    if !extra.is_empty() {
+        let names: Vec<&str> = model.inputs().iter().map(|s| s.name.as_str()).collect();
+        eprintln!(
+            "warning: {} also holds {} ({}), which the model does not read (its inputs: {}); ignored",
+            a.input.display(),
+            if extra.len() == 1 { "a tensor" } else { "tensors" },
+            extra.join(", "),
+            names.join(", ")
+        );
+    }
     let outputs = model.forward(inputs)?;
     let named: Vec<(String, zoo::candle::Tensor)> =
         model.output_names().into_iter().zip(outputs).collect();

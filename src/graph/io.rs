@@ -41,6 +41,23 @@ impl Format {
     }
 }
 
+/// The tensors of `given` that are none of the model's inputs (a single-
+/// input model also takes `input`), split off: Keras' `predict` warns about
+/// extra keys of a dict and ignores them, and so does `zoo predict`.
+pub fn split_extra(
+    given: Vec<(String, Tensor)>,
+    specs: &[InputSpec],
+) -> (Vec<(String, Tensor)>, Vec<String>) {
+    let is_input =
+        |n: &str| specs.iter().any(|s| s.name == n) || (specs.len() == 1 && n == "input");
+    // A single-input model given one tensor takes it, whatever its name.
+    if specs.len() == 1 && given.len() == 1 {
+        return (given, Vec::new());
+    }
+    let (keep, extra): (Vec<_>, Vec<_>) = given.into_iter().partition(|(n, _)| is_input(n));
+    (keep, extra.into_iter().map(|(n, _)| n).collect())
+}
+
 /// Reads named tensors. A `.npy` file holds one tensor, named `input`.
 pub fn read(path: &Path, specs: &[InputSpec], device: &Device) -> Result<Vec<(String, Tensor)>> {
     let what = || format!("cannot read {}", path.display());
