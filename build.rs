@@ -5,7 +5,8 @@ fn main() {
     #[cfg(feature = "serve")]
     {
         println!("cargo:rerun-if-changed=proto/grpc_service.proto");
-        let fds = protox::compile(["grpc_service.proto"], ["proto"]).expect("proto/grpc_service.proto");
+        let fds =
+            protox::compile(["grpc_service.proto"], ["proto"]).expect("proto/grpc_service.proto");
         tonic_prost_build::configure()
             .build_client(false)
             .compile_fds(fds)

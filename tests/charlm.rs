@@ -204,7 +204,11 @@ fn corpus(chars: usize) -> String {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         out.push_str(words[(state >> 33) as usize % words.len()]);
-        out.push(if (state >> 20).is_multiple_of(9) { '\n' } else { ' ' });
+        out.push(if (state >> 20).is_multiple_of(9) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     out
 }

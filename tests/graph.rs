@@ -599,7 +599,11 @@ fn streamer(bidirectional: bool, tag: &str) -> PathBuf {
     std::fs::write(dir.join("graph.json"), graph.to_string()).unwrap();
     let r = |s: &[usize]| Tensor::randn(0f32, 0.5, s, &Device::Cpu).unwrap();
     let mut w = std::collections::HashMap::new();
-    for d in if bidirectional { vec!["", "_reverse"] } else { vec![""] } {
+    for d in if bidirectional {
+        vec!["", "_reverse"]
+    } else {
+        vec![""]
+    } {
         w.insert(format!("lstm.weight_ih_l0{d}"), r(&[32, 4]));
         w.insert(format!("lstm.weight_hh_l0{d}"), r(&[32, 8]));
         w.insert(format!("lstm.bias_ih_l0{d}"), r(&[32]));
@@ -630,7 +634,12 @@ fn zoo_stdin(args: &[&str], stdin: &str) -> (i32, String, String) {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     (
         o.status.code().unwrap_or(-1),
@@ -666,7 +675,11 @@ fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
     let recs = json_lines(&out);
     assert_eq!(recs.len(), 5, "{out}");
     let steps: Vec<u64> = recs.iter().map(|r| r["step"].as_u64().unwrap()).collect();
-    assert_eq!(steps, [2, 6, 3, 6, 1], "`end` drops a's state: it starts again");
+    assert_eq!(
+        steps,
+        [2, 6, 3, 6, 1],
+        "`end` drops a's state: it starts again"
+    );
     let a: Vec<serde_json::Value> = [0, 2, 3]
         .iter()
         .flat_map(|&i| recs[i]["y"].as_array().unwrap().clone())
@@ -683,7 +696,10 @@ fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
     };
     close(&a, &whole);
     close(recs[1]["y"].as_array().unwrap(), &whole);
-    close(recs[4]["y"].as_array().unwrap(), &serde_json::json!([whole[0]]));
+    close(
+        recs[4]["y"].as_array().unwrap(),
+        &serde_json::json!([whole[0]]),
+    );
 
     // A bad line is an error record and exit 1; the others still answer.
     let (code, out, err) = zoo_stdin(
@@ -692,7 +708,10 @@ fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
     );
     assert_eq!(code, 1, "{err}");
     let recs = json_lines(&out);
-    assert!(recs[0]["error"].as_str().unwrap().contains("shape"), "{out}");
+    assert!(
+        recs[0]["error"].as_str().unwrap().contains("shape"),
+        "{out}"
+    );
     assert_eq!(recs[2]["step"], 1, "{out}");
     assert!(err.contains("line 2"), "{err}");
 
@@ -712,15 +731,28 @@ fn zoo_stream_keeps_each_ids_state_and_matches_predict_on_the_whole_sequence() {
 fn extra_tensors_in_an_input_file_are_named_in_a_warning_and_ignored() {
     // The inputs with the expected outputs saved next to them, as people do.
     let case = fixtures().join("conv_bn_gru");
-    let input = Tensor::read_npz(case.join("input.npz")).unwrap().remove(0).1;
-    let expected = Tensor::read_npz(case.join("expected.npz")).unwrap().remove(0).1;
+    let input = Tensor::read_npz(case.join("input.npz"))
+        .unwrap()
+        .remove(0)
+        .1;
+    let expected = Tensor::read_npz(case.join("expected.npz"))
+        .unwrap()
+        .remove(0)
+        .1;
     let both = std::env::temp_dir().join(format!("zoo-extra-{}.npz", std::process::id()));
     Tensor::write_npz(&[("input", &input), ("expected", &expected)], &both).unwrap();
     let model = case.join("model.keras");
-    let (code, with_extra, err) = zoo(&["predict", model.to_str().unwrap(), "--input", both.to_str().unwrap()]);
+    let (code, with_extra, err) = zoo(&[
+        "predict",
+        model.to_str().unwrap(),
+        "--input",
+        both.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        err.starts_with("warning: ") && err.contains("(expected)") && err.trim().lines().count() == 1,
+        err.starts_with("warning: ")
+            && err.contains("(expected)")
+            && err.trim().lines().count() == 1,
         "{err}"
     );
     let (_, alone, _) = zoo(&[

@@ -755,11 +755,13 @@ fn triton_binary_tensor_data_metadata_config_and_index_work_as_tritonclient_send
     assert_eq!(json(&b)["input"][0]["data_type"], "TYPE_STRING");
     assert_eq!(json(&b)["output"][2]["dims"], serde_json::json!([-1, 2]));
     assert_eq!(
-        s.request("GET", "/v2/models/sentiment-lstm/versions/1", b"").0,
+        s.request("GET", "/v2/models/sentiment-lstm/versions/1", b"")
+            .0,
         200
     );
     assert_eq!(
-        s.request("GET", "/v2/models/sentiment-lstm/versions/7", b"").0,
+        s.request("GET", "/v2/models/sentiment-lstm/versions/7", b"")
+            .0,
         404
     );
 
@@ -883,7 +885,10 @@ fn tritonclient_with_its_defaults_gets_metadata_config_and_answers() {
         args.extend(["--grpc-url", s.grpc.as_str()]);
     }
     let o = Command::new(python)
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/check_triton_client.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scripts/check_triton_client.py"
+        ))
         .args(&args)
         .output()
         .unwrap();

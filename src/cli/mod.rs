@@ -28,10 +28,10 @@ pub use generate::{eval_lm, run_generate, GenerateArgs};
 pub use inspect::{inspect, InspectArgs};
 pub use ner::{eval_ner, run_ner, Casing, NerFormat};
 pub use predict::{import, predict, ImportArgs, PredictArgs};
-pub use stream::{stream, StreamArgs};
 pub use probe::{probe, ProbeArgs};
 pub use sentiment::{eval_sentiment, run_sentiment};
 pub use serve::{serve, ServeArgs};
+pub use stream::{stream, StreamArgs};
 pub use text::run_text;
 pub use tools::{bench, devices, info, list, parity, pull, summary, BenchArgs};
 pub use translate::{eval_translate, run_translate};
@@ -125,7 +125,11 @@ pub(crate) const MOSTLY_UNKNOWN: f64 = 0.5;
 /// English, the only language the models read (see `zoo::tasks::language`).
 /// The note goes to stderr, by line number; `--json` keeps the output and
 /// gives `language`.
-pub(crate) fn not_english(line: usize, language: zoo::tasks::language::Language, instead: &str) -> bool {
+pub(crate) fn not_english(
+    line: usize,
+    language: zoo::tasks::language::Language,
+    instead: &str,
+) -> bool {
     if language.is_english() {
         return false;
     }

@@ -112,7 +112,8 @@ fn keras(path: &Path) -> Result<Imported> {
 pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     let device = zoo::device::select(&a.device)?;
     let model = open_graph(&a.model, &device)?;
-    let (inputs, extra) = io::split_extra(io::read(&a.input, model.inputs(), &device)?, model.inputs());
+    let (inputs, extra) =
+        io::split_extra(io::read(&a.input, model.inputs(), &device)?, model.inputs());
     if !extra.is_empty() {
         let names: Vec<&str> = model.inputs().iter().map(|s| s.name.as_str()).collect();
         eprintln!(

@@ -52,7 +52,9 @@ fn chunk_inputs(
     } else if let Some(Value::Object(m)) = rec.get("inputs") {
         named.extend(m.iter().map(|(k, v)| (k.clone(), v.clone())));
     } else {
-        return Err(anyhow!("each line needs `x` (the chunk's steps) or `inputs`"));
+        return Err(anyhow!(
+            "each line needs `x` (the chunk's steps) or `inputs`"
+        ));
     }
     for (name, v) in &mut named {
         let Some(spec) = specs.iter().find(|s| &s.name == name) else {
@@ -150,7 +152,14 @@ pub fn stream(a: &StreamArgs) -> Result<ExitCode> {
             m.insert("step".into(), json!(seq.state.steps()));
             for (name, t) in names.iter().zip(outs) {
                 let row = io::rows_json(&t)?.into_iter().next().unwrap_or(Value::Null);
-                m.insert(if names.len() == 1 { "y".into() } else { name.clone() }, row);
+                m.insert(
+                    if names.len() == 1 {
+                        "y".into()
+                    } else {
+                        name.clone()
+                    },
+                    row,
+                );
             }
             Ok(Value::Object(m))
         })();

@@ -108,9 +108,7 @@ pub fn run_translate(
     // empty line so that lines stay aligned.
     let render = |out: &mut dyn Write, r: &Record<'_, Translation>| match &r.outcome {
         // A text mostly new to the model gets a made-up translation.
-        Outcome::Done(t)
-            if super::not_english(r.line, t.language, "its output line is empty") =>
-        {
+        Outcome::Done(t) if super::not_english(r.line, t.language, "its output line is empty") => {
             writeln!(out)
         }
         Outcome::Done(t) => writeln!(out, "{}", t.text),

@@ -326,7 +326,14 @@ fn expand_rnn(layer: &Json) -> Result<Vec<Json>> {
         };
         Ok((class.to_string(), config_of(cell)?.clone()))
     };
-    let options = ["return_sequences", "return_state", "go_backwards", "stateful", "unroll", "zero_output_for_mask"];
+    let options = [
+        "return_sequences",
+        "return_state",
+        "go_backwards",
+        "stateful",
+        "unroll",
+        "zero_output_for_mask",
+    ];
     let cells: Vec<(String, Map<String, Json>, String)> = if class_of(cell) == "StackedRNNCells" {
         let list = config_of(cell)?
             .get("cells")
@@ -356,7 +363,11 @@ fn expand_rnn(layer: &Json) -> Result<Vec<Json>> {
     let last = cells.len() - 1;
     let mut out = Vec::new();
     for (i, (class, mut cc, path)) in cells.into_iter().enumerate() {
-        let node = if i == last { name.clone() } else { format!("{name}__cell{i}") };
+        let node = if i == last {
+            name.clone()
+        } else {
+            format!("{name}__cell{i}")
+        };
         for k in options {
             if let Some(v) = c.get(k) {
                 cc.insert(k.into(), v.clone());
@@ -379,8 +390,10 @@ fn expand_rnn(layer: &Json) -> Result<Vec<Json>> {
             layer.get("inbound_nodes").cloned()
         } else {
             let prev = format!("{name}__cell{}", i - 1);
-            Some(serde_json::json!([{"args": [{"class_name": "__keras_tensor__",
-                "config": {"keras_history": [prev, 0, 0]}}], "kwargs": {}}]))
+            Some(
+                serde_json::json!([{"args": [{"class_name": "__keras_tensor__",
+                "config": {"keras_history": [prev, 0, 0]}}], "kwargs": {}}]),
+            )
         };
         if let Some(inb) = inbound {
             l.insert("inbound_nodes".into(), inb);

@@ -460,7 +460,10 @@ impl GraphModel {
                 None => None,
             };
             let slot = carry.as_deref_mut().map(|c| &mut c[results.len()]);
-            let out = node.op.run_carrying(&ins, lengths, slot).with_context(who)?;
+            let out = node
+                .op
+                .run_carrying(&ins, lengths, slot)
+                .with_context(who)?;
             results.push(out);
         }
         let outs = self

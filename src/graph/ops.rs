@@ -40,7 +40,10 @@ impl Mask {
     /// Per row and step, whether the step is real.
     pub fn flags(&self, steps: usize) -> Vec<Vec<bool>> {
         match self {
-            Mask::Lengths(l) => l.iter().map(|&n| (0..steps).map(|t| t < n).collect()).collect(),
+            Mask::Lengths(l) => l
+                .iter()
+                .map(|&n| (0..steps).map(|t| t < n).collect())
+                .collect(),
             Mask::Flags(f) => f.clone(),
         }
     }
@@ -1057,7 +1060,10 @@ fn rnn_op(cfg: RnnConfig, fw: GraphFramework, time_major: bool, vb: VarBuilder) 
 /// Keras' Concatenate and merges: a step is kept where any input keeps it;
 /// an input without a mask keeps them all (no mask).
 fn merged_mask(inputs: &[Value]) -> Option<Mask> {
-    let masks: Vec<&Mask> = inputs.iter().map(|v| v.mask.as_ref()).collect::<Option<_>>()?;
+    let masks: Vec<&Mask> = inputs
+        .iter()
+        .map(|v| v.mask.as_ref())
+        .collect::<Option<_>>()?;
     let steps = inputs[0].t.dims().get(1).copied().unwrap_or(0);
     Some(Mask::any(&masks, steps))
 }
@@ -1362,7 +1368,9 @@ impl Op {
             inputs[0].t.clone()
         };
         // PyTorch lengths given to the layer, else the input's mask.
-        let mask = lengths.map(Mask::Lengths).or_else(|| inputs[0].mask.clone());
+        let mask = lengths
+            .map(Mask::Lengths)
+            .or_else(|| inputs[0].mask.clone());
         let dirs = cfg.directions();
         let lstm = cfg.cell == CellKind::Lstm;
         let states: Vec<Tensor> = inputs[1..].iter().map(|v| v.t.clone()).collect();

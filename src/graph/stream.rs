@@ -155,13 +155,19 @@ mod tests {
             let n: usize = shape.iter().product();
             let v: Vec<f32> = (0..n)
                 .map(|_| {
-                    seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
                     ((seed >> 33) as f32 / (1u64 << 31) as f32 - 0.5) * 0.8
                 })
                 .collect();
             Tensor::from_vec(v, shape, &dev).unwrap()
         };
-        let dirs: &[&str] = if bidirectional { &["", "_reverse"] } else { &[""] };
+        let dirs: &[&str] = if bidirectional {
+            &["", "_reverse"]
+        } else {
+            &[""]
+        };
         for d in dirs {
             w.insert(format!("lstm.weight_ih_l0{d}"), rand(&[32, 4]));
             w.insert(format!("lstm.weight_hh_l0{d}"), rand(&[32, 8]));
@@ -190,7 +196,11 @@ mod tests {
             let mut at = 0;
             for n in &chunks {
                 let part = x.i((.., at..at + n, ..)).unwrap().contiguous().unwrap();
-                parts.push(m.stream(&mut state, vec![("x".into(), part)]).unwrap().remove(0));
+                parts.push(
+                    m.stream(&mut state, vec![("x".into(), part)])
+                        .unwrap()
+                        .remove(0),
+                );
                 at += n;
             }
             assert_eq!(state.steps(), 13);

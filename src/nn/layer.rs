@@ -335,11 +335,20 @@ impl Rnn {
                 self.label()
             )));
         }
-        let lengths: Vec<usize> = keep.iter().map(|r| r.iter().filter(|&&k| k).count()).collect();
+        let lengths: Vec<usize> = keep
+            .iter()
+            .map(|r| r.iter().filter(|&&k| k).count())
+            .collect();
         // Row r's k-th real step, then (past its count) any row, zeroed.
         let mut gather = vec![0u32; batch * steps];
         for (r, row) in keep.iter().enumerate() {
-            for (k, s) in row.iter().enumerate().filter(|(_, &k)| k).map(|(s, _)| s).enumerate() {
+            for (k, s) in row
+                .iter()
+                .enumerate()
+                .filter(|(_, &k)| k)
+                .map(|(s, _)| s)
+                .enumerate()
+            {
                 gather[r * steps + k] = (r * steps + s) as u32;
             }
         }

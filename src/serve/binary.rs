@@ -124,6 +124,9 @@ mod tests {
         let (j, b) = split(&h, &body).unwrap();
         assert_eq!((&j[..], &b[..]), (&b"{\"a\":1}"[..], &b"XYZ"[..]));
         h.insert(HEADER, "99".parse().unwrap());
-        assert_eq!(split(&h, &body).unwrap_err().status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            split(&h, &body).unwrap_err().status,
+            StatusCode::BAD_REQUEST
+        );
     }
 }

@@ -103,10 +103,7 @@ pub(super) async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// The model a request path names, for metrics and logs.
 pub(super) fn model_of(app: &App, uri: &Uri) -> String {
     // Only served names: a label per made-up name would grow without bound.
-    let served = |n: &str| {
-        app.model(n)
-            .map_or_else(String::new, |m| m.name.clone())
-    };
+    let served = |n: &str| app.model(n).map_or_else(String::new, |m| m.name.clone());
     let p = uri.path();
     let named = p
         .strip_prefix("/v2/models/")

@@ -187,7 +187,10 @@ fn router(app: Arc<App>) -> Router {
         .route("/v2/models/{name}/ready", get(v2::model_ready))
         .route("/v2/models/{name}/config", get(v2::model_config))
         .route("/v2/models/{name}/infer", post(v2::v2_infer))
-        .route("/v2/models/{name}/versions/{version}", get(v2::model_meta_v))
+        .route(
+            "/v2/models/{name}/versions/{version}",
+            get(v2::model_meta_v),
+        )
         .route(
             "/v2/models/{name}/versions/{version}/ready",
             get(v2::model_ready_v),
@@ -206,7 +209,10 @@ fn router(app: Arc<App>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::from_fn(body_errors))
         .layer(DefaultBodyLimit::max(app.config.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(app.clone(), metrics::observe))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            metrics::observe,
+        ))
         .with_state(app)
 }
 

@@ -20,7 +20,11 @@ pub(super) trait Runner: Send + Sync {
     fn run(&self, texts: &[&str], batching: Batching) -> Vec<Outcome<Value>>;
 }
 
-pub(super) fn to_json<T: Task>(task: &T, texts: &[&str], batching: Batching) -> Vec<Outcome<Value>> {
+pub(super) fn to_json<T: Task>(
+    task: &T,
+    texts: &[&str],
+    batching: Batching,
+) -> Vec<Outcome<Value>> {
     run_texts(task, texts, batching)
         .into_iter()
         .map(|o| match o {

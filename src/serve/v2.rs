@@ -99,7 +99,6 @@ pub(super) fn metadata(m: &Served) -> Value {
     })
 }
 
-
 pub(super) fn outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Value>, ApiError> {
     let n = outcomes.len();
     if let Some((i, e)) = outcomes.iter().enumerate().find_map(|(i, o)| match o {
@@ -191,7 +190,6 @@ pub(super) fn outputs(m: &Served, outcomes: &[Outcome<Value>]) -> Result<Vec<Val
     })
 }
 
-
 /// Which of `m`'s outputs (indices into [`outputs`]) a request wants and
 /// whether each comes as binary data: the listed ones (name, binary), else
 /// every output, binary if `all_binary`. Checked before the model runs.
@@ -252,7 +250,6 @@ pub(super) fn triton_type(datatype: &str) -> String {
     }
 }
 
-
 /// The model as a Triton model configuration (`max_batch_size` 0: the
 /// batch is the first of each tensor's dims).
 pub(super) fn model_config(app: &App, m: &Served) -> Value {
@@ -301,7 +298,6 @@ pub(super) fn check_version(name: &str, version: &str) -> Result<(), ApiError> {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,7 +308,11 @@ mod tests {
         assert!(check_text_input("text", "BYTES", &[2, 1], 2).is_ok());
         let e = check_text_input("text", "BYTES", &[3], 2).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.message.contains("shape [3] but 2 strings"), "{}", e.message);
+        assert!(
+            e.message.contains("shape [3] but 2 strings"),
+            "{}",
+            e.message
+        );
         assert!(check_text_input("text", "BYTES", &[-2, -1], 2).is_err());
         assert!(check_text_input("text", "FP32", &[1], 1)
             .unwrap_err()

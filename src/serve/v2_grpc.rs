@@ -77,7 +77,11 @@ fn shape(v: &Value) -> Vec<i64> {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -328,10 +332,17 @@ mod tests {
     #[tokio::test]
     async fn grpc_infer_answers_raw_tensors_like_http_and_names_bad_requests() {
         let g = Grpc { app: app() };
-        let texts = [serde_json::json!("a gripping, beautiful film"), serde_json::json!("a dull mess")];
+        let texts = [
+            serde_json::json!("a gripping, beautiful film"),
+            serde_json::json!("a dull mess"),
+        ];
         let raw = binary::encode("BYTES", &texts);
         let r = g
-            .model_infer(Request::new(infer_request(vec![raw.clone()], vec![2, 1], &[])))
+            .model_infer(Request::new(infer_request(
+                vec![raw.clone()],
+                vec![2, 1],
+                &[],
+            )))
             .await
             .unwrap()
             .into_inner();
@@ -345,7 +356,11 @@ mod tests {
 
         // One output by name.
         let r = g
-            .model_infer(Request::new(infer_request(vec![raw.clone()], vec![2], &["probs"])))
+            .model_infer(Request::new(infer_request(
+                vec![raw.clone()],
+                vec![2],
+                &["probs"],
+            )))
             .await
             .unwrap()
             .into_inner();
@@ -353,16 +368,34 @@ mod tests {
         assert_eq!(r.raw_output_contents[0].len(), 2 * 2 * 4);
 
         for (req, code, says) in [
-            (infer_request(vec![raw.clone()], vec![3], &[]), tonic::Code::InvalidArgument, "shape [3] but 2 strings"),
-            (infer_request(vec![raw.clone()], vec![2], &["nope"]), tonic::Code::InvalidArgument, "unknown output `nope`"),
-            (infer_request(vec![vec![5, 0, 0, 0, b'a']], vec![1], &[]), tonic::Code::InvalidArgument, "says 5 bytes"),
             (
-                ModelInferRequest { model_name: "missing".into(), ..infer_request(vec![], vec![0], &[]) },
+                infer_request(vec![raw.clone()], vec![3], &[]),
+                tonic::Code::InvalidArgument,
+                "shape [3] but 2 strings",
+            ),
+            (
+                infer_request(vec![raw.clone()], vec![2], &["nope"]),
+                tonic::Code::InvalidArgument,
+                "unknown output `nope`",
+            ),
+            (
+                infer_request(vec![vec![5, 0, 0, 0, b'a']], vec![1], &[]),
+                tonic::Code::InvalidArgument,
+                "says 5 bytes",
+            ),
+            (
+                ModelInferRequest {
+                    model_name: "missing".into(),
+                    ..infer_request(vec![], vec![0], &[])
+                },
                 tonic::Code::NotFound,
                 "no model `missing`",
             ),
             (
-                ModelInferRequest { model_version: "2".into(), ..infer_request(vec![raw], vec![2], &[]) },
+                ModelInferRequest {
+                    model_version: "2".into(),
+                    ..infer_request(vec![raw], vec![2], &[])
+                },
                 tonic::Code::NotFound,
                 "version 1 only",
             ),

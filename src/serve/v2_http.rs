@@ -30,7 +30,6 @@ pub(super) async fn ready(State(app): State<Arc<App>>) -> Response {
     }
 }
 
-
 pub(super) async fn model_meta(
     State(app): State<Arc<App>>,
     Path(name): Path<String>,
@@ -49,9 +48,6 @@ pub(super) async fn model_ready(
             .into_response(),
     )
 }
-
-
-
 
 pub(super) async fn v2_infer(
     State(app): State<Arc<App>>,
@@ -94,7 +90,10 @@ pub(super) async fn v2_infer(
             let bytes = binary::encode(&dt, t["data"].as_array().map_or(&[][..], Vec::as_slice));
             let obj = t.as_object_mut().expect("a tensor is an object");
             obj.remove("data");
-            obj.insert("parameters".into(), json!({"binary_data_size": bytes.len()}));
+            obj.insert(
+                "parameters".into(),
+                json!({"binary_data_size": bytes.len()}),
+            );
             raw.extend(bytes);
         }
         outputs.push(t);
@@ -139,7 +138,9 @@ fn request_texts(v: &Value, binary: &[u8]) -> Result<Vec<String>, ApiError> {
         .and_then(Value::as_array)
         .and_then(|s| s.iter().map(Value::as_i64).collect())
         .ok_or_else(|| bad(format!("input `{name}` needs `shape`, a list of sizes")))?;
-    let size = input.get("parameters").and_then(|p| p.get("binary_data_size"));
+    let size = input
+        .get("parameters")
+        .and_then(|p| p.get("binary_data_size"));
     let texts = match size {
         Some(size) => {
             let size = size
@@ -151,7 +152,8 @@ fn request_texts(v: &Value, binary: &[u8]) -> Result<Vec<String>, ApiError> {
                     binary.len()
                 )));
             }
-            let raw = binary::decode_bytes(binary).map_err(|e| bad(format!("input `{name}`: {e}")))?;
+            let raw =
+                binary::decode_bytes(binary).map_err(|e| bad(format!("input `{name}`: {e}")))?;
             v2::utf8_texts(raw)?
         }
         None if !binary.is_empty() => {
@@ -209,7 +211,6 @@ pub(super) async fn repository_load(
         format!("model `{name}` was loaded at start; zoo serve loads models only from its --model flags"),
     ))
 }
-
 
 /// `GET /v2/models/NAME/config`: the model as a Triton model configuration.
 pub(super) async fn model_config(
@@ -284,7 +285,8 @@ mod tests {
             .unwrap_err()
             .message
             .contains("shape [3] but 2 strings"));
-        let fp = json!({"inputs": [{"name": "text", "datatype": "FP32", "shape": [1], "data": [1.0]}]});
+        let fp =
+            json!({"inputs": [{"name": "text", "datatype": "FP32", "shape": [1], "data": [1.0]}]});
         assert!(request_texts(&fp, b"")
             .unwrap_err()
             .message

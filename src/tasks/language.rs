@@ -239,20 +239,32 @@ mod tests {
 
     #[test]
     fn german_french_spanish_and_other_scripts_are_named() {
-        assert_eq!(detect("Das ist ein Haus und ich bin hier."), Language::Latin("de"));
+        assert_eq!(
+            detect("Das ist ein Haus und ich bin hier."),
+            Language::Latin("de")
+        );
         assert_eq!(detect("DAS IST NICHT GUT"), Language::Latin("de"));
         assert_eq!(
             detect("Je suis allé au marché avec mes amis."),
             Language::Latin("fr")
         );
-        assert_eq!(detect("C'est la vie, n'est-ce pas ?"), Language::Latin("fr"));
+        assert_eq!(
+            detect("C'est la vie, n'est-ce pas ?"),
+            Language::Latin("fr")
+        );
         assert_eq!(
             detect("El presidente de México visitó la ciudad con sus ministros."),
             Language::Latin("es")
         );
-        assert_eq!(detect("Путин встретился с Макроном в Париже"), Language::Script("Cyrillic"));
+        assert_eq!(
+            detect("Путин встретился с Макроном в Париже"),
+            Language::Script("Cyrillic")
+        );
         assert_eq!(detect("北京举行了会议"), Language::Script("Han"));
-        assert!(matches!(detect("東京で会議が開かれた"), Language::Script(_)));
+        assert!(matches!(
+            detect("東京で会議が開かれた"),
+            Language::Script(_)
+        ));
     }
 
     #[test]
