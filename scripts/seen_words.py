@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """The words a model read in training: MODEL/seen_words.txt, one per line.
 
-zoo compares a text's words with this list to flag input that is mostly new
-to the model (another language, say), which a vocabulary check can't: GloVe
-and subword vocabularies cover German and French too (src/tasks/seen.rs).
+`zoo run ... --json` gives `unseen`, the fraction of a line's words not in
+this list (src/tasks/seen.rs). Whether a line is English at all is decided
+from its function words and script instead (src/tasks/language.rs): names
+are new words in any language.
 
   python scripts/seen_words.py --out models/translate-en-de-multi30k --text /work/shared/data/multi30k/train.en
   python scripts/seen_words.py --out models/ner-bilstm-crf --conll /work/shared/data/conll2003/train.txt

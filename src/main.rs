@@ -183,6 +183,11 @@ enum EvalTask {
         /// Score the same sentences with every word lower-cased or upper-cased.
         #[arg(long, value_enum, default_value = "as-written")]
         casing: cli::Casing,
+        /// Score only these types (others count as O on both sides), e.g.
+        /// PER,ORG,LOC for sets that tag no MISC (WikiANN, WNUT-17's
+        /// person/location/corporation/group as CoNLL's).
+        #[arg(long, value_delimiter = ',')]
+        types: Vec<String>,
     },
     /// Bits per character of a text with a character language model.
     Lm {
@@ -269,7 +274,8 @@ fn main() -> ExitCode {
             on,
             batch_size,
             casing,
-        }) => cli::eval_ner(data, model.as_deref(), &on, batch_size, casing),
+            types,
+        }) => cli::eval_ner(data, model.as_deref(), &on, batch_size, casing, &types),
         Command::Eval(EvalTask::Translate {
             src,
             reference,

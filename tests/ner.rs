@@ -245,3 +245,18 @@ fn conll_and_text_formats() {
         "[Angela Merkel](PER) met [Emmanuel Macron](PER) in [Paris](LOC)."
     );
 }
+
+#[test]
+fn tweets_keep_handles_hashtags_and_links_whole_and_tag_the_names_in_them() {
+    let line = "RT @nytimes: Zelenskyy meets Scholz in Kyiv #Ukraine https://t.co/x7Yq2";
+    let o = zoo(&["run", "ner", "--format", "conll", line], b"");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let words: Vec<&str> = out.lines().filter_map(|l| l.split('\t').next()).collect();
+    for whole in ["@nytimes", "#Ukraine", "https://t.co/x7Yq2"] {
+        assert!(words.contains(&whole), "{whole} split: {words:?}");
+    }
+    for (word, tag) in [("Zelenskyy", "B-PER"), ("Scholz", "B-PER"), ("Kyiv", "B-LOC")] {
+        assert!(out.contains(&format!("{word}\t{tag}")), "{word}: {out}");
+    }
+}

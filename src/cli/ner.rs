@@ -89,6 +89,23 @@ pub fn run_ner(
     drive(&model, chunks, show, 256, batching, common, &render)
 }
 
+/// A gold tag with WNUT-17's types read as CoNLL's (person → PER,
+/// location → LOC, corporation and group → ORG, product and creative-work
+/// → MISC), as the tagger's card scores them; other tags as they are.
+fn conll_type(tag: &str) -> String {
+    let Some((p, ty)) = tag.split_once('-') else {
+        return tag.to_string();
+    };
+    let ty = match ty {
+        "person" => "PER",
+        "location" => "LOC",
+        "corporation" | "group" => "ORG",
+        "product" | "creative-work" => "MISC",
+        other => other,
+    };
+    format!("{p}-{ty}")
+}
+
 /// `zoo eval ner`: entity F1 on a CoNLL file, and words per second.
 pub fn eval_ner(
     data: Option<std::path::PathBuf>,
@@ -96,6 +113,7 @@ pub fn eval_ner(
     on: &super::EvalOn,
     batch_size: usize,
     casing: Casing,
+    types: &[String],
 ) -> Result<ExitCode> {
     use anyhow::Context;
     let data = &super::data_path(data, "conll2003/valid.txt");
@@ -118,7 +136,7 @@ pub fn eval_ner(
         }
         let s = sentences.last_mut().unwrap();
         s.0.push(cols[0].to_string());
-        s.1.push(cols[cols.len() - 1].to_string());
+        s.1.push(conll_type(cols[cols.len() - 1]));
     }
     sentences.retain(|s| !s.0.is_empty());
     let lines: Vec<String> = sentences
@@ -141,6 +159,10 @@ pub fn eval_ner(
         gold.extend(zoo::eval::spans(i, g));
         pred.extend(zoo::eval::spans(i, &t.tags));
     }
+    if !types.is_empty() {
+        gold.retain(|s| types.contains(&s.3));
+        pred.retain(|s| types.contains(&s.3));
+    }
     let (all, per) = zoo::eval::entity_f1(&gold, &pred);
     let mut out = super::stdout();
     writeln!(
@@ -150,6 +172,7 @@ pub fn eval_ner(
             "model": model.config.name,
             "data": data.display().to_string(),
             "casing": clap::ValueEnum::to_possible_value(&casing).map(|v| v.get_name().to_string()),
+            "types": if types.is_empty() { json!(null) } else { json!(types) },
             "sentences": sentences.len(),
             "words": n_words,
             "f1": all.f1, "precision": all.precision, "recall": all.recall,
