@@ -495,10 +495,24 @@ def option_cases(out, rng):
     keras_case(out, "options_more", m, {"x": rng.standard_normal((3, 8, 3)).astype(np.float32)}, rng)
 
 
+def shared_cases(out, rng):
+    """Shared layers: one Embedding and one LSTM called on two inputs (a Siamese model)."""
+    a = keras.Input((None,), dtype="int32", name="left")
+    b = keras.Input((None,), dtype="int32", name="right")
+    emb = L.Embedding(60, 8, mask_zero=True, name="shared_emb")
+    enc = L.LSTM(6, name="shared_lstm")
+    ea, eb = enc(emb(a)), enc(emb(b))
+    d = L.Subtract()([ea, eb])
+    y = L.Dense(1, activation="sigmoid")(L.Concatenate()([ea, eb, L.Multiply()([d, d])]))
+    m = keras.Model([a, b], [y, eb])
+    keras_case(out, "shared_siamese", m, {"left": pre_padded_ids(rng, [5, 2, 7], 7, 60),
+                                          "right": padded_ids(rng, [3, 7, 1], 7, 60)}, rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases"], default=None,
+    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases", "shared_cases"], default=None,
                     help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
     if a.only:
@@ -517,6 +531,7 @@ def main():
     mask_cases(a.out, rng)
     cell_cases(a.out, rng)
     option_cases(a.out, rng)
+    shared_cases(a.out, rng)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,16 @@ struct Call {
     tensor_args: usize,
 }
 
+/// The graph node of a layer's `i`-th call: the layer's name, then
+/// `name__call1`, `name__call2`, ... for a shared layer's later calls.
+fn call_name(name: &str, i: usize) -> String {
+    if i == 0 {
+        name.to_string()
+    } else {
+        format!("{name}__call{i}")
+    }
+}
+
 fn node_refs(node: &Json, who: &str) -> Result<Call> {
     fn collect(v: &Json, out: &mut Vec<String>, who: &str) -> Result<()> {
         match v {
@@ -136,14 +146,8 @@ fn node_refs(node: &Json, who: &str) -> Result<Call> {
                 let name = h.first().and_then(|v| v.as_str()).unwrap_or("?");
                 let node = h.get(1).and_then(|v| v.as_u64()).unwrap_or(0);
                 let k = h.get(2).and_then(|v| v.as_u64()).unwrap_or(0);
-                if node != 0 {
-                    bail!("{who} reads the output of layer `{name}` called a second time: shared layers are not supported");
-                }
-                out.push(if k == 0 {
-                    name.to_string()
-                } else {
-                    format!("{name}:{k}")
-                });
+                let name = call_name(name, node as usize);
+                out.push(if k == 0 { name } else { format!("{name}:{k}") });
                 Ok(())
             }
             Json::Object(_) => bail!("{who}: an argument zoo cannot read: {v}"),
@@ -217,12 +221,10 @@ fn io_refs(v: Option<&Json>) -> Result<Vec<String>> {
             .first()
             .and_then(|v| v.as_str())
             .ok_or_else(|| anyhow!("bad layer reference {e}"))?;
+        let node = a.get(1).and_then(|v| v.as_u64()).unwrap_or(0) as usize;
         let k = a.get(2).and_then(|v| v.as_u64()).unwrap_or(0);
-        Ok(if k == 0 {
-            name.to_string()
-        } else {
-            format!("{name}:{k}")
-        })
+        let name = call_name(name, node);
+        Ok(if k == 0 { name } else { format!("{name}:{k}") })
     };
     match v {
         Json::Array(a) if a.first().is_some_and(|f| f.is_string()) => Ok(vec![one(v)?]),
@@ -474,9 +476,10 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             }
         }
         check_rnn(&lclass, &name, c, false)?;
-        let mut explicit_mask = false;
-        let mut unmasked_call = false;
-        let inbound = if sequential {
+        // One call per inbound node: a shared layer (called on several
+        // inputs) becomes one node per call, all reading the layer's weights.
+        let mut calls: Vec<(Vec<String>, bool, bool)> = Vec::new();
+        if sequential {
             let p = match &prev {
                 Some(p) => p.clone(),
                 None => {
@@ -496,59 +499,63 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                     "input".to_string()
                 }
             };
-            vec![p]
+            calls.push((vec![p], false, false));
         } else {
             let nodes_in = layer
                 .get("inbound_nodes")
                 .and_then(|v| v.as_array())
                 .cloned()
                 .unwrap_or_default();
-            let Call {
-                refs,
-                masks,
-                tensor_args,
-            } = match nodes_in.len() {
-                1 => node_refs(&nodes_in[0], &who)?,
-                0 => bail!("{who} is not connected to the model's inputs"),
-                n => {
-                    bail!("{who} is called {n} times (a shared layer), which zoo does not support")
+            if nodes_in.is_empty() {
+                bail!("{who} is not connected to the model's inputs");
+            }
+            for node in &nodes_in {
+                let Call {
+                    refs,
+                    masks,
+                    tensor_args,
+                } = node_refs(node, &who)?;
+                if let Some(r) = refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
+                    bail!("{who} reads `{r}`, the result of a `keras.ops` call: zoo runs those only inside mask computations");
                 }
-            };
-            if let Some(r) = refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
-                bail!("{who} reads `{r}`, the result of a `keras.ops` call: zoo runs those only inside mask computations");
+                if let Some(r) = masks.iter().find(|r| !mask_ops.contains(parse_ref(r).0)) {
+                    bail!("{who} is called with `mask={r}`, a mask zoo cannot derive; let Masking or Embedding(mask_zero=True) make it");
+                }
+                let unmasked_call = tensor_args > 1 && masks.is_empty();
+                calls.push((refs, !masks.is_empty(), unmasked_call));
             }
-            if let Some(r) = masks.iter().find(|r| !mask_ops.contains(parse_ref(r).0)) {
-                bail!("{who} is called with `mask={r}`, a mask zoo cannot derive; let Masking or Embedding(mask_zero=True) make it");
-            }
-            if !masks.is_empty() {
-                explicit_mask = true;
-            }
-            unmasked_call = tensor_args > 1 && masks.is_empty();
-            refs
-        };
+        }
         // A probe of the layer's variables: unknown classes fail here, by name.
         var_groups(&lclass, c)?;
-        let mut config = trim(c);
-        if explicit_mask {
-            // Checked when it runs: the input must carry the mask zoo derives.
-            config.insert("zoo_expects_mask".into(), Json::Bool(true));
+        for (i, (inbound, explicit_mask, unmasked_call)) in calls.into_iter().enumerate() {
+            let node = call_name(&name, i);
+            let mut config = trim(c);
+            if explicit_mask {
+                // Checked when it runs: the input must carry the mask zoo derives.
+                config.insert("zoo_expects_mask".into(), Json::Bool(true));
+            }
+            if unmasked_call {
+                // Keras runs it on every step, padding included (see `Call`).
+                config.insert("zoo_unmasked_call".into(), Json::Bool(true));
+            }
+            let mut saved_config = c.clone();
+            if i > 0 {
+                let owner = c.get(WEIGHTS_OF).cloned().unwrap_or(Json::String(name.clone()));
+                saved_config.insert(WEIGHTS_OF.into(), owner);
+            }
+            nodes.push(NodeSpec {
+                name: node.clone(),
+                class: lclass.clone(),
+                config,
+                inbound,
+                lengths: None,
+            });
+            saved.push(KerasLayer {
+                name: node,
+                class: lclass.clone(),
+                config: saved_config,
+            });
         }
-        if unmasked_call {
-            // Keras runs it on every step, padding included (see `Call`).
-            config.insert("zoo_unmasked_call".into(), Json::Bool(true));
-        }
-        nodes.push(NodeSpec {
-            name: name.clone(),
-            class: lclass.clone(),
-            config,
-            inbound,
-            lengths: None,
-        });
-        saved.push(KerasLayer {
-            name: name.clone(),
-            class: lclass,
-            config: c.clone(),
-        });
         prev = Some(name);
     }
     let outputs = if sequential {
@@ -590,20 +597,27 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
 /// class in snake case, numbered in order of appearance (`lstm`, `lstm_1`).
 pub fn layer_paths(layers: &[KerasLayer]) -> Vec<String> {
     let mut seen: HashMap<String, usize> = HashMap::new();
-    layers
-        .iter()
-        .map(|l| {
-            let base = snake_case(&l.class);
-            let n = seen.entry(base.clone()).or_insert(0);
-            let path = if *n == 0 {
-                base.clone()
-            } else {
-                format!("{base}_{n}")
-            };
-            *n += 1;
-            path
-        })
-        .collect()
+    let mut by_name: HashMap<&str, String> = HashMap::new();
+    let mut out = Vec::with_capacity(layers.len());
+    for l in layers {
+        // A shared layer's later call reads its first call's group.
+        let owner = l.config.get(WEIGHTS_OF).and_then(|v| v.as_str());
+        if let Some(path) = owner.filter(|o| *o != l.name).and_then(|o| by_name.get(o)) {
+            out.push(path.clone());
+            continue;
+        }
+        let base = snake_case(&l.class);
+        let n = seen.entry(base.clone()).or_insert(0);
+        let path = if *n == 0 {
+            base.clone()
+        } else {
+            format!("{base}_{n}")
+        };
+        *n += 1;
+        by_name.insert(&l.name, path.clone());
+        out.push(path);
+    }
+    out
 }
 
 /// Keras' `to_snake_case`: `LSTM` → `lstm`, `GlobalAveragePooling1D` →
