@@ -509,10 +509,25 @@ def shared_cases(out, rng):
                                           "right": padded_ids(rng, [3, 7, 1], 7, 60)}, rng)
 
 
+def shape_cases(out, rng):
+    """Shape layers: ZeroPadding1D, UpSampling1D, Cropping1D, Reshape."""
+    m = keras.Sequential([
+        keras.Input((10, 4)),
+        L.ZeroPadding1D((2, 1)),
+        L.UpSampling1D(2),
+        L.Cropping1D((1, 3)),
+        L.GRU(6, return_sequences=True),
+        L.Reshape((-1, 3)),
+        L.LSTM(4),
+        L.Dense(2),
+    ])
+    keras_case(out, "shapes_pad_crop_reshape", m, rng.standard_normal((3, 10, 4)).astype(np.float32), rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases", "shared_cases"], default=None,
+    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases", "shared_cases", "shape_cases"], default=None,
                     help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
     if a.only:
@@ -532,6 +547,7 @@ def main():
     cell_cases(a.out, rng)
     option_cases(a.out, rng)
     shared_cases(a.out, rng)
+    shape_cases(a.out, rng)
 
 
 if __name__ == "__main__":

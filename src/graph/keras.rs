@@ -540,7 +540,10 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
             }
             let mut saved_config = c.clone();
             if i > 0 {
-                let owner = c.get(WEIGHTS_OF).cloned().unwrap_or(Json::String(name.clone()));
+                let owner = c
+                    .get(WEIGHTS_OF)
+                    .cloned()
+                    .unwrap_or(Json::String(name.clone()));
                 saved_config.insert(WEIGHTS_OF.into(), owner);
             }
             nodes.push(NodeSpec {

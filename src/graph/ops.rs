@@ -306,6 +306,14 @@ pub enum Op {
     },
     Merge(MergeKind),
     RepeatVector(usize),
+    /// Keras Reshape: the target shape after the batch (one -1 at most).
+    Reshape(Vec<i64>),
+    /// Keras ZeroPadding1D (`left`, `right` zero steps) and Cropping1D
+    /// (steps cut from the start and the end).
+    PadSteps(usize, usize),
+    CropSteps(usize, usize),
+    /// Keras UpSampling1D: each step repeated `size` times.
+    Upsample(usize),
     Permute(Vec<usize>),
     Flatten,
     Activation(Act),
@@ -934,6 +942,47 @@ fn build_op(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built
             no_params(Op::Permute(p))
         }
         (_, "Flatten") => no_params(Op::Flatten),
+        (GraphFramework::Keras, "Reshape") => {
+            let target: Vec<i64> = get(c, "target_shape")
+                .and_then(|v| v.as_array())
+                .map(|a| a.iter().filter_map(|d| d.as_i64()).collect())
+                .ok_or_else(|| anyhow!("option `target_shape` is missing"))?;
+            if target.iter().filter(|&&d| d == -1).count() > 1
+                || target.iter().any(|&d| d < -1 || d == 0)
+            {
+                bail!("Reshape `target_shape` {target:?}: sizes must be positive, with one -1 at most");
+            }
+            no_params(Op::Reshape(target))
+        }
+        (GraphFramework::Keras, "ZeroPadding1D" | "Cropping1D") => {
+            let key = if class == "ZeroPadding1D" {
+                "padding"
+            } else {
+                "cropping"
+            };
+            let pair = match get(c, key) {
+                Some(Json::Number(n)) => {
+                    let n = n
+                        .as_u64()
+                        .ok_or_else(|| anyhow!("option `{key}` must be a count"))?
+                        as usize;
+                    (n, n)
+                }
+                Some(Json::Array(a)) if a.len() == 2 => {
+                    let n = |i: usize| a[i].as_u64().map(|v| v as usize);
+                    (n(0).zip(n(1))).ok_or_else(|| anyhow!("option `{key}` must be two counts"))?
+                }
+                _ => bail!("option `{key}` must be a count or two"),
+            };
+            no_params(if class == "ZeroPadding1D" {
+                Op::PadSteps(pair.0, pair.1)
+            } else {
+                Op::CropSteps(pair.0, pair.1)
+            })
+        }
+        (GraphFramework::Keras, "UpSampling1D") => {
+            no_params(Op::Upsample(usize_of(c, "size")?.max(1)))
+        }
         (GraphFramework::Keras, "Activation") => {
             no_params(Op::Activation(Act::from_keras(get(c, "activation"))?))
         }
@@ -1340,6 +1389,43 @@ impl Op {
                 Ok(vec![Value::new(x.permute(p.as_slice())?.contiguous()?)])
             }
             Op::Flatten => Ok(vec![Value::new(x.flatten_from(1)?)]),
+            // These layers pass no mask on, as in Keras.
+            Op::Reshape(target) => {
+                let b = x.dim(0)?;
+                let n = x.elem_count() / b.max(1);
+                let known: i64 = target.iter().filter(|&&d| d > 0).product();
+                let mut dims = vec![b];
+                for &d in target {
+                    dims.push(if d == -1 {
+                        n / known.max(1) as usize
+                    } else {
+                        d as usize
+                    });
+                }
+                if dims.iter().skip(1).product::<usize>() != n {
+                    bail!(
+                        "cannot reshape {:?} to {target:?} after the batch",
+                        x.dims()
+                    );
+                }
+                Ok(vec![Value::new(x.reshape(dims)?)])
+            }
+            Op::PadSteps(l, r) => Ok(vec![Value::new(x.pad_with_zeros(1, *l, *r)?)]),
+            Op::CropSteps(l, r) => {
+                let t = x.dim(1)?;
+                if l + r >= t {
+                    bail!("cropping {l} + {r} steps leaves none of {t}");
+                }
+                Ok(vec![Value::new(x.narrow(1, *l, t - l - r)?)])
+            }
+            Op::Upsample(n) => {
+                let (b, t, f) = x.dims3()?;
+                let y = x
+                    .unsqueeze(2)?
+                    .broadcast_as((b, t, *n, f))?
+                    .reshape((b, t * n, f))?;
+                Ok(vec![Value::new(y)])
+            }
         }
     }
 

@@ -61,7 +61,12 @@ impl GraphModel {
                     Some("convolves over several steps")
                 }
                 Op::RepeatVector(_) => Some("repeats one vector into a new sequence"),
-                Op::Flatten | Op::Permute(_) => Some("mixes the time axis with the others"),
+                Op::Flatten | Op::Permute(_) | Op::Reshape(_) => {
+                    Some("mixes the time axis with the others")
+                }
+                Op::PadSteps(..) | Op::CropSteps(..) | Op::Upsample(_) => {
+                    Some("adds, removes or repeats time steps")
+                }
                 Op::Concat { axis } if !matches!(axis, -1 | 2) => {
                     Some("concatenates along the time axis")
                 }
