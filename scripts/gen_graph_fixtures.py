@@ -524,10 +524,28 @@ def shape_cases(out, rng):
     keras_case(out, "shapes_pad_crop_reshape", m, rng.standard_normal((3, 10, 4)).astype(np.float32), rng)
 
 
+def attention_cases(out, rng):
+    """The Keras seq2seq with attention: Attention, AdditiveAttention, Dot."""
+    src = keras.Input((None,), dtype="int32", name="src")
+    tgt = keras.Input((None,), dtype="int32", name="tgt")
+    enc_seq, h, c = L.LSTM(8, return_sequences=True, return_state=True)(L.Embedding(30, 6, mask_zero=True)(src))
+    dec = L.LSTM(8, return_sequences=True)(L.Embedding(30, 6)(tgt), initial_state=[h, c])
+    a1 = L.Attention(use_scale=True, score_mode="concat", name="att_concat")([dec, enc_seq])
+    a2, w2 = L.AdditiveAttention(name="att_add")([dec, enc_seq], return_attention_scores=True)
+    a3 = L.Attention(name="att_causal")([dec, dec], use_causal_mask=True)
+    # Luong-style by hand: scores = Dot, softmax, context = Dot.
+    sc = L.Activation("softmax")(L.Dot(axes=[2, 2])([dec, enc_seq]))
+    ctx = L.Dot(axes=[2, 1])([sc, enc_seq])
+    y = L.TimeDistributed(L.Dense(5))(L.Concatenate()([dec, a1, a2, a3, ctx]))
+    m = keras.Model([src, tgt], [y, w2])
+    keras_case(out, "attention_seq2seq", m, {"src": pre_padded_ids(rng, [6, 3, 1], 6, 30),
+                                             "tgt": padded_ids(rng, [4, 4, 4], 4, 30)}, rng)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases", "shared_cases", "shape_cases"], default=None,
+    ap.add_argument("--only", choices=["mask_cases", "cell_cases", "option_cases", "shared_cases", "shape_cases", "attention_cases"], default=None,
                     help="write only these cases into --out, leaving the others as they are")
     a = ap.parse_args()
     if a.only:
@@ -548,6 +566,7 @@ def main():
     option_cases(a.out, rng)
     shared_cases(a.out, rng)
     shape_cases(a.out, rng)
+    attention_cases(a.out, rng)
 
 
 if __name__ == "__main__":

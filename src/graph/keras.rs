@@ -119,6 +119,9 @@ struct Call {
     /// Keras passes no mask to the call, though the layer's output mask is
     /// still computed from its first input's.
     tensor_args: usize,
+    /// Constant call options zoo honours (`return_attention_scores`,
+    /// `use_causal_mask`), passed on in the node's config.
+    options: Map<String, Json>,
 }
 
 /// The graph node of a layer's `i`-th call: the layer's name, then
@@ -158,6 +161,7 @@ fn node_refs(node: &Json, who: &str) -> Result<Call> {
     let mut refs = Vec::new();
     let mut masks = Vec::new();
     let mut tensor_args = 0;
+    let mut options = Map::new();
     if let Some(args) = node.get("args") {
         let args: &[Json] = args.as_array().map_or(std::slice::from_ref(args), |a| a);
         for a in args {
@@ -172,6 +176,9 @@ fn node_refs(node: &Json, who: &str) -> Result<Call> {
             match k.as_str() {
                 "initial_state" => collect(v, &mut refs, who)?,
                 "training" => {}
+                "return_attention_scores" | "use_causal_mask" => {
+                    options.insert(k.clone(), v.clone());
+                }
                 "mask" => collect(v, &mut masks, who)?,
                 other => bail!("{who} is called with `{other}=`, which zoo does not support"),
             }
@@ -182,6 +189,7 @@ fn node_refs(node: &Json, who: &str) -> Result<Call> {
         refs,
         masks,
         tensor_args,
+        options,
     })
 }
 
@@ -298,6 +306,21 @@ pub fn var_groups(class: &str, config: &Map<String, Json>) -> Result<Vec<VarGrou
             vec![g("vars", "", affine)]
         }
         "LayerNormalization" => vec![g("vars", "", affine)],
+        "Attention" => {
+            let mut names = Vec::new();
+            if config.get("use_scale").and_then(|v| v.as_bool()) == Some(true) {
+                names.push("scale");
+            }
+            if config.get("score_mode").and_then(|v| v.as_str()) == Some("concat") {
+                names.push("concat_score_weight");
+            }
+            if names.is_empty() {
+                Vec::new()
+            } else {
+                vec![g("vars", "", names)]
+            }
+        }
+        "AdditiveAttention" if flag(config, "use_scale") => vec![g("vars", "", vec!["scale"])],
         _ => Vec::new(),
     })
 }
@@ -478,7 +501,7 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
         check_rnn(&lclass, &name, c, false)?;
         // One call per inbound node: a shared layer (called on several
         // inputs) becomes one node per call, all reading the layer's weights.
-        let mut calls: Vec<(Vec<String>, bool, bool)> = Vec::new();
+        let mut calls: Vec<Call> = Vec::new();
         if sequential {
             let p = match &prev {
                 Some(p) => p.clone(),
@@ -499,7 +522,12 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                     "input".to_string()
                 }
             };
-            calls.push((vec![p], false, false));
+            calls.push(Call {
+                refs: vec![p],
+                masks: Vec::new(),
+                tensor_args: 1,
+                options: Map::new(),
+            });
         } else {
             let nodes_in = layer
                 .get("inbound_nodes")
@@ -510,26 +538,29 @@ pub fn graph_from_config(model: &Json) -> Result<(GraphSpec, Vec<KerasLayer>)> {
                 bail!("{who} is not connected to the model's inputs");
             }
             for node in &nodes_in {
-                let Call {
-                    refs,
-                    masks,
-                    tensor_args,
-                } = node_refs(node, &who)?;
-                if let Some(r) = refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
+                let call = node_refs(node, &who)?;
+                if let Some(r) = call.refs.iter().find(|r| mask_ops.contains(parse_ref(r).0)) {
                     bail!("{who} reads `{r}`, the result of a `keras.ops` call: zoo runs those only inside mask computations");
                 }
-                if let Some(r) = masks.iter().find(|r| !mask_ops.contains(parse_ref(r).0)) {
+                if let Some(r) = call
+                    .masks
+                    .iter()
+                    .find(|r| !mask_ops.contains(parse_ref(r).0))
+                {
                     bail!("{who} is called with `mask={r}`, a mask zoo cannot derive; let Masking or Embedding(mask_zero=True) make it");
                 }
-                let unmasked_call = tensor_args > 1 && masks.is_empty();
-                calls.push((refs, !masks.is_empty(), unmasked_call));
+                calls.push(call);
             }
         }
         // A probe of the layer's variables: unknown classes fail here, by name.
         var_groups(&lclass, c)?;
-        for (i, (inbound, explicit_mask, unmasked_call)) in calls.into_iter().enumerate() {
+        for (i, call) in calls.into_iter().enumerate() {
             let node = call_name(&name, i);
+            let explicit_mask = !call.masks.is_empty();
+            let unmasked_call = call.tensor_args > 1 && call.masks.is_empty();
+            let inbound = call.refs;
             let mut config = trim(c);
+            config.extend(call.options);
             if explicit_mask {
                 // Checked when it runs: the input must carry the mask zoo derives.
                 config.insert("zoo_expects_mask".into(), Json::Bool(true));

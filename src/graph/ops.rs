@@ -92,6 +92,17 @@ impl Value {
     }
 }
 
+/// How an attention layer scores a query step against a key step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Score {
+    /// `q · k` (Keras Attention, `score_mode="dot"`).
+    Dot,
+    /// `sum(tanh(q + k))` (Attention `score_mode="concat"`).
+    Concat,
+    /// `sum(scale * tanh(q + k))` (AdditiveAttention).
+    Additive,
+}
+
 /// Element-wise activations by their Keras names (PyTorch modules map here).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Act {
@@ -314,6 +325,23 @@ pub enum Op {
     CropSteps(usize, usize),
     /// Keras UpSampling1D: each step repeated `size` times.
     Upsample(usize),
+    /// Keras Attention (`score` Dot or Concat) and AdditiveAttention over
+    /// `[query, value(, key)]`, with their masks.
+    Attention {
+        score: Score,
+        /// `use_scale`: a scalar (Attention) or one per feature (Additive).
+        scale: Option<Tensor>,
+        /// Attention `score_mode="concat"`: the weight of the summed scores.
+        concat_weight: Option<Tensor>,
+        /// `return_attention_scores=True`: the weights as a second output.
+        scores_out: bool,
+        causal: bool,
+    },
+    /// Keras Dot: the inner product over `axes` (counted with the batch).
+    Dot {
+        axes: (usize, usize),
+        normalize: bool,
+    },
     Permute(Vec<usize>),
     Flatten,
     Activation(Act),
@@ -980,6 +1008,61 @@ fn build_op(fw: GraphFramework, node: &NodeSpec, vb: VarBuilder) -> Result<Built
                 Op::CropSteps(pair.0, pair.1)
             })
         }
+        (GraphFramework::Keras, "Attention" | "AdditiveAttention") => {
+            let additive = class == "AdditiveAttention";
+            let score = match (additive, get(c, "score_mode").and_then(|v| v.as_str())) {
+                (true, _) => Score::Additive,
+                (false, None | Some("dot")) => Score::Dot,
+                (false, Some("concat")) => Score::Concat,
+                (false, Some(other)) => {
+                    bail!("score_mode `{other}` is not supported (dot, concat are)")
+                }
+            };
+            if f64_or(c, "dropout", 0.0) != 0.0 {
+                // Dropout is identity at inference; nothing to do.
+            }
+            let use_scale = bool_or(c, "use_scale", additive);
+            let scale = use_scale.then(|| tensor(&vb, "scale")).transpose()?;
+            let concat_weight = (score == Score::Concat)
+                .then(|| tensor(&vb, "concat_score_weight"))
+                .transpose()?;
+            let params = scale.as_ref().map_or(0, |t| t.elem_count())
+                + concat_weight.as_ref().map_or(0, |t| t.elem_count());
+            Ok(Built {
+                op: Op::Attention {
+                    score,
+                    scale,
+                    concat_weight,
+                    scores_out: bool_or(c, "return_attention_scores", false),
+                    causal: bool_or(c, "use_causal_mask", false),
+                },
+                params,
+            })
+        }
+        (GraphFramework::Keras, "Dot") => {
+            let axes = match get(c, "axes") {
+                Some(Json::Number(n)) => {
+                    let a = n
+                        .as_u64()
+                        .ok_or_else(|| anyhow!("Dot `axes` must be positive"))?
+                        as usize;
+                    (a, a)
+                }
+                Some(Json::Array(a)) if a.len() == 2 => {
+                    let n = |i: usize| a[i].as_i64().filter(|&v| v > 0).map(|v| v as usize);
+                    n(0).zip(n(1)).ok_or_else(|| {
+                        anyhow!(
+                            "Dot `axes` must be positive axes (negative ones are not supported)"
+                        )
+                    })?
+                }
+                _ => bail!("Dot needs `axes`"),
+            };
+            no_params(Op::Dot {
+                axes,
+                normalize: bool_or(c, "normalize", false),
+            })
+        }
         (GraphFramework::Keras, "UpSampling1D") => {
             no_params(Op::Upsample(usize_of(c, "size")?.max(1)))
         }
@@ -1417,6 +1500,101 @@ impl Op {
                     bail!("cropping {l} + {r} steps leaves none of {t}");
                 }
                 Ok(vec![Value::new(x.narrow(1, *l, t - l - r)?)])
+            }
+            Op::Attention {
+                score,
+                scale,
+                concat_weight,
+                scores_out,
+                causal,
+            } => {
+                if inputs.len() < 2 || inputs.len() > 3 {
+                    bail!(
+                        "attention takes [query, value] or [query, value, key], got {} inputs",
+                        inputs.len()
+                    );
+                }
+                let (q, v) = (&inputs[0].t, &inputs[1].t);
+                let k = inputs.get(2).map_or(v, |x| &x.t);
+                let (b, tq, _) = q.dims3()?;
+                let tv = v.dim(1)?;
+                let mut scores = match score {
+                    Score::Dot => {
+                        let s = q.matmul(&k.transpose(1, 2)?.contiguous()?)?;
+                        match scale {
+                            Some(sc) => s.broadcast_mul(sc)?,
+                            None => s,
+                        }
+                    }
+                    Score::Concat | Score::Additive => {
+                        let sum = q.unsqueeze(2)?.broadcast_add(&k.unsqueeze(1)?)?; // [b, tq, tv, d]
+                        let t = match (score, scale) {
+                            (Score::Concat, Some(sc)) => sum.broadcast_mul(sc)?.tanh()?,
+                            (Score::Additive, Some(sc)) => sum.tanh()?.broadcast_mul(sc)?,
+                            _ => sum.tanh()?,
+                        };
+                        let s = t.sum(D::Minus1)?;
+                        match concat_weight {
+                            Some(w) => s.broadcast_mul(w)?,
+                            None => s,
+                        }
+                    }
+                };
+                // Keras: masked value steps (and, causally, later ones) get -1e9.
+                let value_keep = inputs[1].mask.as_ref().map(|m| m.flags(tv));
+                if value_keep.is_some() || *causal {
+                    let mut pad = vec![0f32; b * tq * tv];
+                    for r in 0..b {
+                        for i in 0..tq {
+                            for j in 0..tv {
+                                let masked = value_keep.as_ref().is_some_and(|f| !f[r][j])
+                                    || (*causal && j > i);
+                                pad[(r * tq + i) * tv + j] = masked as u8 as f32 * 1e9;
+                            }
+                        }
+                    }
+                    let pad = Tensor::from_vec(pad, (b, tq, tv), q.device())?;
+                    scores = (scores - pad)?;
+                }
+                let weights = candle_nn::ops::softmax_last_dim(&scores.contiguous()?)?;
+                let mut out = weights.matmul(&v.contiguous()?)?;
+                let q_mask = inputs[0].mask.clone();
+                if let Some(m) = &q_mask {
+                    out = out.broadcast_mul(&m.step_tensor(tq, q.device())?)?;
+                }
+                let mut outs = vec![Value::with_mask(out, q_mask)];
+                if *scores_out {
+                    outs.push(Value::new(weights));
+                }
+                Ok(outs)
+            }
+            Op::Dot { axes, normalize } => {
+                if inputs.len() != 2 {
+                    bail!("Dot takes two inputs, got {}", inputs.len());
+                }
+                let (mut a, mut bb) = (inputs[0].t.clone(), inputs[1].t.clone());
+                if *normalize {
+                    let l2 = |t: &Tensor, ax: usize| -> Result<Tensor> {
+                        let n = t
+                            .sqr()?
+                            .sum_keepdim(ax)?
+                            .sqrt()?
+                            .clamp(1e-12f32, f32::MAX)?;
+                        Ok(t.broadcast_div(&n)?)
+                    };
+                    a = l2(&a, axes.0)?;
+                    bb = l2(&bb, axes.1)?;
+                }
+                let y = match (a.rank(), bb.rank(), *axes) {
+                    (2, 2, (1, 1)) => (a * bb)?.sum_keepdim(1)?,
+                    (3, 3, (x, y)) if (1..=2).contains(&x) && (1..=2).contains(&y) => {
+                        let a = if x == 2 { a } else { a.transpose(1, 2)?.contiguous()? };
+                        let bb = if y == 1 { bb } else { bb.transpose(1, 2)?.contiguous()? };
+                        a.matmul(&bb)?
+                    }
+                    (ra, rb, _) => bail!("Dot of rank-{ra} and rank-{rb} tensors over axes {axes:?} is not supported"),
+                };
+                Ok(vec![Value::new(y)])
             }
             Op::Upsample(n) => {
                 let (b, t, f) = x.dims3()?;

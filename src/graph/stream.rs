@@ -64,6 +64,7 @@ impl GraphModel {
                 Op::Flatten | Op::Permute(_) | Op::Reshape(_) => {
                     Some("mixes the time axis with the others")
                 }
+                Op::Attention { .. } | Op::Dot { .. } => Some("attends over the whole sequence"),
                 Op::PadSteps(..) | Op::CropSteps(..) | Op::Upsample(_) => {
                     Some("adds, removes or repeats time steps")
                 }
