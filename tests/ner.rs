@@ -256,7 +256,11 @@ fn tweets_keep_handles_hashtags_and_links_whole_and_tag_the_names_in_them() {
     for whole in ["@nytimes", "#Ukraine", "https://t.co/x7Yq2"] {
         assert!(words.contains(&whole), "{whole} split: {words:?}");
     }
-    for (word, tag) in [("Zelenskyy", "B-PER"), ("Scholz", "B-PER"), ("Kyiv", "B-LOC")] {
+    for (word, tag) in [
+        ("Zelenskyy", "B-PER"),
+        ("Scholz", "B-PER"),
+        ("Kyiv", "B-LOC"),
+    ] {
         assert!(out.contains(&format!("{word}\t{tag}")), "{word}: {out}");
     }
 }
